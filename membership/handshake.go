@@ -25,10 +25,10 @@ const (
 	frameRefuse byte = 3
 
 	maxHandshakeFrame = 4 << 10
-	maxNameLen        = 255
-	maxAddrLen        = 255
-	maxLabelLen       = 255
-	maxReasonLen      = 255
+	maxHelloName      = 255
+	maxHelloAddr      = 255
+	maxHelloLabel     = 255
+	maxRefusalReason  = 255
 	nonceLen          = 32
 )
 
@@ -83,9 +83,9 @@ func decodeHello(body []byte) (hello, error) {
 	d := wire.NewDecoder(body)
 	h := hello{
 		Version:   d.Uint32(),
-		Label:     d.String(maxLabelLen),
-		Name:      d.String(maxNameLen),
-		Addr:      d.String(maxAddrLen),
+		Label:     d.String(maxHelloLabel),
+		Name:      d.String(maxHelloName),
+		Addr:      d.String(maxHelloAddr),
 		Nonce:     d.Bytes(nonceLen),
 		Transient: d.Bool(),
 	}
@@ -114,7 +114,7 @@ func appendRefusal(b []byte, r refusal) []byte {
 
 func decodeRefusal(body []byte) (refusal, error) {
 	d := wire.NewDecoder(body)
-	r := refusal{Code: d.Byte(), Reason: d.String(maxReasonLen)}
+	r := refusal{Code: d.Byte(), Reason: d.String(maxRefusalReason)}
 	if err := d.Finish(); err != nil {
 		return refusal{}, fmt.Errorf("%w: refusal: %w", errMalformedHello, err)
 	}
@@ -267,8 +267,8 @@ func refuse(w io.Writer, cause error) {
 			r.Code = code
 		}
 	}
-	if len(r.Reason) > maxReasonLen {
-		r.Reason = r.Reason[:maxReasonLen]
+	if len(r.Reason) > maxRefusalReason {
+		r.Reason = r.Reason[:maxRefusalReason]
 	}
 	_ = wire.WriteFrame(w, frameRefuse, appendRefusal(nil, r), maxHandshakeFrame)
 }
