@@ -1,0 +1,214 @@
+package crdt
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/cpggo/cpg/internal/wire"
+)
+
+// Limits on what one op may carry. The registry refuses larger input at the
+// API; decoders refuse it on the wire, so a hostile peer cannot make a
+// replica hold more than a local caller could.
+const (
+	// MaxNameLen bounds owner, scope, group and member names, in bytes.
+	MaxNameLen = 1024
+	// MaxMetaEntries bounds the keys of one member's metadata.
+	MaxMetaEntries = 32
+	// MaxMetaBytes bounds the total size of one member's metadata keys and
+	// values.
+	MaxMetaBytes = 4096
+	// maxListLen bounds the owners, groups, entries and tombstones a digest
+	// or delta may declare before it is decoded.
+	maxListLen = 1 << 20
+)
+
+// ValidateMeta reports an error if meta is over the limits.
+func ValidateMeta(meta Meta) error {
+	if len(meta) > MaxMetaEntries {
+		return fmt.Errorf("crdt: metadata has %d keys, more than %d", len(meta), MaxMetaEntries)
+	}
+	size := 0
+	for k, v := range meta {
+		size += len(k) + len(v)
+	}
+	if size > MaxMetaBytes {
+		return fmt.Errorf("crdt: metadata is %d bytes, more than %d", size, MaxMetaBytes)
+	}
+	return nil
+}
+
+// AppendOp appends op's encoding to b.
+func AppendOp(b []byte, op *Op) []byte {
+	b = wire.AppendString(b, op.Owner)
+	b = wire.AppendUvarint(b, op.Incarnation)
+	b = wire.AppendUvarint(b, op.Seq)
+	b = append(b, byte(op.Kind))
+	b = wire.AppendString(b, op.Scope)
+	b = wire.AppendString(b, op.Group)
+	b = wire.AppendString(b, op.Member)
+	b = wire.AppendUvarint(b, uint64(op.Count))
+	b = appendMeta(b, op.Meta)
+	return wire.AppendVarint(b, op.Time)
+}
+
+// DecodeOp decodes one op, refusing anything malformed or over the limits.
+func DecodeOp(b []byte) (Op, error) {
+	d := wire.NewDecoder(b)
+	op := readOp(d)
+	if err := d.Finish(); err != nil {
+		return Op{}, fmt.Errorf("crdt: decode op: %w", err)
+	}
+	return op, nil
+}
+
+func readOp(d *wire.Decoder) Op {
+	var op Op
+	op.Owner = d.String(MaxNameLen)
+	op.Incarnation = d.Uvarint()
+	op.Seq = d.Uvarint()
+	op.Kind = OpKind(d.Byte())
+	if d.Err() == nil && (op.Kind < Join || op.Kind > SetMeta) {
+		d.Fail(fmt.Errorf("unknown op kind %d", op.Kind))
+	}
+	if d.Err() == nil && op.Seq == 0 {
+		d.Fail(fmt.Errorf("op seq 0"))
+	}
+	op.Scope = d.String(MaxNameLen)
+	op.Group = d.String(MaxNameLen)
+	op.Member = d.String(MaxNameLen)
+	op.Count = d.Uint32()
+	op.Meta = readMeta(d)
+	op.Time = d.Varint()
+	return op
+}
+
+func appendMeta(b []byte, m Meta) []byte {
+	b = wire.AppendUvarint(b, uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b = wire.AppendString(b, k)
+		b = wire.AppendString(b, m[k])
+	}
+	return b
+}
+
+func readMeta(d *wire.Decoder) Meta {
+	n := d.Int(MaxMetaEntries)
+	if n == 0 || d.Err() != nil {
+		return nil
+	}
+	m := make(Meta, n)
+	size := 0
+	for i := 0; i < n && d.Err() == nil; i++ {
+		k := d.String(MaxMetaBytes)
+		v := d.String(MaxMetaBytes)
+		size += len(k) + len(v)
+		m[k] = v
+	}
+	if d.Err() == nil {
+		if err := ValidateMeta(m); err != nil {
+			d.Fail(err)
+		} else if len(m) != n {
+			d.Fail(fmt.Errorf("duplicate metadata key"))
+		}
+	}
+	return m
+}
+
+// AppendDigest appends a digest's encoding to b.
+func AppendDigest(b []byte, dg *Digest) []byte {
+	b = appendVersions(b, dg.Owners)
+	return appendVersions(b, dg.Tombstones)
+}
+
+// DecodeDigest decodes a digest.
+func DecodeDigest(b []byte) (Digest, error) {
+	d := wire.NewDecoder(b)
+	dg := Digest{Owners: readVersions(d), Tombstones: readVersions(d)}
+	if err := d.Finish(); err != nil {
+		return Digest{}, fmt.Errorf("crdt: decode digest: %w", err)
+	}
+	return dg, nil
+}
+
+func appendVersions(b []byte, vs []OwnerVersion) []byte {
+	b = wire.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = wire.AppendString(b, v.Owner)
+		b = wire.AppendUvarint(b, v.Incarnation)
+		b = wire.AppendUvarint(b, v.Seq)
+	}
+	return b
+}
+
+func readVersions(d *wire.Decoder) []OwnerVersion {
+	n := d.Int(maxListLen)
+	var vs []OwnerVersion
+	for i := 0; i < n && d.Err() == nil; i++ {
+		vs = append(vs, OwnerVersion{Owner: d.String(MaxNameLen), Version: Version{d.Uvarint(), d.Uvarint()}})
+	}
+	return vs
+}
+
+// AppendDelta appends a delta's encoding to b.
+func AppendDelta(b []byte, dl *Delta) []byte {
+	b = wire.AppendUvarint(b, uint64(len(dl.Owners)))
+	for i := range dl.Owners {
+		st := &dl.Owners[i]
+		b = wire.AppendString(b, st.Owner)
+		b = wire.AppendUvarint(b, st.Version.Incarnation)
+		b = wire.AppendUvarint(b, st.Version.Seq)
+		b = wire.AppendUvarint(b, uint64(len(st.Groups)))
+		for _, ge := range st.Groups {
+			b = wire.AppendString(b, ge.Scope)
+			b = wire.AppendString(b, ge.Group)
+			b = wire.AppendUvarint(b, uint64(len(ge.Entries)))
+			for _, e := range ge.Entries {
+				b = wire.AppendString(b, e.Member)
+				b = wire.AppendUvarint(b, uint64(e.Count))
+				b = wire.AppendVarint(b, e.Joined)
+				b = appendMeta(b, e.Meta)
+			}
+		}
+	}
+	return appendVersions(b, dl.Tombstones)
+}
+
+// DecodeDelta decodes a delta, refusing entries with a zero count.
+func DecodeDelta(b []byte) (Delta, error) {
+	d := wire.NewDecoder(b)
+	var dl Delta
+	n := d.Int(maxListLen)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		st := OwnerState{Owner: d.String(MaxNameLen), Version: Version{d.Uvarint(), d.Uvarint()}}
+		ng := d.Int(maxListLen)
+		for j := 0; j < ng && d.Err() == nil; j++ {
+			ge := GroupEntries{Scope: d.String(MaxNameLen), Group: d.String(MaxNameLen)}
+			if d.Err() == nil && j > 0 {
+				prev := st.Groups[j-1]
+				if prev.Scope > ge.Scope || (prev.Scope == ge.Scope && prev.Group >= ge.Group) {
+					d.Fail(fmt.Errorf("groups not sorted at %q/%q", ge.Scope, ge.Group))
+				}
+			}
+			ne := d.Int(maxListLen)
+			for k := 0; k < ne && d.Err() == nil; k++ {
+				e := Entry{Member: d.String(MaxNameLen), Count: d.Uint32(), Joined: d.Varint(), Meta: readMeta(d)}
+				if d.Err() == nil && e.Count == 0 {
+					d.Fail(fmt.Errorf("entry %q with count 0", e.Member))
+				}
+				if d.Err() == nil && k > 0 && ge.Entries[k-1].Member >= e.Member {
+					d.Fail(fmt.Errorf("entries not sorted by member at %q", e.Member))
+				}
+				ge.Entries = append(ge.Entries, e)
+			}
+			st.Groups = append(st.Groups, ge)
+		}
+		dl.Owners = append(dl.Owners, st)
+	}
+	dl.Tombstones = readVersions(d)
+	if err := d.Finish(); err != nil {
+		return Delta{}, fmt.Errorf("crdt: decode delta: %w", err)
+	}
+	return dl, nil
+}

@@ -1,0 +1,58 @@
+package crdt
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestOpsReachAnotherReplica(t *testing.T) {
+	a := New(Config{Self: "a", Incarnation: 1})
+	b := New(Config{Self: "b", Incarnation: 1})
+	j1 := a.LocalJoin("s", "/g", "m1", 1, Meta{"zone": "eu"}, 10)
+	j2 := a.LocalJoin("s", "/g", "m1", 1, nil, 11)
+	l1, err := a.LocalLeave("s", "/g", "m1", 1)
+	require.NoError(t, err)
+
+	require.Equal(t, Buffered, b.Apply(&j2), "an op past a gap waits")
+	require.Equal(t, Applied, b.Apply(&j1), "the missing op applies and drains the buffer")
+	require.Equal(t, Duplicate, b.Apply(&j2))
+	require.Equal(t, Applied, b.Apply(&l1))
+
+	e, ok := b.Group("s", "/g").Lookup("a", "m1")
+	require.True(t, ok)
+	require.Equal(t, Entry{Member: "m1", Count: 1, Joined: 10, Meta: Meta{"zone": "eu"}}, e)
+	ad, bd := a.Digest(), b.Digest()
+	require.Equal(t, ad.Owners[0], bd.Owners[0])
+}
+
+func TestLeaveOfANonMemberChangesNothing(t *testing.T) {
+	a := New(Config{Self: "a", Incarnation: 1})
+	_, err := a.LocalLeave("s", "/g", "m", 1)
+	require.ErrorIs(t, err, ErrNotMember)
+	_, v := a.Self()
+	require.Equal(t, Version{1, 0}, v, "a refused leave consumes no sequence number")
+}
+
+func TestTombstoneBlocksLateOpsAndSelfRefutes(t *testing.T) {
+	a := New(Config{Self: "a", Incarnation: 1})
+	b := New(Config{Self: "b", Incarnation: 1})
+	j := a.LocalJoin("s", "/g", "m", 1, nil, 1)
+	late := a.LocalJoin("s", "/g", "n", 1, nil, 2)
+	require.Equal(t, Applied, b.Apply(&j))
+	require.True(t, b.Tombstone("a", 1))
+	require.Nil(t, b.Group("s", "/g"), "a dead owner's entries go")
+	require.Equal(t, Refused, b.Apply(&late), "a late op cannot resurrect a dead owner")
+
+	d := b.Snapshot()
+	a.Merge(&d)
+	require.True(t, a.NeedsRefute())
+	ops := a.Refute()
+	require.False(t, a.NeedsRefute())
+	require.Len(t, ops, 2)
+	for i := range ops {
+		require.Equal(t, Applied, b.Apply(&ops[i]))
+	}
+	sa, sb := a.Snapshot(), b.Snapshot()
+	require.Equal(t, sa.Owners, sb.Owners)
+}
