@@ -1,0 +1,95 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxNameLen bounds a group name, concrete or pattern, in bytes. Names travel
+// in every operation and digest, so a bound keeps a single join from bloating
+// the replicated state.
+const MaxNameLen = 1024
+
+// ErrInvalidName is wrapped by every error that refuses a group name or
+// pattern; test for it with errors.Is.
+var ErrInvalidName = errors.New("registry: invalid group name")
+
+// ErrPatternInLookup is wrapped when a lookup names a pattern: lookups take a
+// concrete name and return the most specific stored group matching it. The
+// same error also wraps ErrInvalidName.
+var ErrPatternInLookup = errors.New("registry: lookups take a concrete name, not a pattern")
+
+const (
+	wildcardStar     = '*'
+	wildcardQuestion = '?'
+)
+
+// isPattern reports whether name contains a wildcard.
+func isPattern(name string) bool {
+	return strings.IndexAny(name, "*?") >= 0
+}
+
+// validateGroupName checks a name given to join: a concrete name or a
+// well-formed pattern. The combinations CPG leaves undefined are refused here
+// so that every stored key has exactly one meaning.
+func validateGroupName(name string) error {
+	if reason := nameProblem(name); reason != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidName, name, reason)
+	}
+	return nil
+}
+
+// validateLookupName checks a name given to a lookup: a concrete name.
+func validateLookupName(name string) error {
+	if err := validateGroupName(name); err != nil {
+		return err
+	}
+	if isPattern(name) {
+		return fmt.Errorf("%w: %w %q", ErrInvalidName, ErrPatternInLookup, name)
+	}
+	return nil
+}
+
+// nameProblem returns why name is not a valid group name or pattern, or ""
+// if it is.
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "empty"
+	case len(name) > MaxNameLen:
+		return fmt.Sprintf("longer than %d bytes", MaxNameLen)
+	case !utf8.ValidString(name):
+		return "not valid UTF-8"
+	}
+	for i := 0; i+1 < len(name); i++ {
+		if isWildcard(name[i]) && isWildcard(name[i+1]) {
+			return fmt.Sprintf("%q is not allowed: a wildcard must be followed by a literal character", name[i:i+2])
+		}
+	}
+	if name[len(name)-1] == wildcardQuestion {
+		return `"?" cannot end a pattern: it matches up to the next literal character`
+	}
+	return ""
+}
+
+func isWildcard(c byte) bool {
+	return c == wildcardStar || c == wildcardQuestion
+}
+
+// literalPrefix returns the part of key before its first wildcard: the whole
+// key if it is concrete, "" if it starts with a wildcard.
+func literalPrefix(key string) string {
+	if i := strings.IndexAny(key, "*?"); i >= 0 {
+		return key[:i]
+	}
+	return key
+}
+
+// literalSuffix returns the part of key after its last wildcard: "" if it
+// ends with one, the whole key if it is concrete. Every name a key matches
+// ends with this suffix.
+func literalSuffix(key string) string {
+	return key[strings.LastIndexAny(key, "*?")+1:]
+}
