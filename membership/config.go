@@ -13,6 +13,17 @@ type Config struct {
 	KActive     int // active peers sent in a SHUFFLE (k_active, 3)
 	KPassive    int // passive peers sent in a SHUFFLE (k_passive, 4)
 
+	// HighPriorityBelow: a node with fewer active peers than this asks its
+	// passive peers with high-priority NEIGHBOR requests, which a full peer
+	// accepts by evicting one of its own. The paper asks with high priority
+	// only from an empty view (1); then nodes that lost two or more links
+	// among full neighbours stay short for good (200 nodes: a few end with 1
+	// to 3 of 5). With ActiveSize-1 every node ends with at least
+	// ActiveSize-1: an evicted node drops to ActiveSize-1 and asks with low
+	// priority from there, so evictions cannot cascade. Values below 1 act
+	// as 1: an empty view always asks with high priority.
+	HighPriorityBelow int
+
 	// ShuffleTicks is the shuffle period (gen_hypar shuffle_period, 10 s):
 	// 100 ticks of the driver's default 100 ms tick.
 	ShuffleTicks int
@@ -35,6 +46,7 @@ func DefaultConfig() Config {
 		PRWL:                 3,
 		KActive:              3,
 		KPassive:             4,
+		HighPriorityBelow:    4,
 		ShuffleTicks:         100,
 		NeighborTimeoutTicks: 20,
 		BackoffTicks:         100,
@@ -56,6 +68,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("membership: KActive %d and KPassive %d must not be negative", c.KActive, c.KPassive)
 	case c.KActive+c.KPassive+1 > maxShufflePeers:
 		return fmt.Errorf("membership: KActive+KPassive+1 = %d exceeds the %d peers a shuffle carries", c.KActive+c.KPassive+1, maxShufflePeers)
+	case c.HighPriorityBelow > c.ActiveSize:
+		return fmt.Errorf("membership: HighPriorityBelow %d exceeds ActiveSize %d: full nodes would evict each other", c.HighPriorityBelow, c.ActiveSize)
 	case c.ShuffleTicks < 1:
 		return fmt.Errorf("membership: ShuffleTicks %d must be at least 1", c.ShuffleTicks)
 	case c.NeighborTimeoutTicks < 1:

@@ -289,11 +289,18 @@ func (h *HyParView) offerLink(joiner Peer) {
 
 func (h *HyParView) stepDisconnect(from Peer, m MsgDisconnect) {
 	h.observeEpoch(m.Epoch)
-	i := h.activeIndex(from.Name)
-	if i < 0 || m.Epoch < h.active[i].epoch {
-		return // not linked, or a late DISCONNECT of an older link
+	if ai := h.attemptIndex(from.Name); ai >= 0 && m.Epoch >= h.attempts[ai].epoch {
+		// The peer accepted our request and dropped the link again before
+		// its reply reached us (they travel on different connections): the
+		// attempt is over, and its accept, when it comes, is undone.
+		h.attempts = slices.Delete(h.attempts, ai, ai+1)
+	} else {
+		i := h.activeIndex(from.Name)
+		if i < 0 || m.Epoch < h.active[i].epoch {
+			return // not linked, or a late DISCONNECT of an older link
+		}
+		h.removeActive(i, ReasonDisconnect)
 	}
-	h.removeActive(i, ReasonDisconnect)
 	h.addPassive(from)
 	h.backoff[from.Name] = h.now + uint64(h.cfg.BackoffTicks)
 	h.refill()
@@ -455,7 +462,7 @@ func (h *HyParView) integratePassive(received, preferEvict []Peer) {
 }
 
 // refill tries one passive peer at a time while the active view has room:
-// high priority when the view is empty (the peer must take us), low
+// high priority (the peer must take us) below Config.HighPriorityBelow, low
 // otherwise. Peers in backoff are skipped.
 func (h *HyParView) refill() {
 	if len(h.active)+len(h.attempts) >= h.cfg.ActiveSize {
@@ -475,7 +482,8 @@ func (h *HyParView) refill() {
 	if len(candidates) == 0 {
 		return
 	}
-	h.request(candidates[h.rng.Intn(len(candidates))], attemptPromotion, len(h.active) == 0)
+	high := len(h.active) < max(1, h.cfg.HighPriorityBelow)
+	h.request(candidates[h.rng.Intn(len(candidates))], attemptPromotion, high)
 }
 
 // request sends NEIGHBOR to peer and records the attempt.

@@ -1,0 +1,129 @@
+package membership
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestNetworkJoinAndHeal grows an overlay of 200 nodes, each joining through
+// a random earlier node while messages arrive in random order, then kills
+// half of them at once and lets the survivors heal.
+func TestNetworkJoinAndHeal(t *testing.T) {
+	seeds := 5
+	if testing.Short() {
+		seeds = 1
+	}
+	for seed := range int64(seeds) {
+		t.Run(fmt.Sprintf("seed=%d", seed+1), func(t *testing.T) { testNetworkJoinAndHeal(t, seed+1) })
+	}
+}
+
+func testNetworkJoinAndHeal(t *testing.T, seed int64) {
+	const (
+		nodes        = 200
+		joinsPerTick = 10
+		settleTicks  = 300 // three shuffle periods
+		healPeriods  = 3
+	)
+	cfg := DefaultConfig()
+	net := newTestNet(seed, cfg)
+
+	for i := range nodes {
+		name := fmt.Sprintf("n%03d", i)
+		h := net.add(name)
+		if i > 0 {
+			live := net.live()
+			h.Join(Peer{Name: live[net.rng.Intn(len(live)-1)]})
+			if err := net.collectFrom(name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%joinsPerTick == joinsPerTick-1 {
+			if err := net.tick(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range settleTicks {
+		if err := net.tick(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+	if comps := net.components(); len(comps) != 1 {
+		t.Fatalf("after joins the overlay has %d components, sizes %d...", len(comps), len(comps[0]))
+	}
+	hist := net.activeSizes()
+	t.Logf("after %d joins and %d ticks: active view sizes %v", nodes, settleTicks, hist)
+	if hist[cfg.ActiveSize] < nodes*95/100 {
+		t.Errorf("only %d of %d nodes have a full active view: %v", hist[cfg.ActiveSize], nodes, hist)
+	}
+	for size := range hist {
+		if size < cfg.ActiveSize-1 {
+			t.Errorf("some node has only %d active peers: %v", size, hist)
+		}
+	}
+
+	// In a stable overlay no link changes: nothing is evicted, and only
+	// the few nodes one link short keep asking (low priority) and being
+	// refused.
+	clear(net.sent)
+	for range cfg.ShuffleTicks {
+		if err := net.tick(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("one quiet shuffle period: %d SHUFFLE, %d SHUFFLE_REPLY, %d NEIGHBOR, %d DISCONNECT", net.sent[typeShuffle], net.sent[typeShuffleReply], net.sent[typeNeighbor], net.sent[typeDisconnect])
+	if net.sent[typeDisconnect] != 0 {
+		t.Errorf("a stable overlay sent %d DISCONNECT in one shuffle period", net.sent[typeDisconnect])
+	}
+
+	// Kill half at once: every other node, so that survivors lose about
+	// half their links.
+	for i := 0; i < nodes; i += 2 {
+		if err := net.kill(fmt.Sprintf("n%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("right after killing half, before any message: active view sizes %v", net.activeSizes())
+	if err := net.drain(); err != nil {
+		t.Fatal(err)
+	}
+	healedAt := -1
+	for tick := range healPeriods * cfg.ShuffleTicks {
+		if err := net.tick(); err != nil {
+			t.Fatal(err)
+		}
+		if healedAt < 0 && minActive(net) >= cfg.ActiveSize-1 && len(net.components()) == 1 {
+			healedAt = tick + 1
+		}
+	}
+	t.Logf("every survivor back to at least %d active peers, connected, after %d ticks", cfg.ActiveSize-1, healedAt)
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+	survivors := len(net.live())
+	if comps := net.components(); len(comps) != 1 {
+		t.Fatalf("after killing half, the survivors form %d components, sizes %d...", len(comps), len(comps[0]))
+	}
+	hist = net.activeSizes()
+	t.Logf("after killing %d and %d ticks: active view sizes %v", nodes-survivors, healPeriods*cfg.ShuffleTicks, hist)
+	if hist[cfg.ActiveSize] < survivors*95/100 {
+		t.Errorf("only %d of %d survivors refilled their active view: %v", hist[cfg.ActiveSize], survivors, hist)
+	}
+	for size := range hist {
+		if size < cfg.ActiveSize-1 {
+			t.Errorf("some survivor has only %d active peers: %v", size, hist)
+		}
+	}
+}
+
+func minActive(n *testNet) int {
+	least := n.cfg.ActiveSize
+	for _, name := range n.live() {
+		least = min(least, len(n.nodes[name].active))
+	}
+	return least
+}
