@@ -1,0 +1,258 @@
+package broadcast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cpggo/cpg/membership"
+)
+
+// Transport is what the driver needs from the overlay. *membership.Node
+// implements it; tests use an in-memory one.
+type Transport interface {
+	// Events reports link changes and received payloads; the Node is its
+	// only consumer.
+	Events() <-chan membership.Event
+	// Send hands payload to the active peer named peer.
+	Send(peer string, payload []byte) error
+	// Active returns the current active peers.
+	Active() []membership.Peer
+	// Self returns this node's identity.
+	Self() membership.Peer
+}
+
+// Options configures a Node.
+type Options struct {
+	// Config is the protocol configuration; Config.Self defaults to the
+	// transport's Self().Name.
+	Config Config
+	// TickInterval is the length of one protocol tick. Default 100 ms.
+	TickInterval time.Duration
+}
+
+// NodeStats adds the driver's own counters to the protocol's.
+type NodeStats struct {
+	Stats
+	SendErrors   uint64 // transport.Send failures (the link is going down)
+	DecodeErrors uint64 // received payloads that were not a valid message
+	StepErrors   uint64 // messages the protocol refused (unknown topic)
+}
+
+// ErrClosed reports a call on a closed Node.
+var ErrClosed = errors.New("broadcast: node closed")
+
+// Node runs a Plumtree over a Transport. One goroutine owns the protocol:
+// it reads the transport's events, ticks, sends what the protocol emits and
+// calls the handlers. Handlers therefore run one at a time and must not
+// block, and must not call the Node's methods (that would wait on the very
+// goroutine running them).
+type Node struct {
+	tr   Transport
+	core *Plumtree
+	tick time.Duration
+
+	reqs      chan func()
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	// Owned by the loop goroutine.
+	treeWaiters map[uint64]chan TreeResult
+	stats       NodeStats
+}
+
+// Start creates a Node over tr and starts its goroutine. The peers already
+// active in tr become the first neighbours.
+func Start(tr Transport, opts Options) (*Node, error) {
+	cfg := opts.Config
+	if cfg.Self == "" {
+		cfg.Self = tr.Self().Name
+	}
+	core, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if opts.TickInterval <= 0 {
+		opts.TickInterval = 100 * time.Millisecond
+	}
+	n := &Node{
+		tr:          tr,
+		core:        core,
+		tick:        opts.TickInterval,
+		reqs:        make(chan func()),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+		treeWaiters: map[uint64]chan TreeResult{},
+	}
+	go n.run()
+	return n, nil
+}
+
+// Register sets the handler of topic. Register every topic before
+// broadcasting on it, on every node.
+func (n *Node) Register(topic string, h Handler) error {
+	var err error
+	if derr := n.do(func() { err = n.core.Register(topic, h) }); derr != nil {
+		return derr
+	}
+	if err == nil && h != nil {
+		// A new topic's state must be reconciled with the peers already
+		// linked, as on NeighborUp.
+		n.do(func() {
+			for _, peer := range n.core.Neighbors() {
+				n.core.startExchange(peer, topic)
+			}
+		})
+	}
+	return err
+}
+
+// Broadcast sends a message to every node. The application must already
+// hold it (a SeenSet: call Add first), since it is not delivered locally.
+// id and payload are copied.
+func (n *Node) Broadcast(topic string, id, payload []byte) error {
+	id = append([]byte(nil), id...)
+	payload = append([]byte(nil), payload...)
+	var err error
+	if derr := n.do(func() { err = n.core.Broadcast(topic, id, payload) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// Peers returns this node's eager and lazy peers in the tree of root.
+func (n *Node) Peers(root string) (eager, lazy []string, err error) {
+	err = n.do(func() { eager, lazy = n.core.Peers(root) })
+	return eager, lazy, err
+}
+
+// Tree collects the tree of root from the nodes that answer (see
+// Plumtree.QueryTree).
+func (n *Node) Tree(ctx context.Context, root string) (TreeResult, error) {
+	ch := make(chan TreeResult, 1)
+	var id uint64
+	var qerr error
+	if err := n.do(func() {
+		id, qerr = n.core.QueryTree(root)
+		if qerr == nil {
+			n.treeWaiters[id] = ch
+		}
+	}); err != nil {
+		return TreeResult{}, err
+	}
+	if qerr != nil {
+		return TreeResult{}, qerr
+	}
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-ctx.Done():
+		n.do(func() { delete(n.treeWaiters, id) })
+		return TreeResult{}, fmt.Errorf("broadcast: tree of %s: %w", root, ctx.Err())
+	case <-n.done:
+		return TreeResult{}, ErrClosed
+	}
+}
+
+// Exchanges returns the anti-entropy exchanges in progress.
+func (n *Node) Exchanges() ([]Exchange, error) {
+	var xs []Exchange
+	err := n.do(func() { xs = n.core.Exchanges() })
+	return xs, err
+}
+
+// Stats returns the protocol's and the driver's counters.
+func (n *Node) Stats() (NodeStats, error) {
+	var s NodeStats
+	err := n.do(func() {
+		s = n.stats
+		s.Stats = n.core.Stats()
+	})
+	return s, err
+}
+
+// Close stops the goroutine. It does not close the transport.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { close(n.stop) })
+	<-n.done
+	return nil
+}
+
+// do runs f on the loop goroutine and waits for it.
+func (n *Node) do(f func()) error {
+	finished := make(chan struct{})
+	select {
+	case n.reqs <- func() { f(); close(finished) }:
+	case <-n.done:
+		return ErrClosed
+	}
+	<-finished
+	return nil
+}
+
+func (n *Node) run() {
+	defer close(n.done)
+	ticker := time.NewTicker(n.tick)
+	defer ticker.Stop()
+	for _, peer := range n.tr.Active() {
+		n.core.NeighborUp(peer.Name)
+	}
+	n.flush()
+	events := n.tr.Events()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil // the transport is closed; serve calls until Close
+				continue
+			}
+			n.handle(ev)
+		case <-ticker.C:
+			n.core.Tick()
+		case f := <-n.reqs:
+			f()
+		}
+		n.flush()
+	}
+}
+
+func (n *Node) handle(ev membership.Event) {
+	switch ev.Type {
+	case membership.LinkUp:
+		n.core.NeighborUp(ev.Peer.Name)
+	case membership.LinkDown:
+		n.core.NeighborDown(ev.Peer.Name)
+	case membership.Message:
+		m, err := DecodeMessage(ev.Payload)
+		if err != nil {
+			n.stats.DecodeErrors++
+			return
+		}
+		if err := n.core.Step(ev.Peer.Name, m); err != nil {
+			n.stats.StepErrors++
+		}
+	}
+}
+
+func (n *Node) flush() {
+	if !n.core.HasReady() {
+		return
+	}
+	rd := n.core.Ready()
+	for _, env := range rd.Messages {
+		if err := n.tr.Send(env.To, AppendMessage(nil, env.Msg)); err != nil {
+			n.stats.SendErrors++
+		}
+	}
+	for _, res := range rd.Trees {
+		if ch, ok := n.treeWaiters[res.Query]; ok {
+			delete(n.treeWaiters, res.Query)
+			ch <- res
+		}
+	}
+}
