@@ -316,23 +316,22 @@ func (h *HyParView) stepNeighbor(from Peer, m MsgNeighbor) {
 }
 
 // accept takes from into the active view on its request of the given epoch
-// and replies. A request from a peer already active replaces the link (the
-// peer restarted or both sides asked at once): the link's epoch becomes
-// newer than both the old link's and the request's, and the reply tells the
-// requester which epoch to keep.
+// and replies. The link gets a fresh epoch, newer than anything this node
+// has seen, so a DISCONNECT of any link it knew before cannot cut this one;
+// the reply tells the requester which epoch to keep. A request from a peer
+// already active (it restarted, or both sides asked at once) replaces the
+// link the same way.
 func (h *HyParView) accept(from Peer, requestEpoch uint64) {
+	link := h.nextEpoch()
 	if i := h.activeIndex(from.Name); i >= 0 {
-		link := max(h.active[i].epoch+1, requestEpoch)
-		h.observeEpoch(link)
 		h.active[i].epoch = link
-		h.send(from, MsgNeighborReply{Accept: true, Epoch: requestEpoch, Link: link})
-		return
+	} else {
+		// Their request makes ours redundant; its late accept finds the
+		// link active and only settles the epoch.
+		h.dropAttempt(from.Name)
+		h.addActive(from, link)
 	}
-	// Their request makes ours redundant; its late accept finds the link
-	// already active and only settles the epoch.
-	h.dropAttempt(from.Name)
-	h.addActive(from, requestEpoch)
-	h.send(from, MsgNeighborReply{Accept: true, Epoch: requestEpoch, Link: requestEpoch})
+	h.send(from, MsgNeighborReply{Accept: true, Epoch: requestEpoch, Link: link})
 }
 
 func (h *HyParView) stepNeighborReply(from Peer, m MsgNeighborReply) {

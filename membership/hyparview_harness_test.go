@@ -151,9 +151,7 @@ func (n *testNet) drain() error {
 
 // tick advances every live node by one tick, then drains the network.
 func (n *testNet) tick() error {
-	for _, name := range n.live() {
-		n.nodes[name].Tick()
-	}
+	n.tickNodes()
 	if err := n.collect(); err != nil {
 		return err
 	}
@@ -267,4 +265,40 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// tickSlow advances every live node by one tick and then delivers each
+// in-flight message (including those sent meanwhile) with probability
+// deliverProb, so that messages take several ticks, overtake each other and
+// outlive the timeouts of the requests they answer.
+func (n *testNet) tickSlow(deliverProb float64) error {
+	n.tickNodes()
+	if err := n.collect(); err != nil {
+		return err
+	}
+	for i := len(n.inflight) - 1; i >= 0; i-- {
+		if i < len(n.inflight) && n.rng.Float64() < deliverProb {
+			if err := n.deliver(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// tickNodes ticks every live node; a node left Isolated joins again through
+// a random live node, as the driver does through memberlist.
+func (n *testNet) tickNodes() {
+	live := n.live()
+	for _, name := range live {
+		h := n.nodes[name]
+		h.Tick()
+		if h.Isolated() && len(live) > 1 {
+			contact := live[n.rng.Intn(len(live))]
+			if contact != name {
+				n.logf("%s: isolated, joins through %s", name, contact)
+				h.Join(Peer{Name: contact})
+			}
+		}
+	}
 }

@@ -127,3 +127,63 @@ func minActive(n *testNet) int {
 	}
 	return least
 }
+
+// TestNetworkSlowLinks runs the overlay with messages that take a random
+// number of ticks and a request timeout shorter than many of them, so that
+// replies arrive late, DISCONNECTs overtake accepts and requests cross.
+// Once the network is drained, the active views must still be symmetric
+// with equal link epochs on both sides.
+func TestNetworkSlowLinks(t *testing.T) {
+	const nodes = 100
+	cfg := DefaultConfig()
+	cfg.NeighborTimeoutTicks = 2
+	cfg.ShuffleTicks = 20
+	for seed := range int64(3) {
+		t.Run(fmt.Sprintf("seed=%d", seed+1), func(t *testing.T) {
+			net := newTestNet(seed+1, cfg)
+			for i := range nodes {
+				name := fmt.Sprintf("n%03d", i)
+				h := net.add(name)
+				if i > 0 {
+					h.Join(Peer{Name: net.live()[net.rng.Intn(i)]})
+				}
+				if err := net.tickSlow(0.4); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 200 {
+				if i == 100 {
+					for j := 1; j < nodes; j += 4 {
+						if err := net.kill(fmt.Sprintf("n%03d", j)); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if err := net.tickSlow(0.4); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := net.drain(); err != nil {
+				t.Fatal(err)
+			}
+			if err := net.check(); err != nil {
+				t.Fatal(err)
+			}
+			for range 5 * cfg.ShuffleTicks {
+				if err := net.tick(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := net.check(); err != nil {
+				t.Fatal(err)
+			}
+			if comps := net.components(); len(comps) != 1 {
+				t.Fatalf("%d components: %v", len(comps), comps[1:])
+			}
+			t.Logf("active view sizes %v", net.activeSizes())
+			if least := minActive(net); least < cfg.ActiveSize-1 {
+				t.Errorf("a node has only %d active peers: %v", least, net.activeSizes())
+			}
+		})
+	}
+}

@@ -16,13 +16,15 @@ type ProtocolMessage interface {
 	fmt.Stringer
 }
 
-// Epochs name links. Each node keeps a Lamport counter: it raises it past
-// every epoch it receives and takes the next value for each JOIN or NEIGHBOR
-// it sends, so a link made later between two nodes carries a higher epoch
-// than any earlier link they both knew. A DISCONNECT only cuts a link whose
-// epoch is not newer than its own, and a NEIGHBOR_REPLY only completes the
-// attempt whose epoch it echoes, so a late message from an old link can
-// neither cut nor revive a newer one.
+// Epochs name links. Each node keeps a Lamport counter, raised past every
+// epoch it receives. The accepting side of a JOIN or NEIGHBOR gives the new
+// link the next value of its counter and returns it in the reply, which the
+// requester adopts; so a link is newer than every link either side knew when
+// it was made. A DISCONNECT only cuts a link whose epoch is not newer than
+// its own, and a NEIGHBOR_REPLY only completes the attempt whose request
+// epoch it echoes, so a late message from an old link can neither cut nor
+// revive a newer one. When both sides ask at once, each ends up with both
+// link epochs and keeps the larger.
 
 // MsgJoin asks a contact to take the sender into its active view; the
 // contact always accepts, replies with MsgNeighborReply, and starts the
