@@ -337,7 +337,7 @@ func (s *State) join(o *owner, scope, name string, e Entry) {
 
 func (s *State) leave(o *owner, scope, name, member string, count uint32) {
 	g := s.scopes[scope][name]
-	if g == nil {
+	if g == nil || count == 0 {
 		return
 	}
 	oe := g.ownerEntries(o.name)
