@@ -39,7 +39,7 @@ func (h *recordingHandler) Graft(id []byte) ([]byte, bool) {
 	return p, ok
 }
 
-func (h *recordingHandler) ExchangeStart(string) []byte            { return nil }
+func (h *recordingHandler) ExchangeStart(string) []byte           { return nil }
 func (h *recordingHandler) ExchangeReceive(string, []byte) []byte { return nil }
 
 // inflight is a message on its way, due at a step of the simulated clock.
@@ -60,6 +60,9 @@ type cluster struct {
 	links    map[string]map[string]bool
 	queue    []inflight
 	log      strings.Builder
+	trees    map[string][]TreeResult // tree query results, by node
+	// latency, when set, gives each message its own delay in steps.
+	latency func() int
 }
 
 func newCluster(t testing.TB, cfg Config) *cluster {
@@ -132,8 +135,18 @@ func (c *cluster) collect(name string, due int) []Envelope {
 		return nil
 	}
 	rd := p.Ready()
+	if len(rd.Trees) > 0 {
+		if c.trees == nil {
+			c.trees = map[string][]TreeResult{}
+		}
+		c.trees[name] = append(c.trees[name], rd.Trees...)
+	}
 	for _, env := range rd.Messages {
-		c.queue = append(c.queue, inflight{from: name, env: env, due: due})
+		d := due
+		if c.latency != nil {
+			d += c.latency()
+		}
+		c.queue = append(c.queue, inflight{from: name, env: env, due: d})
 	}
 	return rd.Messages
 }

@@ -87,6 +87,9 @@ func (p *Plumtree) onExchange(from string, m Message) error {
 		return nil
 	}
 	x.Steps++
+	if int(m.Step)+2 >= p.cfg.MaxExchangeSteps {
+		delete(p.exchanges, key) // no answer may follow this last step
+	}
 	p.send(from, Message{Type: MsgExchange, Topic: m.Topic, Exchange: m.Exchange, Step: m.Step + 1, Payload: reply})
 	return nil
 }
