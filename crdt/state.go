@@ -12,6 +12,7 @@ package crdt
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -321,7 +322,9 @@ func (s *State) join(o *owner, scope, name string, e Entry) {
 	var after Entry
 	if i := oe.find(e.Member); i >= 0 {
 		cur := &oe.entries[i]
-		cur.Count += e.Count
+		// Saturate: a count wrapped to 0 would be an entry no peer can
+		// decode, breaking anti-entropy with this replica.
+		cur.Count += min(e.Count, math.MaxUint32-cur.Count)
 		if len(e.Meta) > 0 {
 			cur.Meta = e.Meta
 		}
