@@ -1,0 +1,71 @@
+package registry
+
+import (
+	"sync"
+)
+
+// scopeIndex finds the stored group a lookup names. Concrete group names
+// live in a sync.Map, whose reads take no lock, so exact lookups from many
+// goroutines do not contend; patterns live in the radix index behind a
+// read-write lock, since a pattern lookup walks shared nodes. Writers
+// change both only while holding Node.mu.
+type scopeIndex struct {
+	name     string
+	exact    sync.Map // string -> *groupView
+	patMu    sync.RWMutex
+	patterns patternIndex[*groupView]
+	watches  []*Watch // guarded by Node.mu
+}
+
+func newScopeIndex(name string) *scopeIndex {
+	return &scopeIndex{name: name}
+}
+
+// lookup returns the view of the most specific stored group matching the
+// concrete name: the exact group if stored, else the best pattern.
+func (x *scopeIndex) lookup(name string) *groupView {
+	if v, ok := x.exact.Load(name); ok {
+		return v.(*groupView)
+	}
+	x.patMu.RLock()
+	_, v, ok := x.patterns.best(name)
+	x.patMu.RUnlock()
+	if !ok {
+		return nil
+	}
+	return v
+}
+
+// stored returns the view of the group stored under exactly key (a
+// concrete name or a pattern). Callers hold Node.mu.
+func (x *scopeIndex) stored(key string) *groupView {
+	if !isPattern(key) {
+		if v, ok := x.exact.Load(key); ok {
+			return v.(*groupView)
+		}
+		return nil
+	}
+	v, _ := x.patterns.get(key)
+	return v
+}
+
+// add and remove are called with Node.mu held.
+func (x *scopeIndex) add(v *groupView) {
+	if !isPattern(v.name) {
+		x.exact.Store(v.name, v)
+		return
+	}
+	x.patMu.Lock()
+	x.patterns.insert(v.name, v)
+	x.patMu.Unlock()
+}
+
+func (x *scopeIndex) remove(key string) {
+	if !isPattern(key) {
+		x.exact.Delete(key)
+		return
+	}
+	x.patMu.Lock()
+	x.patterns.remove(key)
+	x.patMu.Unlock()
+}
