@@ -1,0 +1,310 @@
+package membership
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cpggo/cpg/internal/wire"
+	"github.com/hashicorp/memberlist"
+)
+
+// GossipConfig holds the memberlist timings, exposed so that an operator can
+// trade detection speed for traffic. A zero field takes the value of
+// DefaultGossipConfig.
+type GossipConfig struct {
+	ProbeInterval    time.Duration // how often each node probes a random member
+	ProbeTimeout     time.Duration // how long a probe waits for its ack before asking others
+	GossipInterval   time.Duration // how often queued updates are gossiped
+	SuspicionMult    int           // suspicion lasts SuspicionMult * log(N+1) * ProbeInterval before a node is declared dead
+	PushPullInterval time.Duration // full state exchange period
+	TCPTimeout       time.Duration // timeout of memberlist's TCP exchanges (join, push/pull)
+	LeaveTimeout     time.Duration // how long Close waits for the leave to propagate
+}
+
+// DefaultGossipConfig returns memberlist's LAN defaults
+// (memberlist.DefaultLANConfig), with a bounded leave.
+func DefaultGossipConfig() GossipConfig {
+	lan := memberlist.DefaultLANConfig()
+	return GossipConfig{
+		ProbeInterval:    lan.ProbeInterval,
+		ProbeTimeout:     lan.ProbeTimeout,
+		GossipInterval:   lan.GossipInterval,
+		SuspicionMult:    lan.SuspicionMult,
+		PushPullInterval: lan.PushPullInterval,
+		TCPTimeout:       lan.TCPTimeout,
+		LeaveTimeout:     time.Second,
+	}
+}
+
+// LoopbackGossipConfig returns timings for nodes on one host (tests,
+// development): round trips are well under a millisecond, so probes and
+// suspicion can be an order of magnitude shorter than on a LAN.
+func LoopbackGossipConfig() GossipConfig {
+	return GossipConfig{
+		ProbeInterval:    200 * time.Millisecond,
+		ProbeTimeout:     100 * time.Millisecond,
+		GossipInterval:   50 * time.Millisecond,
+		SuspicionMult:    3,
+		PushPullInterval: 5 * time.Second,
+		TCPTimeout:       2 * time.Second,
+		LeaveTimeout:     500 * time.Millisecond,
+	}
+}
+
+func (g GossipConfig) withDefaults() GossipConfig {
+	d := DefaultGossipConfig()
+	if g.ProbeInterval <= 0 {
+		g.ProbeInterval = d.ProbeInterval
+	}
+	if g.ProbeTimeout <= 0 {
+		g.ProbeTimeout = d.ProbeTimeout
+	}
+	if g.GossipInterval <= 0 {
+		g.GossipInterval = d.GossipInterval
+	}
+	if g.SuspicionMult <= 0 {
+		g.SuspicionMult = d.SuspicionMult
+	}
+	if g.PushPullInterval <= 0 {
+		g.PushPullInterval = d.PushPullInterval
+	}
+	if g.TCPTimeout <= 0 {
+		g.TCPTimeout = d.TCPTimeout
+	}
+	if g.LeaveTimeout <= 0 {
+		g.LeaveTimeout = d.LeaveTimeout
+	}
+	return g
+}
+
+// nodeMeta is what a node publishes through memberlist: where its overlay
+// and HTTP listeners are, and whether it is leaving (memberlist reports a
+// graceful leave and a death the same way; the flag tells them apart).
+type nodeMeta struct {
+	Addr     string
+	HTTPAddr string
+	Leaving  bool
+}
+
+const nodeMetaVersion = 1
+
+func appendNodeMeta(b []byte, m nodeMeta) []byte {
+	b = append(b, nodeMetaVersion)
+	b = wire.AppendString(b, m.Addr)
+	b = wire.AppendString(b, m.HTTPAddr)
+	return wire.AppendBool(b, m.Leaving)
+}
+
+func decodeNodeMeta(b []byte) (nodeMeta, error) {
+	d := wire.NewDecoder(b)
+	if v := d.Byte(); d.Err() == nil && v != nodeMetaVersion {
+		return nodeMeta{}, fmt.Errorf("membership: node metadata version %d, want %d", v, nodeMetaVersion)
+	}
+	m := nodeMeta{Addr: d.String(maxHelloAddr), HTTPAddr: d.String(maxHelloAddr), Leaving: d.Bool()}
+	if err := d.Finish(); err != nil {
+		return nodeMeta{}, fmt.Errorf("membership: node metadata: %w", err)
+	}
+	return m, nil
+}
+
+// gossip runs memberlist for one node: the first contact for a JOIN, the
+// contacts for a rejoin, and the cluster's verdict on deaths.
+type gossip struct {
+	ml     *memberlist.Memberlist
+	self   string
+	table  *statusTable
+	log    *slog.Logger
+	leaveT time.Duration
+
+	mu   sync.Mutex
+	meta nodeMeta
+}
+
+// gossipSecret derives memberlist's AES key from the cluster key, so that
+// the one secret an operator configures protects both layers while neither
+// layer's key can be read from the other's traffic.
+func gossipSecret(clusterKey []byte) []byte {
+	if len(clusterKey) == 0 {
+		return nil
+	}
+	sum := sha256.Sum256(append([]byte("cpg memberlist key\x00"), clusterKey...))
+	return sum[:]
+}
+
+func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Logger) (*gossip, error) {
+	host, portStr, err := net.SplitHostPort(cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("membership: gossip address %q: %w", cfg.GossipAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("membership: gossip address %q: bad port: %w", cfg.GossipAddr, err)
+	}
+	g := &gossip{
+		self:   self.Name,
+		table:  table,
+		log:    logger,
+		leaveT: cfg.Gossip.LeaveTimeout,
+		meta:   nodeMeta{Addr: self.Addr, HTTPAddr: cfg.HTTPAddr},
+	}
+	timing := cfg.Gossip
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = self.Name
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertisePort = port
+	mc.Label = cfg.ClusterLabel
+	mc.SecretKey = gossipSecret(cfg.ClusterKey)
+	mc.ProbeInterval = timing.ProbeInterval
+	mc.ProbeTimeout = timing.ProbeTimeout
+	mc.GossipInterval = timing.GossipInterval
+	mc.SuspicionMult = timing.SuspicionMult
+	mc.PushPullInterval = timing.PushPullInterval
+	mc.TCPTimeout = timing.TCPTimeout
+	mc.Delegate = g
+	mc.Events = g
+	mc.Ping = g
+	if cfg.Logger != nil {
+		// memberlist writes "[LEVEL] memberlist: ..." lines; at debug
+		// level they stay out of an info-level log.
+		mc.Logger = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
+	} else {
+		mc.LogOutput = io.Discard
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("membership: start memberlist on %s: %w", cfg.GossipAddr, err)
+	}
+	g.ml = ml
+	return g, nil
+}
+
+// addr is memberlist's bound address, with the port it actually got.
+func (g *gossip) addr() string {
+	n := g.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+func (g *gossip) join(contacts []string) error {
+	joined, err := g.ml.Join(contacts)
+	if joined == 0 {
+		if err == nil {
+			err = errors.New("no contact answered")
+		}
+		return fmt.Errorf("membership: join through %v: no contact reachable: %w", contacts, err)
+	}
+	return nil
+}
+
+// overlayPeers returns the live members other than self that publish an
+// overlay address and are not leaving.
+func (g *gossip) overlayPeers() []Peer {
+	var out []Peer
+	for _, m := range g.ml.Members() {
+		if m.Name == g.self {
+			continue
+		}
+		meta, err := decodeNodeMeta(m.Meta)
+		if err != nil || meta.Addr == "" || meta.Leaving {
+			continue
+		}
+		out = append(out, Peer{Name: m.Name, Addr: meta.Addr})
+	}
+	return out
+}
+
+// leave announces the departure: first the leaving flag in the metadata (so
+// that others record "left", not "dead"), then memberlist's own leave.
+func (g *gossip) leave() {
+	g.mu.Lock()
+	g.meta.Leaving = true
+	g.mu.Unlock()
+	if err := g.ml.UpdateNode(g.leaveT); err != nil {
+		g.log.Debug("membership: announce leave", "err", err)
+	}
+	if err := g.ml.Leave(g.leaveT); err != nil {
+		g.log.Debug("membership: leave", "err", err)
+	}
+}
+
+func (g *gossip) shutdown() error { return g.ml.Shutdown() }
+
+func (g *gossip) info(n *memberlist.Node, status NodeStatus) (NodeInfo, nodeMeta) {
+	meta, err := decodeNodeMeta(n.Meta)
+	if err != nil && len(n.Meta) > 0 {
+		g.log.Debug("membership: bad node metadata", "node", n.Name, "err", err)
+	}
+	return NodeInfo{
+		Name:       n.Name,
+		Addr:       meta.Addr,
+		HTTPAddr:   meta.HTTPAddr,
+		GossipAddr: n.Address(),
+		Status:     status,
+	}, meta
+}
+
+// memberlist.Delegate: only the metadata is used; the overlay carries
+// everything else.
+
+func (g *gossip) NodeMeta(limit int) []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b := appendNodeMeta(nil, g.meta)
+	if len(b) > limit {
+		// Addresses are bounded well below memberlist's limit; a config
+		// that breaks it is caught at Start.
+		return nil
+	}
+	return b
+}
+func (g *gossip) NotifyMsg([]byte)                           {}
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (g *gossip) LocalState(join bool) []byte                { return nil }
+func (g *gossip) MergeRemoteState(buf []byte, join bool)     {}
+
+// memberlist.EventDelegate: these run on memberlist's goroutines; they only
+// update the status table, which never blocks.
+
+func (g *gossip) NotifyJoin(n *memberlist.Node) {
+	info, _ := g.info(n, StatusAlive)
+	g.table.set(info)
+}
+
+func (g *gossip) NotifyUpdate(n *memberlist.Node) {
+	info, meta := g.info(n, StatusAlive)
+	if prev, ok := g.table.get(n.Name); ok && prev.Status == StatusSuspect {
+		info.Status = StatusSuspect
+	}
+	if meta.Leaving {
+		// Still a member until its leave arrives; record the addresses.
+		info.Status = StatusAlive
+	}
+	g.table.set(info)
+}
+
+func (g *gossip) NotifyLeave(n *memberlist.Node) {
+	// memberlist's Node.State is not filled in for these callbacks, so the
+	// leaving flag in the metadata is what tells a leave from a death.
+	status := StatusDead
+	if _, meta := g.info(n, 0); meta.Leaving {
+		status = StatusLeft
+	}
+	info, _ := g.info(n, status)
+	g.table.set(info)
+}
+
+// memberlist.PingDelegate: a completed probe is proof of life and an RTT
+// sample for nodes we have no overlay link to.
+
+func (g *gossip) AckPayload() []byte { return nil }
+
+func (g *gossip) NotifyPingComplete(n *memberlist.Node, rtt time.Duration, _ []byte) {
+	g.table.clearSuspicion(n.Name, rtt)
+}

@@ -1,0 +1,413 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/cpggo/cpg/internal/wire"
+)
+
+// NodeConfig configures a Node. Only Name is required; ClusterKey is
+// required for a cluster that should refuse strangers.
+type NodeConfig struct {
+	Name          string // unique node name in the cluster (required)
+	BindAddr      string // overlay TCP listen address, default "127.0.0.1:0"
+	AdvertiseAddr string // overlay address others dial, default the bound address
+	GossipAddr    string // memberlist bind address, default "127.0.0.1:0"
+	HTTPAddr      string // carried in memberlist metadata only
+	ClusterLabel  string // default "cpg"; nodes with another label cannot connect
+	// ClusterKey is 16, 24 or 32 bytes. It authenticates every overlay
+	// connection (HMAC proof in the handshake) and, hashed, encrypts
+	// memberlist traffic. Empty means an open cluster: no encryption, and
+	// any node with the label can connect.
+	ClusterKey   []byte
+	HyParView    Config        // zero value: DefaultConfig()
+	TickInterval time.Duration // logical tick of the HyParView core, default 100ms
+	KeepAlive    time.Duration // heartbeat period on active links, default 500ms
+	Gossip       GossipConfig  // memberlist timings; zero fields take DefaultGossipConfig
+	MaxFrame     int           // largest frame accepted or sent, default wire.DefaultMaxFrame
+	Logger       *slog.Logger  // default: discard
+	// Seed seeds the core's randomness; 0 picks one from the clock.
+	Seed int64
+}
+
+// Errors returned by the Node API.
+var (
+	ErrClosed    = errors.New("membership: node closed")
+	ErrNotActive = errors.New("membership: peer not in the active view")
+	ErrQueueFull = errors.New("membership: send queue full")
+)
+
+const (
+	defaultLabel     = "cpg"
+	defaultTick      = 100 * time.Millisecond
+	defaultKeepAlive = 500 * time.Millisecond
+	// maxPendingPayloads bounds the payloads received but not yet taken
+	// by the Events consumer.
+	maxPendingPayloads = 1024
+	// rejoinTicks spaces the rejoin attempts of an isolated node.
+	rejoinTicks = 10
+)
+
+func (c NodeConfig) withDefaults() (NodeConfig, error) {
+	if c.Name == "" {
+		return c, errors.New("membership: NodeConfig.Name is required")
+	}
+	if len(c.Name) > maxHelloName {
+		return c, fmt.Errorf("membership: node name of %d bytes exceeds %d", len(c.Name), maxHelloName)
+	}
+	switch len(c.ClusterKey) {
+	case 0, 16, 24, 32:
+	default:
+		return c, fmt.Errorf("membership: ClusterKey of %d bytes, want 16, 24 or 32", len(c.ClusterKey))
+	}
+	if c.BindAddr == "" {
+		c.BindAddr = "127.0.0.1:0"
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = "127.0.0.1:0"
+	}
+	if c.ClusterLabel == "" {
+		c.ClusterLabel = defaultLabel
+	}
+	if len(c.ClusterLabel) > maxHelloLabel {
+		return c, fmt.Errorf("membership: cluster label of %d bytes exceeds %d", len(c.ClusterLabel), maxHelloLabel)
+	}
+	if len(c.HTTPAddr) > maxHelloAddr || len(c.AdvertiseAddr) > maxHelloAddr {
+		return c, fmt.Errorf("membership: address longer than %d bytes", maxHelloAddr)
+	}
+	if c.HyParView == (Config{}) {
+		c.HyParView = DefaultConfig()
+	}
+	if err := c.HyParView.Validate(); err != nil {
+		return c, err
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = defaultTick
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = defaultKeepAlive
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = wire.DefaultMaxFrame
+	}
+	c.Gossip = c.Gossip.withDefaults()
+	if c.Seed == 0 {
+		c.Seed = time.Now().UnixNano()
+	}
+	return c, nil
+}
+
+// Node is one member of the overlay: it runs the HyParView core over
+// authenticated TCP links, keeps those links alive, and uses memberlist to
+// find contacts and learn about deaths. All methods are safe for concurrent
+// use.
+type Node struct {
+	cfg    NodeConfig
+	log    *slog.Logger
+	self   Peer
+	hs     handshake
+	ln     net.Listener
+	gossip *gossip
+	table  *statusTable
+	events *eventQueue
+	inputs chan coreInput
+	start  time.Time
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	links    map[string]*link   // the primary link to each peer
+	conns    map[*link]struct{} // every open link, primary or not
+	active   []Peer             // the core's views after the last step
+	passive  []Peer
+	isolated bool
+	joined   bool // Join was called: an isolated node rejoins
+
+	closeOnce sync.Once
+}
+
+type inputKind int
+
+const (
+	inputMessage    inputKind = iota + 1 // a HyParView message from peer
+	inputPayload                         // an application payload from peer (holds an event slot)
+	inputLinkFailed                      // a link (or, link nil, a transient send) to peer failed
+	inputJoin                            // send a JOIN to peer
+)
+
+// coreInput is everything that reaches the node's loop from other
+// goroutines; the loop alone touches the HyParView core.
+type coreInput struct {
+	kind    inputKind
+	peer    Peer
+	msg     ProtocolMessage
+	payload []byte
+	link    *link
+}
+
+// Start opens the overlay listener and memberlist and starts the node,
+// alone: call Join to enter a cluster.
+func Start(cfg NodeConfig) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("node", cfg.Name)
+	ln, err := net.Listen("tcp", cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("membership: overlay listen on %s: %w", cfg.BindAddr, err)
+	}
+	self := Peer{Name: cfg.Name, Addr: cfg.AdvertiseAddr}
+	if self.Addr == "" {
+		self.Addr = ln.Addr().String()
+	}
+	n := &Node{
+		cfg:    cfg,
+		log:    logger,
+		self:   self,
+		hs:     handshake{self: self, label: cfg.ClusterLabel, key: cfg.ClusterKey, timeout: dialTimeout},
+		ln:     ln,
+		table:  newStatusTable(),
+		events: newEventQueue(maxPendingPayloads),
+		inputs: make(chan coreInput, 256),
+		start:  time.Now(),
+		done:   make(chan struct{}),
+		links:  make(map[string]*link),
+		conns:  make(map[*link]struct{}),
+	}
+	n.gossip, err = startGossip(cfg, self, n.table, logger)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	core := NewHyParView(self, cfg.HyParView, rand.New(rand.NewSource(cfg.Seed)))
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.acceptLoop() }()
+	go func() { defer n.wg.Done(); n.events.pump(n.done) }()
+	go func() { defer n.wg.Done(); n.run(core) }()
+	return n, nil
+}
+
+// Self is this node's identity and overlay address.
+func (n *Node) Self() Peer { return n.self }
+
+// GossipAddr is the memberlist address other nodes pass to Join.
+func (n *Node) GossipAddr() string { return n.gossip.addr() }
+
+// Events delivers link-up, link-down and message events in order, to one
+// consumer. A payload arrives only between its peer's LinkUp and LinkDown.
+// The channel closes when the node closes. A consumer that stops reading
+// does not stall the node: its peers' links back up and are dropped.
+func (n *Node) Events() <-chan Event { return n.events.out }
+
+// Statuses delivers changes of other nodes' status (alive, suspect, dead,
+// left). The buffer is bounded and the oldest events are dropped when it is
+// full; Members has the current state. It closes when the node closes.
+func (n *Node) Statuses() <-chan StatusEvent { return n.table.out }
+
+// Members returns every node this node has heard of, by name, with its
+// last known status.
+func (n *Node) Members() []NodeInfo {
+	list := n.table.list()
+	for i := range list {
+		if rtt, ok := n.RTT(list[i].Name); ok {
+			list[i].RTT = rtt
+		}
+	}
+	return list
+}
+
+// Active returns the active view: the peers this node holds a link to.
+func (n *Node) Active() []Peer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Peer(nil), n.active...)
+}
+
+// Passive returns the passive view: spare contacts.
+func (n *Node) Passive() []Peer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Peer(nil), n.passive...)
+}
+
+// RTT returns the smoothed round-trip time of the link to an active peer.
+func (n *Node) RTT(peer string) (time.Duration, bool) {
+	n.mu.Lock()
+	l := n.links[peer]
+	n.mu.Unlock()
+	if l == nil {
+		return 0, false
+	}
+	return l.smoothedRTT()
+}
+
+// Send queues payload for an active peer. It never blocks: it fails with
+// ErrNotActive if the peer is not in the active view and ErrQueueFull if the
+// link's queue is full (a link that stays full is dropped and replaced).
+func (n *Node) Send(peer string, payload []byte) error {
+	if len(payload)+1 > n.cfg.MaxFrame {
+		return fmt.Errorf("membership: send to %s: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: n.cfg.MaxFrame})
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	l := n.links[peer]
+	active := containsPeer(n.active, peer)
+	n.mu.Unlock()
+	if !active || l == nil {
+		return fmt.Errorf("membership: send to %s: %w", peer, ErrNotActive)
+	}
+	if !l.enqueueData(wire.AppendFrame(nil, framePayload, payload), n.now()) {
+		return fmt.Errorf("membership: send to %s: %w", peer, ErrQueueFull)
+	}
+	return nil
+}
+
+// Join enters the cluster through the memberlist addresses of running
+// nodes: it joins memberlist, then asks a member (picked at random among
+// those memberlist knows) to take this node into the overlay, trying others
+// until one accepts. It returns once this node has an active link, or with
+// an error if no contact answers or ctx ends first.
+func (n *Node) Join(ctx context.Context, contacts ...string) error {
+	if len(contacts) == 0 {
+		return errors.New("membership: join: no contact address given")
+	}
+	if err := n.gossip.join(contacts); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.joined = true
+	n.mu.Unlock()
+	// An attempt waits for the core's own timeout plus a margin for the
+	// network before trying the next member.
+	attemptWait := time.Duration(n.cfg.HyParView.NeighborTimeoutTicks+5) * n.cfg.TickInterval
+	poll := time.NewTicker(n.cfg.TickInterval / 2)
+	defer poll.Stop()
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	tried := 0
+	for {
+		if len(n.Active()) > 0 {
+			return nil
+		}
+		members := n.gossip.overlayPeers()
+		rng.Shuffle(len(members), func(i, j int) { members[i], members[j] = members[j], members[i] })
+		for _, m := range members {
+			tried++
+			if !n.input(coreInput{kind: inputJoin, peer: m}) {
+				return ErrClosed
+			}
+			deadline := time.NewTimer(attemptWait)
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					deadline.Stop()
+					return fmt.Errorf("membership: join through %v: no overlay link after %d attempts: %w", contacts, tried, ctx.Err())
+				case <-n.done:
+					deadline.Stop()
+					return ErrClosed
+				case <-deadline.C:
+					break wait
+				case <-poll.C:
+					if len(n.Active()) > 0 {
+						deadline.Stop()
+						return nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("membership: join through %v: no overlay link after %d attempts: %w", contacts, tried, ctx.Err())
+		case <-n.done:
+			return ErrClosed
+		case <-poll.C:
+		}
+	}
+}
+
+// Close leaves the cluster gracefully (memberlist records the node as left,
+// and its peers replace their links to it) and stops every goroutine.
+func (n *Node) Close() error {
+	return n.shutdown(true)
+}
+
+// shutdown stops the node; without graceful, it vanishes as a crash would:
+// no leave message, sockets simply closed.
+func (n *Node) shutdown(graceful bool) error {
+	err := ErrClosed
+	n.closeOnce.Do(func() {
+		if graceful {
+			n.gossip.leave()
+		}
+		n.mu.Lock()
+		n.closed = true
+		conns := make([]*link, 0, len(n.conns))
+		for l := range n.conns {
+			conns = append(conns, l)
+		}
+		n.mu.Unlock()
+		close(n.done)
+		n.ln.Close()
+		for _, l := range conns {
+			l.abort()
+		}
+		err = n.gossip.shutdown()
+		n.wg.Wait()
+		n.table.close()
+	})
+	return err
+}
+
+// now is the node's monotonic clock, used for keepalive and RTT.
+func (n *Node) now() time.Duration { return time.Since(n.start) }
+
+// spawn runs f on a goroutine the node waits for at Close; false if the
+// node is closing.
+func (n *Node) spawn(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// input hands in to the loop; false if the node is closing.
+func (n *Node) input(in coreInput) bool {
+	select {
+	case n.inputs <- in:
+		return true
+	case <-n.done:
+		return false
+	}
+}
+
+func containsPeer(peers []Peer, name string) bool {
+	for _, p := range peers {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}

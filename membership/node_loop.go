@@ -1,0 +1,230 @@
+package membership
+
+import (
+	"math/rand"
+	"time"
+
+	"github.com/cpggo/cpg/internal/wire"
+)
+
+// run is the node's loop: the only goroutine that touches the core. It
+// feeds the core what the links and timers bring and carries out what the
+// core asks for after every input.
+func (n *Node) run(core *HyParView) {
+	tick := time.NewTicker(n.cfg.TickInterval)
+	defer tick.Stop()
+	keepAlive := time.NewTicker(n.cfg.KeepAlive)
+	defer keepAlive.Stop()
+	rng := rand.New(rand.NewSource(n.cfg.Seed + 1))
+	var ticks, lastRejoin int
+	for {
+		select {
+		case <-n.done:
+			return
+		case in := <-n.inputs:
+			n.apply(core, in)
+		case <-tick.C:
+			ticks++
+			core.Tick()
+			if core.Isolated() && ticks-lastRejoin >= rejoinTicks && n.hasJoined() {
+				lastRejoin = ticks
+				if members := n.gossip.overlayPeers(); len(members) > 0 {
+					contact := members[rng.Intn(len(members))]
+					n.log.Debug("membership: isolated, rejoining", "contact", contact.Name)
+					core.Join(contact)
+				}
+			}
+		case <-keepAlive.C:
+			n.keepAlive(core)
+		}
+		n.execute(core, core.Ready())
+	}
+}
+
+func (n *Node) hasJoined() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.joined
+}
+
+func (n *Node) apply(core *HyParView, in coreInput) {
+	switch in.kind {
+	case inputMessage:
+		core.Step(in.peer, in.msg)
+	case inputPayload:
+		n.mu.Lock()
+		active := containsPeer(n.active, in.peer.Name)
+		n.mu.Unlock()
+		if active {
+			n.events.push(Event{Type: Message, Peer: in.peer, Payload: in.payload})
+		} else {
+			n.events.release()
+		}
+	case inputJoin:
+		core.Join(in.peer)
+	case inputLinkFailed:
+		if in.link != nil {
+			primary, replaced := n.unlinkPrimary(in.link)
+			if replaced {
+				return
+			}
+			// A secondary link, or one that closes after its peer left the
+			// active view (it sent DISCONNECT first), is no failure: the
+			// core must not forget the peer, which stays a spare contact.
+			wasActive := containsPeer(core.Active(), in.peer.Name)
+			if !primary || (in.link.established.Load() != 0 && !wasActive) {
+				return
+			}
+			if wasActive {
+				n.table.suspect(in.peer.Name)
+			}
+		}
+		core.LinkFailed(in.peer)
+	}
+}
+
+// execute carries out a Ready: per the core's contract, Down is applied
+// before Up, then Messages are sent in order. A message to a peer that just
+// left the active view (its DISCONNECT) goes over the old link before that
+// link closes, so that it arrives before the connection's end.
+func (n *Node) execute(core *HyParView, rd Ready) {
+	active := core.Active()
+	leaving := make(map[string]*link)
+	n.mu.Lock()
+	for _, d := range rd.Down {
+		if containsPeer(active, d.Peer.Name) {
+			continue // left and came back within the batch: keep the link
+		}
+		if l := n.links[d.Peer.Name]; l != nil {
+			delete(n.links, d.Peer.Name)
+			leaving[d.Peer.Name] = l
+		}
+	}
+	n.active = active
+	n.passive = core.Passive()
+	n.isolated = core.Isolated()
+	n.mu.Unlock()
+
+	for _, d := range rd.Down {
+		n.events.push(Event{Type: LinkDown, Peer: d.Peer, Reason: d.Reason})
+	}
+	for _, p := range rd.Up {
+		if l := n.openLink(p); l != nil {
+			l.inactiveSince = 0
+		}
+		n.events.push(Event{Type: LinkUp, Peer: p})
+	}
+	for _, env := range rd.Messages {
+		typ, body := EncodeMessage(env.Msg)
+		frame := wire.AppendFrame(nil, typ, body)
+		if old := leaving[env.To.Name]; old != nil && old.established.Load() != 0 {
+			if old.enqueueControl(frame) {
+				continue
+			}
+		}
+		if env.Transient {
+			n.sendTransient(env.To, frame)
+			continue
+		}
+		l := n.openLink(env.To)
+		if l == nil {
+			return // closing
+		}
+		if !l.enqueueControl(frame) {
+			n.dropLink(core, l, "control queue full")
+		}
+	}
+	for _, l := range leaving {
+		l.retire()
+	}
+}
+
+// dropLink gives up a primary link the node itself judged dead (keepalive
+// timeout, queue stuck full) and tells the core.
+func (n *Node) dropLink(core *HyParView, l *link, why string) {
+	l.failed.Store(true)
+	l.abort()
+	n.forget(l)
+	primary, replaced := n.unlinkPrimary(l)
+	if primary && !replaced {
+		n.log.Debug("membership: dropping link", "peer", l.peer.Name, "why", why)
+		if containsPeer(core.Active(), l.peer.Name) {
+			n.table.suspect(l.peer.Name)
+		}
+		core.LinkFailed(l.peer)
+	}
+}
+
+// keepAlive runs every KeepAlive period: it pings every established link,
+// drops those silent for longer than their timeout or whose payload queue
+// stayed full as long, and closes primary links that have been outside the
+// core's active view for a while (the peer's view changed; the link is
+// idle).
+func (n *Node) keepAlive(core *HyParView) {
+	now := n.now()
+	active := core.Active()
+	n.mu.Lock()
+	type entry struct {
+		l       *link
+		primary bool
+	}
+	all := make([]entry, 0, len(n.conns))
+	for l := range n.conns {
+		all = append(all, entry{l, n.links[l.peer.Name] == l})
+	}
+	n.mu.Unlock()
+	idleGrace := time.Duration(n.cfg.HyParView.NeighborTimeoutTicks)*n.cfg.TickInterval + keepAliveMisses*n.cfg.KeepAlive
+	for _, e := range all {
+		l := e.l
+		if l.established.Load() == 0 || l.stopped() {
+			continue
+		}
+		timeout := linkTimeout(n.cfg.KeepAlive, l.rto())
+		silent := now - time.Duration(l.lastRecv.Load())
+		full := l.fullSince.Load()
+		switch {
+		case silent > timeout:
+			n.dropLink(core, l, "keepalive timeout")
+			continue
+		case full != 0 && now-time.Duration(full) > timeout:
+			n.dropLink(core, l, "send queue stayed full")
+			continue
+		}
+		if e.primary && !containsPeer(active, l.peer.Name) {
+			if l.inactiveSince == 0 {
+				l.inactiveSince = now
+			} else if now-l.inactiveSince > idleGrace {
+				n.mu.Lock()
+				if n.links[l.peer.Name] == l {
+					delete(n.links, l.peer.Name)
+				}
+				n.mu.Unlock()
+				l.retire()
+				continue
+			}
+		} else {
+			l.inactiveSince = 0
+		}
+		l.enqueueControl(l.nextPing(now))
+	}
+}
+
+// unlinkPrimary removes a failed link from the primaries. If another live
+// link to the same peer exists (the peer dialed again, or the loser of a
+// simultaneous open), it becomes the primary and the failure is not the
+// core's concern: the peer is still linked.
+func (n *Node) unlinkPrimary(l *link) (primary, replaced bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.links[l.peer.Name] != l {
+		return false, false
+	}
+	delete(n.links, l.peer.Name)
+	for other := range n.conns {
+		if other != l && other.peer.Name == l.peer.Name && other.established.Load() != 0 && !other.stopped() {
+			n.links[l.peer.Name] = other
+			return true, true
+		}
+	}
+	return true, false
+}

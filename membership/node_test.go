@@ -1,0 +1,169 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// testNodeConfig is a node tuned for loopback: fast ticks, keepalives and
+// memberlist probes, so that tests observe failures within a second or two.
+func testNodeConfig(name string) NodeConfig {
+	return NodeConfig{
+		Name:         name,
+		ClusterKey:   testKey,
+		TickInterval: 20 * time.Millisecond,
+		KeepAlive:    100 * time.Millisecond,
+		Gossip:       LoopbackGossipConfig(),
+	}
+}
+
+func startNode(t testing.TB, cfg NodeConfig) *Node {
+	t.Helper()
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatalf("start %s: %v", cfg.Name, err)
+	}
+	t.Cleanup(func() { n.shutdown(false) })
+	return n
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// nextEvent returns the next event of the given type, skipping others.
+func nextEvent(t testing.TB, n *Node, typ EventType, within time.Duration) Event {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case ev, ok := <-n.Events():
+			if !ok {
+				t.Fatalf("%s: events closed while waiting for %v", n.Self().Name, typ)
+			}
+			if ev.Type == typ {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("%s: no %v event within %v", n.Self().Name, typ, within)
+		}
+	}
+}
+
+func names(peers []Peer) []string {
+	out := make([]string, len(peers))
+	for i, p := range peers {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func TestStartValidatesConfig(t *testing.T) {
+	for _, c := range []NodeConfig{
+		{},
+		{Name: "a", ClusterKey: []byte("short")},
+		{Name: "a", HyParView: Config{ActiveSize: -1}},
+		{Name: "a", BindAddr: "not an address"},
+	} {
+		if n, err := Start(c); err == nil {
+			n.Close()
+			t.Errorf("Start(%+v) succeeded", c)
+		}
+	}
+}
+
+func TestTwoNodesLinkAndExchangePayloads(t *testing.T) {
+	a := startNode(t, testNodeConfig("a"))
+	b := startNode(t, testNodeConfig("b"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Join(ctx, a.GossipAddr()); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	if ev := nextEvent(t, a, LinkUp, 5*time.Second); ev.Peer.Name != "b" || ev.Peer.Addr != b.Self().Addr {
+		t.Fatalf("a's link-up: %+v, want b at %s", ev.Peer, b.Self().Addr)
+	}
+	if ev := nextEvent(t, b, LinkUp, 5*time.Second); ev.Peer.Name != "a" {
+		t.Fatalf("b's link-up: %+v", ev.Peer)
+	}
+	if got := names(a.Active()); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("a's active view %v, want [b]", got)
+	}
+	if got := names(b.Active()); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("b's active view %v, want [a]", got)
+	}
+
+	const count = 2000
+	for i := range count {
+		// The queue holds a few hundred payloads; a full one is the
+		// caller's cue to slow down, not a failure of the link.
+		for {
+			err := a.Send("b", []byte(fmt.Sprint(i)))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrQueueFull) {
+				t.Fatalf("send %d: %v", i, err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range count {
+		ev := nextEvent(t, b, Message, 5*time.Second)
+		if ev.Peer.Name != "a" || string(ev.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d: got %q from %s", i, ev.Payload, ev.Peer.Name)
+		}
+	}
+
+	if err := a.Send("nobody", []byte("x")); !errors.Is(err, ErrNotActive) {
+		t.Fatalf("send to a stranger: %v, want ErrNotActive", err)
+	}
+	waitFor(t, 5*time.Second, "no RTT measured on the link", func() bool {
+		rtt, ok := a.RTT("b")
+		return ok && rtt > 0 && rtt < time.Second
+	})
+}
+
+func TestJoinFailsClearlyWithoutContact(t *testing.T) {
+	a := startNode(t, testNodeConfig("a"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// A port nothing listens on: memberlist cannot reach it.
+	err := a.Join(ctx, "127.0.0.1:1")
+	if err == nil {
+		t.Fatal("join through a dead address succeeded")
+	}
+	if len(a.Active()) != 0 {
+		t.Fatalf("active view %v after a failed join", a.Active())
+	}
+	if err := a.Join(ctx); err == nil {
+		t.Fatal("join without contacts succeeded")
+	}
+}
+
+func TestCloseEndsStreams(t *testing.T) {
+	a := startNode(t, testNodeConfig("a"))
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-a.Events(); ok {
+		t.Fatal("events channel still open after Close")
+	}
+	for range a.Statuses() {
+	}
+	if err := a.Send("b", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+}
