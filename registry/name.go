@@ -86,10 +86,3 @@ func literalPrefix(key string) string {
 	}
 	return key
 }
-
-// literalSuffix returns the part of key after its last wildcard: "" if it
-// ends with one, the whole key if it is concrete. Every name a key matches
-// ends with this suffix.
-func literalSuffix(key string) string {
-	return key[strings.LastIndexAny(key, "*?")+1:]
-}

@@ -77,19 +77,16 @@ func TestValidateLookupName(t *testing.T) {
 	}
 }
 
-func TestLiteralPrefixAndSuffix(t *testing.T) {
-	for _, tc := range []struct{ key, prefix, suffix string }{
-		{"/svc/db", "/svc/db", "/svc/db"},
-		{"/svc/*", "/svc/", ""},
-		{"*/db", "", "/db"},
-		{"?/db", "", "/db"},
-		{"/a?b*c/d", "/a", "c/d"},
+func TestLiteralPrefix(t *testing.T) {
+	for _, tc := range []struct{ key, prefix string }{
+		{"/svc/db", "/svc/db"},
+		{"/svc/*", "/svc/"},
+		{"*/db", ""},
+		{"?/db", ""},
+		{"/a?b*c/d", "/a"},
 	} {
 		if got := literalPrefix(tc.key); got != tc.prefix {
 			t.Errorf("literalPrefix(%q) = %q, want %q", tc.key, got, tc.prefix)
-		}
-		if got := literalSuffix(tc.key); got != tc.suffix {
-			t.Errorf("literalSuffix(%q) = %q, want %q", tc.key, got, tc.suffix)
 		}
 	}
 }

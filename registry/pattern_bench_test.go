@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -93,5 +94,22 @@ func BenchmarkPatternInsertRemove(b *testing.B) {
 	for b.Loop() {
 		x.insert("/svc/new/?/db", 0)
 		x.remove("/svc/new/?/db")
+	}
+}
+
+// BenchmarkPatternBestManyStars looks up long names among keys made of
+// many stars, where every start is a candidate: the worst case the memo of
+// failed starts bounds.
+func BenchmarkPatternBestManyStars(b *testing.B) {
+	x := &patternIndex[int]{}
+	for k := 1; k <= 40; k++ {
+		for _, end := range []string{"*b", "?b", "*a?b"} {
+			x.insert(strings.Repeat("*a", k)+end, k)
+		}
+	}
+	name := strings.Repeat("a", 300)
+	b.ReportAllocs()
+	for b.Loop() {
+		x.best(name)
 	}
 }

@@ -2,30 +2,47 @@ package registry
 
 import (
 	"slices"
+	"unicode/utf8"
 
 	radix "github.com/armon/go-radix"
 )
 
 // patternIndex holds the stored pattern keys of a scope and finds the most
-// specific one matching a concrete name. Concrete names live beside it in a
-// plain map: an exact name beats every pattern, so they never need ranking.
+// specific one matching a concrete name, without scanning the patterns.
+// Concrete names live beside it in a plain map: an exact name beats every
+// pattern, so they never need ranking.
 //
-// Patterns are indexed in a radix tree under their literal prefix (the part
-// before the first wildcard), so WalkPath on a name visits exactly the
-// prefixes that can match it, shortest first. A key with a longer literal
-// prefix always wins over one with a shorter prefix when both match (at the
-// shorter one's first wildcard, the longer one still has a literal), so the
-// deepest prefix with a match decides and shallower ones are never ranked.
-// Within a prefix, patterns are grouped by literal suffix (the part after
-// the last wildcard), which a matching name must end with: a lookup probes
-// one map entry per distinct suffix length instead of scanning every
-// pattern under a short prefix like "/".
+// The index follows the definition of a key's signature. Keys are grouped
+// in a radix tree under their literal prefix (the part before the first
+// wildcard), so WalkPath on a name visits exactly the prefixes that can
+// match it, shortest first. A key with a longer literal prefix beats one
+// with a shorter prefix when both match (at the shorter one's first
+// wildcard, the longer one still has a literal), so the deepest prefix
+// holding a match decides. Within a prefix, the next step is a wildcard:
+//
+//   - "?" beats "*", and a "?C" takes everything up to the first C, so its
+//     length is known from the name: each stop character C has its own
+//     nested index of what follows, searched where the "?" stops; the
+//     shortest "?" holding a match wins.
+//   - "*" followed by more key takes the fewest characters that let the
+//     rest align, so the nested index of what follows is searched at every
+//     later start, nearest first, and the first start holding a match wins.
+//   - a trailing "*" takes the whole rest of the name, the longest star of
+//     all, so it is the last resort.
+//
+// A lookup thus costs a few radix walks per wildcard of the winning key
+// and per candidate start, whatever the number of stored keys. Ties are
+// impossible: two different keys matching one name differ in some step.
+// Stars nested in stars would retry the same (node, start) pairs once per
+// way of reaching them, exponentially in the number of stars; a per-lookup
+// memo of the starts already known to fail keeps it polynomial (see
+// starMemo).
 //
 // The zero value is empty and ready to use. Writes need exclusive access;
 // get, len and best only read, so they may run concurrently with each other.
 type patternIndex[V any] struct {
-	prefixes *radix.Tree // literal prefix -> *patternBucket[V]
-	entries  map[string]*patternEntry[V]
+	root    patternNode[V]
+	entries map[string]*patternEntry[V]
 }
 
 type patternEntry[V any] struct {
@@ -33,26 +50,35 @@ type patternEntry[V any] struct {
 	value V
 }
 
-// patternBucket holds the patterns that share one literal prefix.
+// patternNode indexes keys relative to some position of the name: the whole
+// keys at the root, what follows a wildcard in nested nodes.
+type patternNode[V any] struct {
+	prefixes *radix.Tree // literal prefix -> *patternBucket[V]
+	size     int
+}
+
+// patternBucket holds the keys of a node that share one literal prefix.
 type patternBucket[V any] struct {
 	prefixLen int
-	bySuffix  map[string][]*patternEntry[V]
-	// suffixLens lists the distinct suffix lengths present, ascending, with
-	// how many patterns have each.
-	suffixLens []suffixLenCount
+	exact     *patternEntry[V] // the key that is the prefix alone
+	endStar   *patternEntry[V] // prefix + "*"
+	questions []questionBranch[V]
+	// star indexes what follows prefix + "*" when more key follows;
+	// starFirst lists the first bytes of those continuations.
+	star      *patternNode[V]
+	starFirst []firstByteCount
 }
 
-type suffixLenCount struct {
-	length, count int
+// questionBranch indexes what follows prefix + "?" for one stop character;
+// every key in it starts with that character.
+type questionBranch[V any] struct {
+	stop string // the stop character, UTF-8 encoded
+	rest *patternNode[V]
 }
 
-// bucketSuffix is the suffix a key is grouped under. A concrete key (not
-// meant to be stored here, but handled correctly) is all prefix.
-func bucketSuffix(key string) string {
-	if !isPattern(key) {
-		return ""
-	}
-	return literalSuffix(key)
+type firstByteCount struct {
+	b     byte
+	count int
 }
 
 // insert stores key with value v, replacing the value if key is stored.
@@ -62,59 +88,21 @@ func (x *patternIndex[V]) insert(key string, v V) {
 		e.value = v
 		return
 	}
-	if x.prefixes == nil {
-		x.prefixes = radix.New()
+	if x.entries == nil {
 		x.entries = make(map[string]*patternEntry[V])
 	}
 	e := &patternEntry[V]{key: key, value: v}
 	x.entries[key] = e
-
-	prefix := literalPrefix(key)
-	var b *patternBucket[V]
-	if raw, ok := x.prefixes.Get(prefix); ok {
-		b = raw.(*patternBucket[V])
-	} else {
-		b = &patternBucket[V]{prefixLen: len(prefix), bySuffix: make(map[string][]*patternEntry[V])}
-		x.prefixes.Insert(prefix, b)
-	}
-	suffix := bucketSuffix(key)
-	b.bySuffix[suffix] = append(b.bySuffix[suffix], e)
-	i, found := slices.BinarySearchFunc(b.suffixLens, len(suffix), func(c suffixLenCount, n int) int { return c.length - n })
-	if found {
-		b.suffixLens[i].count++
-	} else {
-		b.suffixLens = slices.Insert(b.suffixLens, i, suffixLenCount{length: len(suffix), count: 1})
-	}
+	x.root.insert(key, e)
 }
 
 // remove deletes key and reports whether it was stored.
 func (x *patternIndex[V]) remove(key string) bool {
-	e, ok := x.entries[key]
-	if !ok {
+	if _, ok := x.entries[key]; !ok {
 		return false
 	}
 	delete(x.entries, key)
-
-	prefix := literalPrefix(key)
-	raw, _ := x.prefixes.Get(prefix)
-	b := raw.(*patternBucket[V])
-	suffix := bucketSuffix(key)
-	list := b.bySuffix[suffix]
-	i := slices.Index(list, e)
-	list[i] = list[len(list)-1]
-	list[len(list)-1] = nil
-	if list = list[:len(list)-1]; len(list) == 0 {
-		delete(b.bySuffix, suffix)
-	} else {
-		b.bySuffix[suffix] = list
-	}
-	j, _ := slices.BinarySearchFunc(b.suffixLens, len(suffix), func(c suffixLenCount, n int) int { return c.length - n })
-	if b.suffixLens[j].count--; b.suffixLens[j].count == 0 {
-		b.suffixLens = slices.Delete(b.suffixLens, j, j+1)
-	}
-	if len(b.bySuffix) == 0 {
-		x.prefixes.Delete(prefix)
-	}
+	x.root.remove(key)
 	return true
 }
 
@@ -132,66 +120,228 @@ func (x *patternIndex[V]) len() int {
 	return len(x.entries)
 }
 
+// best returns the most specific stored key matching the concrete name.
+// It allocates nothing.
+func (x *patternIndex[V]) best(name string) (key string, v V, ok bool) {
+	var memo starMemo[V]
+	if e := x.root.best(name, &memo); e != nil {
+		return e.key, e.value, true
+	}
+	return "", v, false
+}
+
+// insert stores e under rel, the part of e.key this node indexes.
+func (n *patternNode[V]) insert(rel string, e *patternEntry[V]) {
+	if n.prefixes == nil {
+		n.prefixes = radix.New()
+	}
+	n.size++
+	prefix := literalPrefix(rel)
+	var b *patternBucket[V]
+	if raw, ok := n.prefixes.Get(prefix); ok {
+		b = raw.(*patternBucket[V])
+	} else {
+		b = &patternBucket[V]{prefixLen: len(prefix)}
+		n.prefixes.Insert(prefix, b)
+	}
+	rest := rel[len(prefix):]
+	switch {
+	case rest == "":
+		b.exact = e
+	case rest == "*":
+		b.endStar = e
+	case rest[0] == wildcardStar:
+		if b.star == nil {
+			b.star = &patternNode[V]{}
+		}
+		b.star.insert(rest[1:], e)
+		i := slices.IndexFunc(b.starFirst, func(c firstByteCount) bool { return c.b == rest[1] })
+		if i < 0 {
+			b.starFirst = append(b.starFirst, firstByteCount{b: rest[1], count: 1})
+		} else {
+			b.starFirst[i].count++
+		}
+	default: // "?" followed by its stop character
+		_, size := utf8.DecodeRuneInString(rest[1:])
+		stop := rest[1 : 1+size]
+		i := slices.IndexFunc(b.questions, func(q questionBranch[V]) bool { return q.stop == stop })
+		if i < 0 {
+			b.questions = append(b.questions, questionBranch[V]{stop: stop, rest: &patternNode[V]{}})
+			i = len(b.questions) - 1
+		}
+		b.questions[i].rest.insert(rest[1:], e)
+	}
+}
+
+// remove deletes the stored key whose indexed part is rel.
+func (n *patternNode[V]) remove(rel string) {
+	n.size--
+	prefix := literalPrefix(rel)
+	raw, _ := n.prefixes.Get(prefix)
+	b := raw.(*patternBucket[V])
+	rest := rel[len(prefix):]
+	switch {
+	case rest == "":
+		b.exact = nil
+	case rest == "*":
+		b.endStar = nil
+	case rest[0] == wildcardStar:
+		b.star.remove(rest[1:])
+		i := slices.IndexFunc(b.starFirst, func(c firstByteCount) bool { return c.b == rest[1] })
+		if b.starFirst[i].count--; b.starFirst[i].count == 0 {
+			b.starFirst = slices.Delete(b.starFirst, i, i+1)
+		}
+		if b.star.size == 0 {
+			b.star = nil
+		}
+	default:
+		_, size := utf8.DecodeRuneInString(rest[1:])
+		stop := rest[1 : 1+size]
+		i := slices.IndexFunc(b.questions, func(q questionBranch[V]) bool { return q.stop == stop })
+		b.questions[i].rest.remove(rest[1:])
+		if b.questions[i].rest.size == 0 {
+			b.questions = slices.Delete(b.questions, i, i+1)
+		}
+	}
+	if b.exact == nil && b.endStar == nil && b.star == nil && len(b.questions) == 0 {
+		n.prefixes.Delete(prefix)
+	}
+}
+
 // deepBuckets is how many prefixes along a name's path best keeps on the
 // stack to rank deepest first; longer paths take a second walk.
 const deepBuckets = 16
 
-// best returns the most specific stored key matching the concrete name.
-// It allocates nothing.
-func (x *patternIndex[V]) best(name string) (key string, v V, ok bool) {
-	if x.prefixes == nil {
-		return "", v, false
+// best returns the most specific key of the node matching name, or nil.
+func (n *patternNode[V]) best(name string, memo *starMemo[V]) *patternEntry[V] {
+	if n.prefixes == nil {
+		return nil
 	}
 	// Keep the deepest prefixes on the path in a ring, then rank them from
 	// the deepest: the first one holding a match holds the answer.
 	var ring [deepBuckets]*patternBucket[V]
 	visited := 0
-	x.prefixes.WalkPath(name, func(_ string, raw any) bool {
+	n.prefixes.WalkPath(name, func(_ string, raw any) bool {
 		ring[visited%deepBuckets] = raw.(*patternBucket[V])
 		visited++
 		return false
 	})
-	kept := min(visited, deepBuckets)
-	for i := 1; i <= kept; i++ {
-		if e := ring[(visited-i)%deepBuckets].best(name); e != nil {
-			return e.key, e.value, true
+	for i := 1; i <= min(visited, deepBuckets); i++ {
+		if e := ring[(visited-i)%deepBuckets].best(name, memo); e != nil {
+			return e
 		}
 	}
 	if visited <= deepBuckets {
-		return "", v, false
+		return nil
 	}
 	// None of the deepest prefixes matched: rank the shallower ones, where
 	// again the deepest match wins.
 	var found *patternEntry[V]
 	seen := 0
-	x.prefixes.WalkPath(name, func(_ string, raw any) bool {
+	n.prefixes.WalkPath(name, func(_ string, raw any) bool {
 		if seen++; seen > visited-deepBuckets {
 			return true
 		}
-		if e := raw.(*patternBucket[V]).best(name); e != nil {
+		if e := raw.(*patternBucket[V]).best(name, memo); e != nil {
 			found = e
 		}
 		return false
 	})
-	if found == nil {
-		return "", v, false
-	}
-	return found.key, found.value, true
+	return found
 }
 
-// best returns the most specific pattern of the bucket matching name, or nil.
-func (b *patternBucket[V]) best(name string) *patternEntry[V] {
+// best returns the most specific key of the bucket matching name, which
+// starts with the bucket's prefix, or nil.
+func (b *patternBucket[V]) best(name string, memo *starMemo[V]) *patternEntry[V] {
+	rest := name[b.prefixLen:]
+	if rest == "" {
+		return b.exact
+	}
+	// "?" beats "*"; among "?", the shortest wins.
 	var found *patternEntry[V]
-	room := len(name) - b.prefixLen
-	for _, sl := range b.suffixLens {
-		if sl.length > room {
-			break
+	foundLen := 0
+	for i := range b.questions {
+		q := &b.questions[i]
+		n, ok := questionLength(q.stop, rest)
+		if !ok || (found != nil && n >= foundLen) {
+			continue
 		}
-		for _, e := range b.bySuffix[name[len(name)-sl.length:]] {
-			if matchKey(e.key, name) && (found == nil || moreSpecific(e.key, found.key, name)) {
-				found = e
-			}
+		if e := q.rest.best(rest[n:], memo); e != nil {
+			found, foundLen = e, n
 		}
 	}
-	return found
+	if found != nil {
+		return found
+	}
+	// Among "*", the shortest wins: try the starts of what follows from the
+	// nearest, then the trailing star, which takes everything.
+	if b.star != nil {
+		// Every name handed to a nested node is a suffix of the looked-up
+		// name, so its length identifies the start.
+		failed := memo.failedUpTo(b.star)
+		for start := 1; start < len(rest) && len(rest)-start > failed; start++ {
+			if !b.starFollowedBy(rest[start]) {
+				continue
+			}
+			if e := b.star.best(rest[start:], memo); e != nil {
+				return e
+			}
+		}
+		memo.setFailedUpTo(b.star, max(failed, len(rest)-1))
+	}
+	return b.endStar
+}
+
+func (b *patternBucket[V]) starFollowedBy(c byte) bool {
+	for _, f := range b.starFirst {
+		if f.b == c {
+			return true
+		}
+	}
+	return false
+}
+
+// starMemo records, for one lookup, the nested star nodes known to hold no
+// match for any suffix of the name up to some length: whether a node
+// matches a suffix depends on nothing else, and a star's loop tries the
+// suffixes from the longest down. A lookup touching few star nodes keeps
+// the memo on the stack; more spill into a map.
+type starMemo[V any] struct {
+	small [8]starMemoEntry[V]
+	used  int
+	spill map[*patternNode[V]]int
+}
+
+type starMemoEntry[V any] struct {
+	node     *patternNode[V]
+	failedTo int
+}
+
+// failedUpTo returns the length up to which every suffix is known to hold
+// no match in node (0 if none is known).
+func (m *starMemo[V]) failedUpTo(node *patternNode[V]) int {
+	for i := range m.used {
+		if m.small[i].node == node {
+			return m.small[i].failedTo
+		}
+	}
+	return m.spill[node]
+}
+
+func (m *starMemo[V]) setFailedUpTo(node *patternNode[V], length int) {
+	for i := range m.used {
+		if m.small[i].node == node {
+			m.small[i].failedTo = length
+			return
+		}
+	}
+	if m.used < len(m.small) {
+		m.small[m.used] = starMemoEntry[V]{node: node, failedTo: length}
+		m.used++
+		return
+	}
+	if m.spill == nil {
+		m.spill = make(map[*patternNode[V]]int)
+	}
+	m.spill[node] = length
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPatternIndexStoreAndRemove(t *testing.T) {
@@ -36,8 +37,8 @@ func TestPatternIndexStoreAndRemove(t *testing.T) {
 		t.Fatalf("after remove, best(/ax/b) = %q, %d, %v, want /a*", key, v, ok)
 	}
 	x.remove("/a*")
-	if x.len() != 0 || x.prefixes.Len() != 0 {
-		t.Fatalf("after removing everything: len %d, %d prefixes left", x.len(), x.prefixes.Len())
+	if x.len() != 0 || x.root.prefixes.Len() != 0 {
+		t.Fatalf("after removing everything: len %d, %d prefixes left", x.len(), x.root.prefixes.Len())
 	}
 	if _, _, ok := x.best("/ab"); ok {
 		t.Fatal("an emptied index matched")
@@ -81,6 +82,32 @@ func TestPatternIndexBest(t *testing.T) {
 	}
 }
 
+// TestPatternIndexShortestQuestionWins stores several "?" with different
+// stop characters under one prefix, in both orders.
+func TestPatternIndexShortestQuestionWins(t *testing.T) {
+	for _, stored := range [][]string{
+		{"/?ab/x", "/?b/x", "/?/x", "/*/x"},
+		{"/*/x", "/?/x", "/?b/x", "/?ab/x"},
+	} {
+		var x patternIndex[int]
+		for i, key := range stored {
+			x.insert(key, i)
+		}
+		for name, want := range map[string]string{
+			"/cab/x":  "/?ab/x", // "?" takes "c" before "a", "ca" before "b", "cab" before "/"
+			"/cb/x":   "/?b/x",
+			"/cd/x":   "/?/x",
+			"/ab/x":   "/?b/x", // "?a" cannot take nothing
+			"/c/d/x":  "/*/x",  // "?/" stops at the first "/"
+			"/cab/cx": "",      // nothing matches
+		} {
+			if got, _, _ := x.best(name); got != want {
+				t.Errorf("stored %q: best(%q) = %q, want %q", stored, name, got, want)
+			}
+		}
+	}
+}
+
 // TestPatternIndexDeepPath covers names whose path crosses more stored
 // prefixes than best keeps on its stack.
 func TestPatternIndexDeepPath(t *testing.T) {
@@ -102,6 +129,38 @@ func TestPatternIndexDeepPath(t *testing.T) {
 	}
 	if got, _, _ := x.best(strings.Repeat("a", 30) + "b"); got != "aa*b" {
 		t.Errorf("best = %q, want aa*b", got)
+	}
+}
+
+// TestPatternIndexManyStarsStayPolynomial stores keys made of many stars,
+// which nest star nodes in star nodes, and looks up long names where every
+// start is a candidate and nothing matches at the end: without the memo of
+// failed starts this takes time exponential in the number of stars.
+func TestPatternIndexManyStarsStayPolynomial(t *testing.T) {
+	var x patternIndex[int]
+	var stored []string
+	for k := 1; k <= 40; k++ {
+		for _, end := range []string{"*b", "?b", "*a?b"} {
+			key := strings.Repeat("*a", k) + end
+			x.insert(key, len(stored))
+			stored = append(stored, key)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, name := range []string{strings.Repeat("a", 300), strings.Repeat("a", 300) + "cb", strings.Repeat("ab", 150)} {
+			got, _, ok := x.best(name)
+			want, wantOK := bruteBest(stored, name)
+			if got != want || ok != wantOK {
+				t.Errorf("best(%.20q...) = %q, %v, want %q, %v", name, got, ok, want, wantOK)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("lookups among many-star keys did not finish in 30 s")
 	}
 }
 
@@ -195,7 +254,7 @@ func TestPatternIndexAgreesWithBruteForce(t *testing.T) {
 		for k := range stored {
 			keys = append(keys, k)
 		}
-		for range 20 {
+		for range 50 {
 			name := randomName(rng)
 			got, v, ok := x.best(name)
 			want, wantOK := bruteBest(keys, name)
