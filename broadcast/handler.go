@@ -37,3 +37,12 @@ type Handler interface {
 type Ticker interface {
 	Tick()
 }
+
+// LocalRecorder is implemented by handlers that must record the messages
+// this node broadcasts itself, so that copies coming back are duplicates
+// (a SeenSet does). Broadcast calls RecordLocal before sending, from the
+// goroutine that drives the Plumtree. A handler backed by application state
+// that already holds the message (a CRDT op applied locally) needs not.
+type LocalRecorder interface {
+	RecordLocal(id, payload []byte)
+}

@@ -110,9 +110,9 @@ func (n *Node) Register(topic string, h Handler) error {
 	return err
 }
 
-// Broadcast sends a message to every node. The application must already
-// hold it (a SeenSet: call Add first), since it is not delivered locally.
-// id and payload are copied.
+// Broadcast sends a message to every node. It is not delivered locally:
+// the application holds it already, or its handler is a LocalRecorder (as
+// a SeenSet) and records it. id and payload are copied.
 func (n *Node) Broadcast(topic string, id, payload []byte) error {
 	id = append([]byte(nil), id...)
 	payload = append([]byte(nil), payload...)

@@ -191,10 +191,12 @@ func (p *Plumtree) isNeighbor(peer string) bool {
 	return ok
 }
 
-// Broadcast sends a message to every node. The application has already
-// applied it locally: Merge is not called for it here.
+// Broadcast sends a message to every node. Merge is not called for it: the
+// application holds it already, or its handler is a LocalRecorder and is
+// told now.
 func (p *Plumtree) Broadcast(topic string, id, payload []byte) error {
-	if _, ok := p.handlers[topic]; !ok {
+	h, ok := p.handlers[topic]
+	if !ok {
 		return fmt.Errorf("%w %q", ErrNoHandler, topic)
 	}
 	if len(id) == 0 || len(id) > MaxIDLen {
@@ -202,6 +204,9 @@ func (p *Plumtree) Broadcast(topic string, id, payload []byte) error {
 	}
 	if len(payload) > MaxPayloadLen {
 		return fmt.Errorf("broadcast: payload of %d bytes exceeds the %d-byte limit", len(payload), MaxPayloadLen)
+	}
+	if r, ok := h.(LocalRecorder); ok {
+		r.RecordLocal(id, payload)
 	}
 	key := msgKey{topic, string(id)}
 	delete(p.missing, key)

@@ -65,9 +65,8 @@ func NewSeenSet(cfg SeenSetConfig) (*SeenSet, error) {
 	return &SeenSet{cfg: cfg, entries: map[string]*seenEntry{}}, nil
 }
 
-// Add records a message as seen without delivering it; call it for a
-// message this node broadcasts, so that copies coming back are duplicates.
-// It reports whether the id was new.
+// Add records a message as seen without delivering it, and reports whether
+// the id was new. Broadcast does this itself (RecordLocal).
 func (s *SeenSet) Add(id, payload []byte) bool {
 	if _, ok := s.entries[string(id)]; ok {
 		return false
@@ -84,6 +83,10 @@ func (s *SeenSet) Add(id, payload []byte) bool {
 	}
 	return true
 }
+
+// RecordLocal implements LocalRecorder: a message this node broadcasts is
+// recorded as seen, not delivered.
+func (s *SeenSet) RecordLocal(id, payload []byte) { s.Add(id, payload) }
 
 // Len returns the number of ids remembered.
 func (s *SeenSet) Len() int { return len(s.entries) }

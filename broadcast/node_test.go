@@ -1,0 +1,204 @@
+package broadcast
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// deliveryLog counts deliveries per node and id across driver goroutines.
+type deliveryLog struct {
+	mu    sync.Mutex
+	count map[string]map[string]int
+}
+
+func newDeliveryLog() *deliveryLog { return &deliveryLog{count: map[string]map[string]int{}} }
+
+func (l *deliveryLog) deliver(node string) func(id, payload []byte) {
+	return func(id, _ []byte) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.count[node] == nil {
+			l.count[node] = map[string]int{}
+		}
+		l.count[node][string(id)]++
+	}
+}
+
+// complete reports whether every node but the id's origin delivered every
+// id, and returns any id delivered more than once.
+func (l *deliveryLog) complete(nodes []string, origin map[string]string) (bool, []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	done := true
+	var dups []string
+	for _, n := range nodes {
+		for id, from := range origin {
+			c := l.count[n][id]
+			if c > 1 {
+				dups = append(dups, fmt.Sprintf("%s got %s %d times", n, id, c))
+			}
+			if c == 0 && n != from {
+				done = false
+			}
+		}
+	}
+	return done, dups
+}
+
+func startMemCluster(t *testing.T, net *memNet, names []string, log *deliveryLog) map[string]*Node {
+	nodes := map[string]*Node{}
+	for _, name := range names {
+		n, err := Start(net.nodes[name], Options{TickInterval: 10 * time.Millisecond})
+		require.NoError(t, err)
+		s, err := NewSeenSet(SeenSetConfig{Deliver: log.deliver(name)})
+		require.NoError(t, err)
+		require.NoError(t, n.Register("app", s))
+		nodes[name] = n
+	}
+	return nodes
+}
+
+func TestNodeOverMemoryTransport(t *testing.T) {
+	net := newMemNet()
+	var names []string
+	for i := range 12 {
+		names = append(names, fmt.Sprintf("n%02d", i))
+		net.add(names[i])
+	}
+	log := newDeliveryLog()
+	nodes := startMemCluster(t, net, names, log)
+	defer func() {
+		for _, n := range nodes {
+			require.NoError(t, n.Close())
+		}
+	}()
+	// A ring with chords: every node has degree 4.
+	for i := range names {
+		net.link(names[i], names[(i+1)%len(names)])
+		if i%2 == 0 {
+			net.link(names[i], names[(i+5)%len(names)])
+		}
+	}
+
+	origin := map[string]string{}
+	broadcast := func(from string, k int) {
+		id := fmt.Sprintf("%s-%d", from, k)
+		origin[id] = from
+		require.NoError(t, nodes[from].Broadcast("app", []byte(id), []byte("payload")))
+	}
+	waitAll := func(live []string) {
+		require.Eventually(t, func() bool {
+			done, dups := log.complete(live, origin)
+			require.Empty(t, dups)
+			return done
+		}, 10*time.Second, 5*time.Millisecond)
+	}
+	for k := range 20 {
+		broadcast(names[k%3], k)
+	}
+	waitAll(names)
+
+	// Once the tree of n00 has formed, a broadcast from it costs n-1 payloads.
+	before := settled(t, nodes)
+	broadcast("n00", 100)
+	waitAll(names)
+	require.Eventually(t, func() bool { return gossipReceived(t, nodes)-before >= uint64(len(names)-1) }, time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // let any redundant copy land
+	require.Equal(t, uint64(len(names)-1), gossipReceived(t, nodes)-before, "repairs: %+v", repairs(t, nodes))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tree, err := nodes["n05"].Tree(ctx, "n00")
+	require.NoError(t, err)
+	require.Len(t, tree.Nodes, len(names))
+	edges := 0
+	for _, tn := range tree.Nodes {
+		edges += len(tn.Eager)
+	}
+	require.Equal(t, 2*(len(names)-1), edges, "a spanning tree, each edge seen from both ends: %+v", tree.Nodes)
+
+	eager, lazy, err := nodes["n00"].Peers("n00")
+	require.NoError(t, err)
+	require.Len(t, append(eager, lazy...), 3)
+
+	// Crash n03: its links drop, the trees repair, and the rest still get
+	// every message exactly once.
+	net.isolate("n03")
+	require.NoError(t, nodes["n03"].Close())
+	delete(nodes, "n03")
+	var live []string
+	for _, n := range names {
+		if n != "n03" {
+			live = append(live, n)
+		}
+	}
+	for id, from := range origin {
+		if from == "n03" {
+			delete(origin, id)
+		}
+	}
+	for k := 200; k < 220; k++ {
+		broadcast(live[k%len(live)], k)
+	}
+	waitAll(live)
+
+	st, err := nodes["n00"].Stats()
+	require.NoError(t, err)
+	require.NotZero(t, st.Sent[MsgGossip])
+	require.Zero(t, st.DecodeErrors)
+	_, err = nodes["n00"].Exchanges()
+	require.NoError(t, err)
+}
+
+func repairs(t *testing.T, nodes map[string]*Node) (r struct{ grafts, optimizations, duplicates uint64 }) {
+	for _, n := range nodes {
+		st, err := n.Stats()
+		require.NoError(t, err)
+		r.grafts += st.GraftsSent
+		r.optimizations += st.Optimizations
+		r.duplicates += st.Duplicates
+	}
+	return r
+}
+
+// settled waits until no payload message has arrived for a while (late
+// duplicates of earlier broadcasts would otherwise be counted) and returns
+// the count.
+func settled(t *testing.T, nodes map[string]*Node) uint64 {
+	last := gossipReceived(t, nodes)
+	for {
+		time.Sleep(50 * time.Millisecond)
+		now := gossipReceived(t, nodes)
+		if now == last {
+			return now
+		}
+		last = now
+	}
+}
+
+func gossipReceived(t *testing.T, nodes map[string]*Node) uint64 {
+	var sum uint64
+	for _, n := range nodes {
+		st, err := n.Stats()
+		require.NoError(t, err)
+		sum += st.Received[MsgGossip]
+	}
+	return sum
+}
+
+func TestNodeCloseIsIdempotentAndRefusesCalls(t *testing.T) {
+	net := newMemNet()
+	n, err := Start(net.add("a"), Options{})
+	require.NoError(t, err)
+	require.NoError(t, n.Close())
+	require.NoError(t, n.Close())
+	require.ErrorIs(t, n.Broadcast("app", []byte("x"), nil), ErrClosed)
+	require.ErrorIs(t, n.Register("app", &SeenSet{}), ErrClosed)
+	_, err = n.Tree(context.Background(), "a")
+	require.ErrorIs(t, err, ErrClosed)
+}
