@@ -18,7 +18,8 @@ import (
 // aligns never rules out a match the rest of the key could make: the next
 // star simply takes more. So the first alignment is found greedily, one
 // segment at a time, except the last segment, which must also end exactly
-// at the end of the name. Matching is O(len(key)*len(name)) worst case and
+// at the end of the name. Each segment is tried at most once per start of
+// the name, so matching is polynomial whatever the number of stars, and it
 // allocates nothing.
 
 // stepKind orders the kinds of signature step: a lower kind is more specific.

@@ -3,6 +3,7 @@ package registry
 import (
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -279,6 +280,32 @@ func TestPatternIndexBestDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("best allocates %.1f times per call, want 0", allocs)
 	}
+}
+
+// TestPatternIndexConcurrentLookups shows, under -race, that best only
+// reads: lookups may share a read lock.
+func TestPatternIndexConcurrentLookups(t *testing.T) {
+	x := benchmarkIndex(600)
+	x.insert("*a*b*c", -1) // nested stars, so lookups use their memo
+	names := append(benchmarkNames(600, 64), "xaybzc", "/a/b/c/a/b")
+	want := make([]string, len(names))
+	for i, name := range names {
+		want[i], _, _ = x.best(name)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 20 {
+				for i, name := range names {
+					if got, _, _ := x.best(name); got != want[i] {
+						t.Errorf("concurrent best(%q) = %q, want %q", name, got, want[i])
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // bruteBest ranks every key with matchKey and moreSpecific.
