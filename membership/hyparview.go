@@ -404,7 +404,8 @@ func (h *HyParView) stepShuffle(from Peer, m MsgShuffle) {
 	candidates := slices.DeleteFunc(slices.Clone(h.passive), func(p Peer) bool { return p.Name == m.Origin.Name })
 	reply := h.sample(candidates, len(m.Peers))
 	h.send(m.Origin, MsgShuffleReply{Peers: reply})
-	h.integratePassive(m.Peers, reply)
+	// The origin lists itself first; take it even from a sender that did not.
+	h.integratePassive(append([]Peer{m.Origin}, m.Peers...), reply)
 }
 
 func (h *HyParView) stepShuffleReply(m MsgShuffleReply) {
@@ -435,12 +436,13 @@ func (h *HyParView) shuffle() {
 
 // integratePassive adds received peers to the passive view; when it is
 // full, an entry of preferEvict (what we just gave away) goes first, else a
-// random one. Addresses of known peers are not overwritten from hearsay.
+// random older one. Addresses of known peers are not overwritten from hearsay.
 func (h *HyParView) integratePassive(received, preferEvict []Peer) {
 	if h.cfg.PassiveSize == 0 {
 		return
 	}
 	evictable := slices.Clone(preferEvict)
+	added := 0 // the last `added` passive entries came in this batch
 	for _, p := range received {
 		if p.Name == "" || p.Name == h.self.Name || h.activeIndex(p.Name) >= 0 || h.passiveIndex(p.Name) >= 0 {
 			continue
@@ -452,12 +454,23 @@ func (h *HyParView) integratePassive(received, preferEvict []Peer) {
 				evictable = evictable[1:]
 			}
 			if victim < 0 {
-				victim = h.rng.Intn(len(h.passive))
+				victim = h.randomOlderPassive(added)
 			}
 			h.passive = slices.Delete(h.passive, victim, victim+1)
 		}
 		h.passive = append(h.passive, p)
+		added++
 	}
+}
+
+// randomOlderPassive picks a random passive entry other than the last
+// `recent` ones (just received), unless only those are left.
+func (h *HyParView) randomOlderPassive(recent int) int {
+	older := len(h.passive) - recent
+	if older <= 0 {
+		return h.rng.Intn(len(h.passive))
+	}
+	return h.rng.Intn(older)
 }
 
 // refill tries one passive peer at a time while the active view has room:
