@@ -131,6 +131,11 @@ type Node struct {
 	isolated bool
 	joined   bool // Join was called: an isolated node rejoins
 
+	// Owned by the loop: when the last keepalive sweep ran, and when the
+	// node last resumed from a pause (see keepAlive).
+	lastSweep time.Duration
+	resumedAt time.Duration
+
 	closeOnce sync.Once
 }
 

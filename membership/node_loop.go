@@ -162,6 +162,15 @@ func (n *Node) dropLink(core *HyParView, l *link, why string) {
 // idle).
 func (n *Node) keepAlive(core *HyParView) {
 	now := n.now()
+	if n.lastSweep != 0 && now-n.lastSweep > 2*n.cfg.KeepAlive {
+		// This sweep is late: the whole process was paused (overloaded
+		// host, GC, a stopped VM), so our readers were too, and the
+		// silence of our links is ours, not our peers'. Measure silence
+		// from now on.
+		n.log.Debug("membership: keepalive sweep late, restarting silence clocks", "late", now-n.lastSweep-n.cfg.KeepAlive)
+		n.resumedAt = now
+	}
+	n.lastSweep = now
 	active := core.Active()
 	n.mu.Lock()
 	type entry struct {
@@ -180,10 +189,11 @@ func (n *Node) keepAlive(core *HyParView) {
 			continue
 		}
 		timeout := linkTimeout(n.cfg.KeepAlive, l.rto())
-		silent := now - time.Duration(l.lastRecv.Load())
+		silent := now - max(time.Duration(l.lastRecv.Load()), n.resumedAt)
 		full := l.fullSince.Load()
 		switch {
 		case silent > timeout:
+			n.log.Debug("membership: silent link", "peer", l.peer.Name, "silent", silent, "timeout", timeout, "primary", e.primary)
 			n.dropLink(core, l, "keepalive timeout")
 			continue
 		case full != 0 && now-time.Duration(full) > timeout:

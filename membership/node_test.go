@@ -16,7 +16,7 @@ func testNodeConfig(name string) NodeConfig {
 		Name:         name,
 		ClusterKey:   testKey,
 		TickInterval: 20 * time.Millisecond,
-		KeepAlive:    100 * time.Millisecond,
+		KeepAlive:    200 * time.Millisecond,
 		Gossip:       LoopbackGossipConfig(),
 	}
 }
