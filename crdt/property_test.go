@@ -390,6 +390,11 @@ func TestFiveReplicasConvergeAfterOneRound(t *testing.T) {
 				}
 			}
 		}
+		for _, rep := range reps {
+			for owner := range h.last {
+				require.Zero(t, rep.Pending(owner), "a pull at a buffered op's version releases the buffer")
+			}
+		}
 		deltas := make([][]Delta, n)
 		for i := range reps {
 			dg := reps[i].Digest()
@@ -421,6 +426,47 @@ func TestFiveReplicasConvergeAfterOneRound(t *testing.T) {
 				require.True(t, d.Empty(), "r%d still has something for r%d: %+v", j, i, d)
 			}
 		}
+	})
+}
+
+// A merge that fills the gap before buffered ops applies them at once: a
+// replica that missed the start of an owner's incarnation and buffered the
+// rest ends, after one pull, exactly where the owner is.
+func TestMergeReleasesBufferedOps(t *testing.T) {
+	forSeeds(t, func(t *testing.T, r *rand.Rand) {
+		h := genHistory(r, historyShape{owners: 1, steps: 40})
+		sender := senderStates(h)
+		var last []*Op // the ops of the owner's last incarnation
+		for _, e := range h.events {
+			if len(last) > 0 && last[0].Incarnation != e.op.Incarnation {
+				last = nil
+			}
+			last = append(last, e.op)
+		}
+		if len(last) < 2 {
+			return
+		}
+		k := 1 + r.IntN(len(last)-1) // the replica misses seq 1..k
+		missed := map[*Op]bool{}
+		for _, op := range last[:k] {
+			missed[op] = true
+		}
+		var rest []event
+		for _, e := range h.events {
+			if !missed[e.op] {
+				rest = append(rest, e)
+			}
+		}
+		s := newReplica("r")
+		feed(s, scramble(r, rest, 0.2, 0))
+		require.Equal(t, len(last)-k, s.Pending("n0"), "everything after the gap waits")
+
+		pull := sender[last[k-1]]
+		s.Merge(&pull)
+		require.Zero(t, s.Pending("n0"))
+		want := newReplica("w")
+		feed(want, h.events)
+		requireSameView(t, want, s)
 	})
 }
 
