@@ -65,7 +65,7 @@ func BenchmarkPatternBest(b *testing.B) {
 	for _, n := range []int{100, 10_000} {
 		b.Run(fmt.Sprintf("patterns=%d", n), func(b *testing.B) {
 			x := benchmarkIndex(n)
-			names := benchmarkNames(n, 1024)
+			names := benchmarkNames(n, 10_000) // spread over the whole index, as real traffic is
 			for j, name := range names {
 				if _, _, ok := x.best(name); ok != (j%7 != 6) {
 					b.Fatalf("best(%q) matched: %v", name, ok)

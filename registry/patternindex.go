@@ -53,6 +53,12 @@ type patternEntry[V any] struct {
 // patternNode indexes keys relative to some position of the name: the whole
 // keys at the root, what follows a wildcard in nested nodes.
 type patternNode[V any] struct {
+	// A node holding a single key keeps it inline and matches it directly:
+	// most wildcards in practice have one continuation (the "/db" of
+	// "/svc/7/?/db"), and a radix tree for it would add a chain of pointer
+	// chases, each a likely cache miss, to every lookup.
+	only     *patternEntry[V]
+	onlyRel  string
 	prefixes *radix.Tree // literal prefix -> *patternBucket[V]
 	size     int
 }
@@ -73,7 +79,7 @@ type patternBucket[V any] struct {
 // every key in it starts with that character.
 type questionBranch[V any] struct {
 	stop string // the stop character, UTF-8 encoded
-	rest *patternNode[V]
+	rest patternNode[V]
 }
 
 type firstByteCount struct {
@@ -132,6 +138,19 @@ func (x *patternIndex[V]) best(name string) (key string, v V, ok bool) {
 
 // insert stores e under rel, the part of e.key this node indexes.
 func (n *patternNode[V]) insert(rel string, e *patternEntry[V]) {
+	if n.size == 0 {
+		n.only, n.onlyRel, n.size = e, rel, 1
+		return
+	}
+	if n.only != nil {
+		only, onlyRel := n.only, n.onlyRel
+		n.only, n.onlyRel, n.size = nil, "", 0
+		n.insertIndexed(onlyRel, only)
+	}
+	n.insertIndexed(rel, e)
+}
+
+func (n *patternNode[V]) insertIndexed(rel string, e *patternEntry[V]) {
 	if n.prefixes == nil {
 		n.prefixes = radix.New()
 	}
@@ -166,7 +185,7 @@ func (n *patternNode[V]) insert(rel string, e *patternEntry[V]) {
 		stop := rest[1 : 1+size]
 		i := slices.IndexFunc(b.questions, func(q questionBranch[V]) bool { return q.stop == stop })
 		if i < 0 {
-			b.questions = append(b.questions, questionBranch[V]{stop: stop, rest: &patternNode[V]{}})
+			b.questions = append(b.questions, questionBranch[V]{stop: stop})
 			i = len(b.questions) - 1
 		}
 		b.questions[i].rest.insert(rest[1:], e)
@@ -175,6 +194,10 @@ func (n *patternNode[V]) insert(rel string, e *patternEntry[V]) {
 
 // remove deletes the stored key whose indexed part is rel.
 func (n *patternNode[V]) remove(rel string) {
+	if n.only != nil {
+		n.only, n.onlyRel, n.size = nil, "", 0
+		return
+	}
 	n.size--
 	prefix := literalPrefix(rel)
 	raw, _ := n.prefixes.Get(prefix)
@@ -206,6 +229,9 @@ func (n *patternNode[V]) remove(rel string) {
 	if b.exact == nil && b.endStar == nil && b.star == nil && len(b.questions) == 0 {
 		n.prefixes.Delete(prefix)
 	}
+	if n.size == 0 {
+		n.prefixes = nil // the next key goes inline again
+	}
 }
 
 // deepBuckets is how many prefixes along a name's path best keeps on the
@@ -214,6 +240,12 @@ const deepBuckets = 16
 
 // best returns the most specific key of the node matching name, or nil.
 func (n *patternNode[V]) best(name string, memo *starMemo[V]) *patternEntry[V] {
+	if n.only != nil {
+		if matchKey(n.onlyRel, name) {
+			return n.only
+		}
+		return nil
+	}
 	if n.prefixes == nil {
 		return nil
 	}

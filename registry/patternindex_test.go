@@ -38,8 +38,8 @@ func TestPatternIndexStoreAndRemove(t *testing.T) {
 		t.Fatalf("after remove, best(/ax/b) = %q, %d, %v, want /a*", key, v, ok)
 	}
 	x.remove("/a*")
-	if x.len() != 0 || x.root.prefixes.Len() != 0 {
-		t.Fatalf("after removing everything: len %d, %d prefixes left", x.len(), x.root.prefixes.Len())
+	if x.len() != 0 || x.root.size != 0 || x.root.only != nil || x.root.prefixes != nil {
+		t.Fatalf("after removing everything: len %d, root %+v", x.len(), x.root)
 	}
 	if _, _, ok := x.best("/ab"); ok {
 		t.Fatal("an emptied index matched")
