@@ -117,16 +117,9 @@ func (s *State) Snapshot() Delta { return s.Delta(&Digest{}) }
 func (s *State) ownerState(o *owner) OwnerState {
 	st := OwnerState{Owner: o.name, Version: o.version}
 	for _, g := range sortedGroups(o.groups) {
-		oe := g.ownerEntries(o.name)
-		st.Groups = append(st.Groups, GroupEntries{Scope: g.Scope, Group: g.Name, Entries: sortedEntries(oe.entries)})
+		st.Groups = append(st.Groups, GroupEntries{Scope: g.Scope, Group: g.Name, Entries: g.entriesOf(o.name)})
 	}
 	return st
-}
-
-func sortedEntries(es []Entry) []Entry {
-	out := append([]Entry(nil), es...)
-	sort.Slice(out, func(i, j int) bool { return out[i].Member < out[j].Member })
-	return out
 }
 
 // Merge folds a peer's delta into this replica: tombstones first, then, per
@@ -186,24 +179,22 @@ func (s *State) replaceGroupEntries(o *owner, scope, name string, want []Entry) 
 		wanted[want[i].Member] = &want[i]
 	}
 	if g := s.scopes[scope][name]; g != nil {
-		if oe := g.ownerEntries(o.name); oe != nil {
-			for _, cur := range sortedEntries(oe.entries) {
-				w, ok := wanted[cur.Member]
-				if !ok || w.Joined != cur.Joined {
-					// Gone, or left and joined again since: the old entry ends.
-					s.leave(o, scope, name, cur.Member, cur.Count)
-					continue
-				}
-				delete(wanted, cur.Member)
-				switch {
-				case w.Count < cur.Count:
-					s.leave(o, scope, name, cur.Member, cur.Count-w.Count)
-				case w.Count > cur.Count:
-					s.join(o, scope, name, Entry{Member: cur.Member, Count: w.Count - cur.Count})
-				}
-				if !sameMeta(cur.Meta, w.Meta) {
-					s.setMeta(o, scope, name, cur.Member, w.Meta)
-				}
+		for _, cur := range g.entriesOf(o.name) {
+			w, ok := wanted[cur.Member]
+			if !ok || w.Joined != cur.Joined {
+				// Gone, or left and joined again since: the old entry ends.
+				s.leave(o, scope, name, cur.Member, cur.Count)
+				continue
+			}
+			delete(wanted, cur.Member)
+			switch {
+			case w.Count < cur.Count:
+				s.leave(o, scope, name, cur.Member, cur.Count-w.Count)
+			case w.Count > cur.Count:
+				s.join(o, scope, name, Entry{Member: cur.Member, Count: w.Count - cur.Count})
+			}
+			if !sameMeta(cur.Meta, w.Meta) {
+				s.setMeta(o, scope, name, cur.Member, w.Meta)
 			}
 		}
 	}

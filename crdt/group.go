@@ -1,6 +1,13 @@
 package crdt
 
-// Entry is one member of one group as one owner holds it.
+import (
+	"cmp"
+	"slices"
+	"sort"
+)
+
+// Entry is one owner's entry for one member of one group: the unit ops
+// change and deltas carry.
 type Entry struct {
 	Member string
 	Count  uint32
@@ -8,125 +15,226 @@ type Entry struct {
 	Meta   Meta
 }
 
-// indexThreshold is the size above which an owner's slice of a group gets a
-// member index: below it a linear scan is faster than hashing, above it a
-// big group would make every join O(group size), which is pg's weakness.
-const indexThreshold = 16
+// Member is an entry as a group stores it, with the owner (Node) that holds
+// it. It is also what lookups hand to users, so a group's members need no
+// second copy.
+type Member struct {
+	// ID names the member; it is unique per node (the same ID on two nodes
+	// is two members).
+	ID string
+	// Node is the owner: the node that joined the member.
+	Node string
+	// Joined is when the member first joined (Unix nanoseconds, by its
+	// node's clock): the same on every replica.
+	Joined int64
+	// Meta is the member's metadata, nil if it has none.
+	Meta Meta
+	// Count is how many times the member joined and has not left.
+	Count uint32
+}
 
-// Group is one named group of one scope, holding every owner's entries for
-// it. It is the unit the registry indexes and snapshots.
+func (m *Member) entry() Entry {
+	return Entry{Member: m.ID, Count: m.Count, Joined: m.Joined, Meta: m.Meta}
+}
+
+// indexThreshold is the size above which a group keeps a member index:
+// below it a linear scan is faster than hashing; above it, finding an entry
+// is a hash and a binary search instead of a scan.
+const indexThreshold = 32
+
+// Group is one named group of one scope, holding every owner's members in
+// one slice ordered this replica's members first, then by age (Joined, Node,
+// ID): the order lookups return, and the same on every replica up to the
+// local/remote split.
+//
+// The slice is copy-on-write: a change never alters an element that a
+// slice returned by Members can see, so readers may keep using a slice
+// after the group changes, without a lock. (Appending past the end of the
+// old slice, into spare capacity, is allowed: no old slice can see it.)
 type Group struct {
 	Scope string
 	Name  string
-	// Owners are few per group, so a slice beats a map.
-	owners []*ownerEntries
-	size   int
+
+	members []Member
+	local   int
+	index   map[memberKey]int64 // (node, id) -> Joined, above indexThreshold
 }
 
-type ownerEntries struct {
-	owner   *owner
-	entries []Entry
-	index   map[string]int32
-}
+type memberKey struct{ node, id string }
+
+// Members returns the group's members, this replica's first, each part
+// oldest first. The slice is shared: it must not be modified, and it stays
+// valid (as a snapshot) after the group changes.
+func (g *Group) Members() []Member { return g.members }
+
+// Local is how many of Members, from the start, are this replica's own.
+func (g *Group) Local() int { return g.local }
 
 // Len is the number of distinct (owner, member) entries in the group.
-func (g *Group) Len() int { return g.size }
+func (g *Group) Len() int { return len(g.members) }
 
-// Each calls fn for every entry of the group with its owner's name, owner by
-// owner. fn must not keep e.
+// Each calls fn for every entry of the group with its owner's name. fn must
+// not keep e.
 func (g *Group) Each(fn func(owner string, e *Entry)) {
-	for _, oe := range g.owners {
-		for i := range oe.entries {
-			fn(oe.owner.name, &oe.entries[i])
-		}
+	for i := range g.members {
+		e := g.members[i].entry()
+		fn(g.members[i].Node, &e)
 	}
 }
 
 // Lookup returns owner's entry for member, if any.
 func (g *Group) Lookup(owner, member string) (Entry, bool) {
-	oe := g.ownerEntries(owner)
-	if oe == nil {
-		return Entry{}, false
-	}
-	if i := oe.find(member); i >= 0 {
-		return oe.entries[i], true
+	if i := g.find(owner, member); i >= 0 {
+		return g.members[i].entry(), true
 	}
 	return Entry{}, false
 }
 
-func (g *Group) ownerEntries(owner string) *ownerEntries {
-	for _, oe := range g.owners {
-		if oe.owner.name == owner {
-			return oe
+// entriesOf returns owner's entries, sorted by member.
+func (g *Group) entriesOf(owner string) []Entry {
+	var es []Entry
+	for i := range g.members {
+		if g.members[i].Node == owner {
+			es = append(es, g.members[i].entry())
 		}
 	}
-	return nil
+	slices.SortFunc(es, func(a, b Entry) int { return cmp.Compare(a.Member, b.Member) })
+	return es
 }
 
-func (g *Group) ownerEntriesFor(o *owner) *ownerEntries {
-	for _, oe := range g.owners {
-		if oe.owner == o {
-			return oe
+// order is the slice's sort key: local first, then age.
+func order(a *Member, aLocal bool, b *Member, bLocal bool) int {
+	if aLocal != bLocal {
+		if aLocal {
+			return -1
 		}
+		return 1
 	}
-	oe := &ownerEntries{owner: o}
-	g.owners = append(g.owners, oe)
-	return oe
+	if c := cmp.Compare(a.Joined, b.Joined); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Node, b.Node); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
 }
 
-func (g *Group) dropOwner(oe *ownerEntries) {
-	for i, x := range g.owners {
-		if x == oe {
-			last := len(g.owners) - 1
-			g.owners[i] = g.owners[last]
-			g.owners[last] = nil
-			g.owners = g.owners[:last]
-			return
+// search returns where m belongs (or is) in the slice.
+func (g *Group) search(m *Member, self string) int {
+	local := m.Node == self
+	lo, hi := 0, len(g.members)
+	if local {
+		hi = g.local
+	} else {
+		lo = g.local
+	}
+	return lo + sort.Search(hi-lo, func(i int) bool {
+		x := &g.members[lo+i]
+		return order(x, x.Node == self, m, local) >= 0
+	})
+}
+
+func (g *Group) find(owner, member string) int {
+	if g.index != nil {
+		joined, ok := g.index[memberKey{owner, member}]
+		if !ok {
+			return -1
 		}
-	}
-}
-
-func (oe *ownerEntries) find(member string) int {
-	if oe.index != nil {
-		if i, ok := oe.index[member]; ok {
-			return int(i)
+		// The index knows the entry's sort key, so a binary search finds
+		// it; which part it is in follows from the other entries' owners.
+		probe := Member{ID: member, Node: owner, Joined: joined}
+		for _, self := range [2]bool{true, false} {
+			lo, hi := 0, g.local
+			if !self {
+				lo, hi = g.local, len(g.members)
+			}
+			i := lo + sort.Search(hi-lo, func(i int) bool {
+				return order(&g.members[lo+i], true, &probe, true) >= 0
+			})
+			if i < hi && g.members[i].Node == owner && g.members[i].ID == member {
+				return i
+			}
 		}
 		return -1
 	}
-	for i := range oe.entries {
-		if oe.entries[i].Member == member {
+	for i := range g.members {
+		if g.members[i].ID == member && g.members[i].Node == owner {
 			return i
 		}
 	}
 	return -1
 }
 
-func (oe *ownerEntries) add(e Entry) {
-	oe.entries = append(oe.entries, e)
-	if oe.index != nil {
-		oe.index[e.Member] = int32(len(oe.entries) - 1)
-	} else if len(oe.entries) > indexThreshold {
-		oe.index = make(map[string]int32, len(oe.entries))
-		for i := range oe.entries {
-			oe.index[oe.entries[i].Member] = int32(i)
+// grown returns a fresh slice of length n with some spare capacity, so a
+// run of appends does not copy at every step; the spare is small because
+// groups are many and most stay small.
+func grown(n int) []Member {
+	return make([]Member, n, n+n/8+1)
+}
+
+func (g *Group) insert(m Member, self string) {
+	i := g.search(&m, self)
+	if i == len(g.members) && len(g.members) < cap(g.members) {
+		g.members = append(g.members, m)
+	} else {
+		next := grown(len(g.members) + 1)
+		copy(next, g.members[:i])
+		next[i] = m
+		copy(next[i+1:], g.members[i:])
+		g.members = next
+	}
+	if m.Node == self {
+		g.local++
+	}
+	switch {
+	case g.index != nil:
+		g.index[memberKey{m.Node, m.ID}] = m.Joined
+	case len(g.members) > indexThreshold:
+		g.index = make(map[memberKey]int64, len(g.members))
+		for i := range g.members {
+			g.index[memberKey{g.members[i].Node, g.members[i].ID}] = g.members[i].Joined
 		}
 	}
 }
 
-// remove drops entry i by moving the last entry into its place: order
-// within an owner's slice carries no meaning.
-func (oe *ownerEntries) remove(i int) {
-	last := len(oe.entries) - 1
-	if oe.index != nil {
-		delete(oe.index, oe.entries[i].Member)
-		if i != last {
-			oe.index[oe.entries[last].Member] = int32(i)
+// replace publishes a copy of the slice with element i changed to m (same
+// position: count and metadata do not change the order).
+func (g *Group) replace(i int, m Member) {
+	next := grown(len(g.members))
+	copy(next, g.members)
+	next[i] = m
+	g.members = next
+}
+
+// removeWhere publishes a copy without the elements drop selects and
+// returns them, in order.
+func (g *Group) removeWhere(self string, drop func(*Member) bool) []Member {
+	var removed []Member
+	next := grown(len(g.members))[:0]
+	for i := range g.members {
+		if drop(&g.members[i]) {
+			removed = append(removed, g.members[i])
+			continue
+		}
+		next = append(next, g.members[i])
+	}
+	if len(removed) == 0 {
+		return nil
+	}
+	if len(next) == 0 {
+		next = nil
+	}
+	g.members = next
+	for _, m := range removed {
+		if m.Node == self {
+			g.local--
+		}
+		if g.index != nil {
+			delete(g.index, memberKey{m.Node, m.ID})
 		}
 	}
-	oe.entries[i] = oe.entries[last]
-	oe.entries[last] = Entry{}
-	oe.entries = oe.entries[:last]
-	if oe.index != nil && len(oe.entries) <= indexThreshold/2 {
-		oe.index = nil
+	if g.index != nil && len(g.members) <= indexThreshold/2 {
+		g.index = nil
 	}
+	return removed
 }

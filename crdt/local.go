@@ -83,8 +83,7 @@ func (s *State) Refute() []Op {
 	s.claim = Version{}
 	var ops []Op
 	for _, g := range sortedGroups(s.self.groups) {
-		oe := g.ownerEntries(s.self.name)
-		for _, e := range sortedEntries(oe.entries) {
+		for _, e := range g.entriesOf(s.self.name) {
 			s.self.version.Seq++
 			ops = append(ops, Op{
 				Owner: s.self.name, Incarnation: inc, Seq: s.self.version.Seq,

@@ -114,7 +114,7 @@ type State struct {
 type owner struct {
 	name    string
 	version Version
-	groups  map[*Group]struct{}
+	groups  map[*Group]int // entries per group
 	pending []Op
 }
 
@@ -134,7 +134,7 @@ func New(cfg Config) *State {
 }
 
 func (s *State) newOwner(name string, v Version) *owner {
-	o := &owner{name: name, version: v, groups: make(map[*Group]struct{})}
+	o := &owner{name: name, version: v, groups: make(map[*Group]int)}
 	s.owners[name] = o
 	return o
 }
@@ -318,24 +318,22 @@ func (s *State) join(o *owner, scope, name string, e Entry) {
 		g = &Group{Scope: scope, Name: name}
 		groups[name] = g
 	}
-	oe := g.ownerEntriesFor(o)
-	var after Entry
-	if i := oe.find(e.Member); i >= 0 {
-		cur := &oe.entries[i]
+	var after Member
+	if i := g.find(o.name, e.Member); i >= 0 {
+		after = g.members[i]
 		// Saturate: a count wrapped to 0 would be an entry no peer can
 		// decode, breaking anti-entropy with this replica.
-		cur.Count += min(e.Count, math.MaxUint32-cur.Count)
+		after.Count += min(e.Count, math.MaxUint32-after.Count)
 		if len(e.Meta) > 0 {
-			cur.Meta = e.Meta
+			after.Meta = e.Meta
 		}
-		after = *cur
+		g.replace(i, after)
 	} else {
-		oe.add(e)
-		g.size++
-		o.groups[g] = struct{}{}
-		after = e
+		after = Member{ID: e.Member, Node: o.name, Joined: e.Joined, Meta: e.Meta, Count: e.Count}
+		g.insert(after, s.self.name)
+		o.groups[g]++
 	}
-	s.notify(&Change{Kind: Joined, Owner: o.name, Group: g, Entry: after, GroupCreated: created})
+	s.notify(&Change{Kind: Joined, Owner: o.name, Group: g, Entry: after.entry(), GroupCreated: created})
 }
 
 func (s *State) leave(o *owner, scope, name, member string, count uint32) {
@@ -343,24 +341,17 @@ func (s *State) leave(o *owner, scope, name, member string, count uint32) {
 	if g == nil || count == 0 {
 		return
 	}
-	oe := g.ownerEntries(o.name)
-	if oe == nil {
-		return
-	}
-	i := oe.find(member)
+	i := g.find(o.name, member)
 	if i < 0 {
 		return
 	}
-	cur := &oe.entries[i]
-	if count < cur.Count {
+	if cur := g.members[i]; count < cur.Count {
 		cur.Count -= count
-		s.notify(&Change{Kind: Left, Owner: o.name, Group: g, Entry: *cur})
+		g.replace(i, cur)
+		s.notify(&Change{Kind: Left, Owner: o.name, Group: g, Entry: cur.entry()})
 		return
 	}
-	after := *cur
-	after.Count = 0
-	s.removeEntry(o, g, oe, i)
-	s.notify(&Change{Kind: Left, Owner: o.name, Group: g, Entry: after, GroupRemoved: g.size == 0})
+	s.removeEntries(o, g, func(m *Member) bool { return m.Node == o.name && m.ID == member })
 }
 
 func (s *State) setMeta(o *owner, scope, name, member string, meta Meta) {
@@ -368,46 +359,48 @@ func (s *State) setMeta(o *owner, scope, name, member string, meta Meta) {
 	if g == nil {
 		return
 	}
-	oe := g.ownerEntries(o.name)
-	if oe == nil {
-		return
-	}
 	if len(meta) == 0 {
 		meta = nil
 	}
-	if i := oe.find(member); i >= 0 {
-		oe.entries[i].Meta = meta
-		s.notify(&Change{Kind: MetaChanged, Owner: o.name, Group: g, Entry: oe.entries[i]})
+	if i := g.find(o.name, member); i >= 0 {
+		cur := g.members[i]
+		cur.Meta = meta
+		g.replace(i, cur)
+		s.notify(&Change{Kind: MetaChanged, Owner: o.name, Group: g, Entry: cur.entry()})
 	}
 }
 
-func (s *State) removeEntry(o *owner, g *Group, oe *ownerEntries, i int) {
-	oe.remove(i)
-	g.size--
-	if len(oe.entries) == 0 {
-		g.dropOwner(oe)
+// removeEntries removes o's entries that drop selects from g, in one copy
+// of the group, and reports each as a leave to count 0.
+func (s *State) removeEntries(o *owner, g *Group, drop func(*Member) bool) {
+	removed := g.removeWhere(s.self.name, drop)
+	if len(removed) == 0 {
+		return
+	}
+	if o.groups[g] -= len(removed); o.groups[g] <= 0 {
 		delete(o.groups, g)
 	}
-	if g.size == 0 {
-		groups := s.scopes[g.Scope]
-		delete(groups, g.Name)
-		if len(groups) == 0 {
-			delete(s.scopes, g.Scope)
+	last := len(removed) - 1
+	for i, m := range removed {
+		e := m.entry()
+		e.Count = 0
+		gone := i == last && g.Len() == 0
+		if gone {
+			// Observers see the group in the state up to its last change.
+			groups := s.scopes[g.Scope]
+			delete(groups, g.Name)
+			if len(groups) == 0 {
+				delete(s.scopes, g.Scope)
+			}
 		}
+		s.notify(&Change{Kind: Left, Owner: o.name, Group: g, Entry: e, GroupRemoved: gone})
 	}
 }
 
 // clearOwner removes every entry of o, reporting each as a leave.
 func (s *State) clearOwner(o *owner) {
 	for _, g := range sortedGroups(o.groups) {
-		oe := g.ownerEntries(o.name)
-		for len(oe.entries) > 0 {
-			i := len(oe.entries) - 1
-			after := oe.entries[i]
-			after.Count = 0
-			s.removeEntry(o, g, oe, i)
-			s.notify(&Change{Kind: Left, Owner: o.name, Group: g, Entry: after, GroupRemoved: g.size == 0})
-		}
+		s.removeEntries(o, g, func(m *Member) bool { return m.Node == o.name })
 	}
 }
 
@@ -419,7 +412,7 @@ func (s *State) notify(c *Change) {
 
 // sortedGroups orders groups so that what a replica reports does not depend
 // on map iteration order.
-func sortedGroups(set map[*Group]struct{}) []*Group {
+func sortedGroups(set map[*Group]int) []*Group {
 	gs := make([]*Group, 0, len(set))
 	for g := range set {
 		gs = append(gs, g)

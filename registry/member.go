@@ -20,26 +20,14 @@ const (
 	MaxMemberLen = crdt.MaxNameLen
 )
 
-// Member is one member of a group as a lookup returns it. The slices of
-// Members that lookups return are shared and must not be modified.
-type Member struct {
-	// ID names the member; it is unique per node (the same ID on two nodes
-	// is two members).
-	ID string
-	// Node is the name of the node that owns the member.
-	Node string
-	// Count is how many times the member joined the group and has not left.
-	Count int
-	// Joined is when the member first joined (Unix nanoseconds, by its
-	// node's clock): the same on every node, which makes the oldest and
-	// newest picks agree everywhere.
-	Joined int64
-	// Meta is the member's metadata, nil if it has none.
-	Meta Meta
-}
+// Member is one member of a group as a lookup returns it: its ID, the node
+// that owns it, its join count, join time (Unix nanoseconds by its node's
+// clock, the same on every node) and metadata. The slices of Members that
+// lookups return are shared and must not be modified.
+type Member = crdt.Member
 
-// JoinTime returns Joined as a time.Time.
-func (m Member) JoinTime() time.Time { return time.Unix(0, m.Joined) }
+// JoinTime returns a member's join time as a time.Time.
+func JoinTime(m *Member) time.Time { return time.Unix(0, m.Joined) }
 
 var (
 	// ErrNoSuchGroup: no stored group or pattern matches the name.

@@ -164,7 +164,7 @@ func (n *Node) snapshot(v *groupView) *snapshot {
 	if s := v.snap.Load(); s != nil {
 		return s
 	}
-	s := buildSnapshot(v.group, n.name)
+	s := buildSnapshot(v.group)
 	v.snap.Store(s)
 	return s
 }

@@ -94,7 +94,7 @@ func weightedPick(ms []Member, weight int, exclude []string) *Member {
 		weight = 0
 		for i := range ms {
 			if !slices.Contains(exclude, ms[i].ID) {
-				weight += ms[i].Count
+				weight += int(ms[i].Count)
 			}
 		}
 	}
@@ -109,10 +109,10 @@ func weightedPick(ms []Member, weight int, exclude []string) *Member {
 		if len(exclude) > 0 && slices.Contains(exclude, ms[i].ID) {
 			continue
 		}
-		if r < ms[i].Count {
+		if r < int(ms[i].Count) {
 			return &ms[i]
 		}
-		r -= ms[i].Count
+		r -= int(ms[i].Count)
 	}
 	return nil
 }
@@ -158,7 +158,7 @@ func (s *Scope) byRTT(ms []Member, exclude []string, furthest bool) *Member {
 	weight := 0
 	for i := range ms {
 		if ms[i].Node == best && !slices.Contains(exclude, ms[i].ID) {
-			weight += ms[i].Count
+			weight += int(ms[i].Count)
 		}
 	}
 	r := rand.IntN(weight)
@@ -166,10 +166,10 @@ func (s *Scope) byRTT(ms []Member, exclude []string, furthest bool) *Member {
 		if ms[i].Node != best || slices.Contains(exclude, ms[i].ID) {
 			continue
 		}
-		if r < ms[i].Count {
+		if r < int(ms[i].Count) {
 			return &ms[i]
 		}
-		r -= ms[i].Count
+		r -= int(ms[i].Count)
 	}
 	return nil
 }

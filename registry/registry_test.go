@@ -73,7 +73,7 @@ func TestJoinCountsAndLeave(t *testing.T) {
 	require.NoError(t, s.Leave("/svc/db", "m1"))
 	g, err := s.Members("/svc/db")
 	require.NoError(t, err, "a member joined twice stays after one leave")
-	require.Equal(t, 1, g.Members[0].Count)
+	require.Equal(t, uint32(1), g.Members[0].Count)
 
 	require.NoError(t, s.Leave("/svc/db", "m1"))
 	_, err = s.Members("/svc/db")
@@ -286,7 +286,7 @@ func TestJoinContextLeavesWhenTheContextEnds(t *testing.T) {
 	require.Equal(t, EventJoin, (<-w.Events()).Kind)
 	ev := <-w.Events()
 	require.Equal(t, EventLeave, ev.Kind, "the context's join is taken back")
-	require.Equal(t, 1, ev.Member.Count, "the other join stays")
+	require.Equal(t, uint32(1), ev.Member.Count, "the other join stays")
 
 	done, stop := context.WithCancel(context.Background())
 	stop()

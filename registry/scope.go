@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/cpggo/cpg/crdt"
 )
@@ -164,8 +165,12 @@ func (s *Scope) RemoteMembers(name string) (Group, error) {
 }
 
 func (s *Scope) find(name string) (*groupView, *snapshot, error) {
-	if err := validateLookupName(name); err != nil {
-		return nil, nil, err
+	// The full check only runs when the quick one fails: lookups are the hot
+	// path, and a name that is not valid UTF-8 cannot be stored anyway.
+	if name == "" || len(name) > MaxNameLen || strings.IndexByte(name, '*') >= 0 || strings.IndexByte(name, '?') >= 0 {
+		if err := validateLookupName(name); err != nil {
+			return nil, nil, err
+		}
 	}
 	v := s.idx.lookup(name)
 	if v == nil {
@@ -229,7 +234,7 @@ func (s *Scope) JoinCount(group, member string) (int, error) {
 	count := 0
 	for _, m := range n.snapshot(v).members {
 		if m.ID == member {
-			count += m.Count
+			count += int(m.Count)
 		}
 	}
 	return count, nil

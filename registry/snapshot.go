@@ -2,16 +2,14 @@ package registry
 
 import (
 	"cmp"
-	"slices"
 	"sync/atomic"
 
 	"github.com/cpggo/cpg/crdt"
 )
 
-// groupView is what readers see of one stored group: an immutable snapshot
-// of its members, rebuilt on the first read after a change. Writers only
-// drop the snapshot, so a join costs O(1) however big the group is, and a
-// burst of joins into one group costs one rebuild, not one per join.
+// groupView is what readers see of one stored group: a snapshot of its
+// members, taken on the first read after a change. Writers only drop it, so
+// a burst of joins into one group costs one snapshot, not one per join.
 type groupView struct {
 	name  string
 	group *crdt.Group // guarded by Node.mu
@@ -21,7 +19,7 @@ type groupView struct {
 // snapshot holds a group's members with this node's members first, so that
 // local and remote lookups are subslices and allocate nothing. Each part is
 // ordered oldest first (Joined, then Node, then ID): the same order on every
-// node.
+// node. The weights are the join counts summed, for weighted picks.
 type snapshot struct {
 	members      []Member
 	local        int
@@ -32,31 +30,15 @@ type snapshot struct {
 func (s *snapshot) localMembers() []Member  { return s.members[:s.local] }
 func (s *snapshot) remoteMembers() []Member { return s.members[s.local:] }
 
-func buildSnapshot(g *crdt.Group, self string) *snapshot {
-	s := &snapshot{members: make([]Member, 0, g.Len())}
-	g.Each(func(owner string, e *crdt.Entry) {
-		s.members = append(s.members, Member{ID: e.Member, Node: owner, Count: int(e.Count), Joined: e.Joined, Meta: e.Meta})
-	})
-	slices.SortFunc(s.members, func(a, b Member) int {
-		if al, bl := a.Node == self, b.Node == self; al != bl {
-			if al {
-				return -1
-			}
-			return 1
-		}
-		return compareAge(&a, &b)
-	})
-	for i := range s.members {
-		if s.members[i].Node != self {
-			break
-		}
-		s.local++
-	}
+// buildSnapshot takes the group's current members: the crdt keeps them in
+// lookup order in a copy-on-write slice, so this copies nothing.
+func buildSnapshot(g *crdt.Group) *snapshot {
+	s := &snapshot{members: g.Members(), local: g.Local()}
 	for i := range s.members {
 		if i < s.local {
-			s.localWeight += s.members[i].Count
+			s.localWeight += int(s.members[i].Count)
 		} else {
-			s.remoteWeight += s.members[i].Count
+			s.remoteWeight += int(s.members[i].Count)
 		}
 	}
 	return s

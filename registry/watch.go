@@ -130,7 +130,7 @@ func (n *Node) notify(x *scopeIndex, c *crdt.Change) {
 		Scope: x.name,
 		Group: c.Group.Name,
 		Member: Member{
-			ID: c.Entry.Member, Node: c.Owner, Count: int(c.Entry.Count),
+			ID: c.Entry.Member, Node: c.Owner, Count: c.Entry.Count,
 			Joined: c.Entry.Joined, Meta: c.Entry.Meta,
 		},
 	}
