@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -144,4 +145,71 @@ func TestClusterFormsAndHeals(t *testing.T) {
 	healed := waitOverlay(t, survivors, size-1, 3, 40*keepAlive)
 	t.Logf("after crashing %d: survivors connected, symmetric, views full again (at most three views one short) in %v (%.1f keepalive periods)",
 		killed, healed.Round(time.Millisecond), float64(healed)/float64(keepAlive))
+}
+
+// TestClusterRefusesStrangers starts nodes with the wrong cluster key and
+// with another cluster label: memberlist refuses their join, the overlay
+// refuses their connections with a clear error, and they never appear in
+// any view of the cluster.
+func TestClusterRefusesStrangers(t *testing.T) {
+	good := startCluster(t, 3)
+	waitOverlay(t, good, 2, len(good), 10*time.Second)
+
+	wrongKey := testNodeConfig("intruder-key")
+	wrongKey.ClusterKey = []byte("fedcba9876543210fedcba9876543210")
+	otherLabel := testNodeConfig("intruder-label")
+	otherLabel.ClusterLabel = "another-cluster"
+	noKey := testNodeConfig("intruder-nokey")
+	noKey.ClusterKey = nil
+	cases := []struct {
+		cfg  NodeConfig
+		want error
+	}{
+		{wrongKey, ErrClusterKey},
+		{otherLabel, ErrClusterLabel},
+		{noKey, ErrClusterKey},
+	}
+	var strangers []*Node
+	for _, c := range cases {
+		s := startNode(t, c.cfg)
+		strangers = append(strangers, s)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := s.Join(ctx, good[0].GossipAddr())
+		cancel()
+		if err == nil {
+			t.Fatalf("%s joined the cluster", c.cfg.Name)
+		}
+		t.Logf("%s: join refused: %v", c.cfg.Name, err)
+
+		// Bypass memberlist: dial the overlay directly, and ask the core
+		// to JOIN through a cluster member.
+		_, _, err = s.dial(good[1].Self(), false)
+		if !errors.Is(err, c.want) {
+			t.Fatalf("%s: overlay dial error %v, want %v", c.cfg.Name, err, c.want)
+		}
+		s.input(coreInput{kind: inputJoin, peer: good[2].Self()})
+	}
+	// Give the refused JOINs time to have done harm, had they got in.
+	time.Sleep(20 * good[0].cfg.TickInterval)
+	for _, n := range good {
+		for _, s := range strangers {
+			name := s.Self().Name
+			if containsPeer(n.Active(), name) || containsPeer(n.Passive(), name) {
+				t.Fatalf("%s has stranger %s in a view: active %v passive %v", n.Self().Name, name, names(n.Active()), names(n.Passive()))
+			}
+			for _, m := range n.Members() {
+				if m.Name == name {
+					t.Fatalf("%s lists stranger %s as a member", n.Self().Name, name)
+				}
+			}
+		}
+	}
+	for _, s := range strangers {
+		if len(s.Active()) != 0 {
+			t.Fatalf("stranger %s got links: %v", s.Self().Name, names(s.Active()))
+		}
+	}
+	if problem := overlayState(good, 2, len(good)); problem != "" {
+		t.Fatalf("cluster disturbed by strangers: %s", problem)
+	}
 }

@@ -167,3 +167,66 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatalf("send after close: %v", err)
 	}
 }
+
+// TestStatusStream: a crashed node is reported suspect (its link broke)
+// and then dead (memberlist's verdict); a node that closes is reported left.
+func TestStatusStream(t *testing.T) {
+	nodes := startCluster(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	waitOverlay(t, nodes, 2, 3, 10*time.Second)
+	waitFor(t, 5*time.Second, "a does not list b and c alive", func() bool {
+		alive := 0
+		for _, m := range a.Members() {
+			if m.Status == StatusAlive && (m.Name == "n01" || m.Name == "n02") {
+				alive++
+			}
+		}
+		return alive == 2
+	})
+	for _, m := range a.Members() {
+		if m.Name == b.Self().Name && (m.Addr != b.Self().Addr || m.GossipAddr != b.GossipAddr()) {
+			t.Fatalf("a's record of b: %+v, want overlay %s gossip %s", m, b.Self().Addr, b.GossipAddr())
+		}
+	}
+
+	c.shutdown(false)
+	seen := map[NodeStatus]bool{}
+	timeout := time.After(10 * time.Second)
+	for !seen[StatusDead] {
+		select {
+		case ev := <-a.Statuses():
+			if ev.Name != c.Self().Name {
+				continue
+			}
+			t.Logf("a: %s %v -> %v", ev.Name, ev.Previous, ev.Status)
+			if ev.Status == StatusDead && !seen[StatusSuspect] {
+				t.Fatalf("c declared dead without first being suspect, though its link broke at once")
+			}
+			seen[ev.Status] = true
+		case <-timeout:
+			t.Fatalf("no dead verdict on c; saw %v", seen)
+		}
+	}
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	timeout = time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-a.Statuses():
+			if ev.Name != b.Self().Name {
+				continue
+			}
+			t.Logf("a: %s %v -> %v", ev.Name, ev.Previous, ev.Status)
+			if ev.Status == StatusDead {
+				t.Fatal("b closed gracefully but was reported dead")
+			}
+			if ev.Status == StatusLeft {
+				return
+			}
+		case <-timeout:
+			t.Fatal("b's leave was not reported")
+		}
+	}
+}
