@@ -20,6 +20,8 @@ const (
 	attemptPromotion
 )
 
+// attempt is a JOIN or NEIGHBOR we sent and whose reply we await until
+// deadline; the reply must echo epoch.
 type attempt struct {
 	peer     Peer
 	kind     attemptKind
@@ -27,6 +29,8 @@ type attempt struct {
 	deadline uint64
 }
 
+// stepNeighbor accepts a high-priority request always, a low-priority one
+// only into free room (or from a peer already linked, which renews the link).
 func (h *HyParView) stepNeighbor(from Peer, m MsgNeighbor) {
 	h.observeEpoch(m.Epoch)
 	if !m.High && len(h.active) >= h.cfg.ActiveSize && h.activeIndex(from.Name) < 0 {
@@ -55,6 +59,9 @@ func (h *HyParView) accept(from Peer, requestEpoch uint64) {
 	h.send(from, MsgNeighborReply{Accept: true, Epoch: requestEpoch, Link: link})
 }
 
+// stepNeighborReply completes the attempt whose epoch the reply echoes: an
+// accept links the peer with the epoch the acceptor chose, a refusal puts
+// the peer in backoff; either way the next candidate may be tried.
 func (h *HyParView) stepNeighborReply(from Peer, m MsgNeighborReply) {
 	h.observeEpoch(m.Epoch)
 	h.observeEpoch(m.Link)
@@ -105,6 +112,10 @@ func (h *HyParView) settleEpoch(peer Peer, link uint64) {
 	h.active[i].epoch = max(h.active[i].epoch, link)
 }
 
+// stepDisconnect ends the link the peer dropped, unless the DISCONNECT is
+// for an older link than the one we hold; the peer stays a passive contact
+// but is not asked again before BackoffTicks, so that it is not evicted
+// straight back into.
 func (h *HyParView) stepDisconnect(from Peer, m MsgDisconnect) {
 	h.observeEpoch(m.Epoch)
 	if ai := h.attemptIndex(from.Name); ai >= 0 && m.Epoch >= h.attempts[ai].epoch {
