@@ -1,0 +1,251 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cpggo/cpg/registry"
+)
+
+// maxBody bounds a request body: the largest legal join (names and
+// metadata at their limits) fits with room to spare.
+const maxBody = 64 << 10
+
+// api serves the registry part of cpgd's HTTP contract (docs/API.md).
+type api struct {
+	node *registry.Node
+	log  *slog.Logger
+}
+
+func (a *api) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/scopes/{scope}/join", a.join)
+	mux.HandleFunc("POST /v1/scopes/{scope}/leave", a.leave)
+	mux.HandleFunc("GET /v1/scopes/{scope}/members", a.members)
+	mux.HandleFunc("GET /v1/scopes/{scope}/pick", a.pick)
+	mux.HandleFunc("GET /v1/scopes/{scope}/groups", a.groups)
+	mux.HandleFunc("GET /v1/scopes/{scope}/watch", a.watch)
+	mux.HandleFunc("GET /v1/scopes", a.scopes)
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ready"}) })
+	return mux
+}
+
+// memberJSON is a member as the API shows it.
+type memberJSON struct {
+	ID     string            `json:"id"`
+	Node   string            `json:"node"`
+	Meta   map[string]string `json:"meta,omitempty"`
+	Count  uint32            `json:"count"`
+	Joined time.Time         `json:"joined"`
+}
+
+func toJSON(m *registry.Member) memberJSON {
+	return memberJSON{ID: m.ID, Node: m.Node, Meta: m.Meta, Count: m.Count, Joined: registry.JoinTime(m).UTC()}
+}
+
+type joinRequest struct {
+	Group  string            `json:"group"`
+	Member string            `json:"member"`
+	Meta   map[string]string `json:"meta,omitempty"`
+}
+
+func (a *api) scope(w http.ResponseWriter, r *http.Request) (*registry.Scope, bool) {
+	s, err := a.node.Scope(r.PathValue("scope"))
+	if err != nil {
+		writeError(w, err)
+		return nil, false
+	}
+	return s, true
+}
+
+// decode reads a JSON body strictly: unknown fields, trailing data and
+// oversized bodies are errors, so a typo never silently changes a request.
+func decode(w http.ResponseWriter, r *http.Request, into any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("bad JSON body: %v", err)})
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeJSON(w, http.StatusBadRequest, errorBody{"bad JSON body: data after the object"})
+		return false
+	}
+	return true
+}
+
+func (a *api) join(w http.ResponseWriter, r *http.Request) {
+	var req joinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s, ok := a.scope(w, r)
+	if !ok {
+		return
+	}
+	if err := s.Join(req.Group, req.Member, req.Meta); err != nil {
+		writeError(w, err)
+		return
+	}
+	a.log.Info("join", "scope", s.Name(), "group", req.Group, "member", req.Member)
+	count, _ := s.JoinCount(req.Group, req.Member)
+	writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "member": req.Member, "count": count})
+}
+
+func (a *api) leave(w http.ResponseWriter, r *http.Request) {
+	var req joinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s, ok := a.scope(w, r)
+	if !ok {
+		return
+	}
+	if err := s.Leave(req.Group, req.Member); err != nil {
+		writeError(w, err)
+		return
+	}
+	a.log.Info("leave", "scope", s.Name(), "group", req.Group, "member", req.Member)
+	count, _ := s.JoinCount(req.Group, req.Member)
+	writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "member": req.Member, "count": count})
+}
+
+func (a *api) members(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.scope(w, r)
+	if !ok {
+		return
+	}
+	name := r.URL.Query().Get("name")
+	var g registry.Group
+	var err error
+	switch where := r.URL.Query().Get("where"); where {
+	case "":
+		g, err = s.Members(name)
+	case "local":
+		g, err = s.LocalMembers(name)
+	case "remote":
+		g, err = s.RemoteMembers(name)
+	default:
+		writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("where=%q: want local or remote", where)})
+		return
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]memberJSON, len(g.Members))
+	for i := range g.Members {
+		out[i] = toJSON(&g.Members[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": g.Name, "members": out})
+}
+
+func (a *api) pick(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.scope(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	strategy, err := registry.ParseStrategy(q.Get("strategy"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
+		return
+	}
+	group, m, err := s.Pick(q.Get("name"), strategy, q["exclude"]...)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": group, "member": toJSON(&m)})
+}
+
+func (a *api) groups(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.scope(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"groups": nonNil(s.Groups())})
+}
+
+func (a *api) scopes(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"scopes": a.node.Scopes()})
+}
+
+// watch streams joins and leaves as server-sent events. A client that reads
+// too slowly gets an "overflow" event and the stream ends: it must re-read
+// the members and watch again.
+func (a *api) watch(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.scope(w, r)
+	if !ok {
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeJSON(w, http.StatusInternalServerError, errorBody{"streaming unsupported"})
+		return
+	}
+	watch, err := s.Watch(r.URL.Query().Get("pattern"), 0)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer watch.Close()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, open := <-watch.Events():
+			if !open {
+				return
+			}
+			data, _ := json.Marshal(map[string]any{"scope": ev.Scope, "group": ev.Group, "member": toJSON(&ev.Member)})
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Kind, data); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// writeError maps the registry's errors to status codes.
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, registry.ErrInvalidName), errors.Is(err, registry.ErrInvalidMember),
+		errors.Is(err, registry.ErrInvalidScope), errors.Is(err, registry.ErrPatternInLookup):
+		status = http.StatusBadRequest
+	case errors.Is(err, registry.ErrNoSuchGroup), errors.Is(err, registry.ErrNotMember),
+		errors.Is(err, registry.ErrNoMember):
+		status = http.StatusNotFound
+	case errors.Is(err, registry.ErrClosed):
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, errorBody{err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startAgent runs the agent on a free loopback port until the test ends.
+func startAgent(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"agent", "--name", "t1", "--http", "127.0.0.1:0"}, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("agent did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return "http://" + addr
+}
+
+func call(t *testing.T, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return resp.StatusCode, out
+}
+
+func TestAgentServesTheRegistry(t *testing.T) {
+	base := startAgent(t)
+
+	code, out := call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/svc/db","member":"db-1","meta":{"addr":"10.0.0.7:5432"}}`)
+	require.Equal(t, 200, code, out)
+	require.Equal(t, float64(1), out["count"])
+
+	code, out = call(t, "GET", base+"/v1/scopes/default/members?name=/svc/db", "")
+	require.Equal(t, 200, code, out)
+	require.Equal(t, "/svc/db", out["group"])
+	members := out["members"].([]any)
+	require.Len(t, members, 1)
+	m := members[0].(map[string]any)
+	require.Equal(t, "db-1", m["id"])
+	require.Equal(t, "t1", m["node"])
+	require.Equal(t, "10.0.0.7:5432", m["meta"].(map[string]any)["addr"])
+
+	code, out = call(t, "GET", base+"/v1/scopes/default/pick?name=/svc/db&strategy=oldest", "")
+	require.Equal(t, 200, code, out)
+	require.Equal(t, "db-1", out["member"].(map[string]any)["id"])
+
+	code, out = call(t, "GET", base+"/v1/scopes/default/groups", "")
+	require.Equal(t, 200, code)
+	require.Equal(t, []any{"/svc/db"}, out["groups"])
+
+	code, _ = call(t, "POST", base+"/v1/scopes/default/leave", `{"group":"/svc/db","member":"db-1"}`)
+	require.Equal(t, 200, code)
+	code, out = call(t, "POST", base+"/v1/scopes/default/leave", `{"group":"/svc/db","member":"db-1"}`)
+	require.Equal(t, 404, code, "leaving a group one is not in")
+	require.Contains(t, out["error"], "not a member")
+	code, _ = call(t, "GET", base+"/v1/scopes/default/members?name=/svc/db", "")
+	require.Equal(t, 404, code)
+}
+
+func TestAgentRefusesBadInput(t *testing.T) {
+	base := startAgent(t)
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/v1/scopes/default/join", `{"group":"/a/**","member":"m"}`},
+		{"POST", "/v1/scopes/default/join", `{"group":"/a","member":""}`},
+		{"POST", "/v1/scopes/default/join", `{"group":"/a","member":"m","color":"red"}`},
+		{"POST", "/v1/scopes/default/join", `{"group":"/a","member":"m"} {}`},
+		{"POST", "/v1/scopes/default/join", `not json`},
+		{"GET", "/v1/scopes/default/members?name=/a*", ""},
+		{"GET", "/v1/scopes/default/members?name=/a&where=nearby", ""},
+		{"GET", "/v1/scopes/default/pick?name=/a&strategy=nearest", ""},
+	} {
+		code, out := call(t, c.method, base+c.path, c.body)
+		require.Equal(t, 400, code, "%s %s %s", c.method, c.path, c.body)
+		require.NotEmpty(t, out["error"])
+	}
+	_, out := call(t, "GET", base+"/v1/scopes/default/groups", "")
+	require.Empty(t, out["groups"], "refused requests change nothing")
+}
+
+func TestAgentStreamsWatchEvents(t *testing.T) {
+	base := startAgent(t)
+	resp, err := http.Get(base + "/v1/scopes/default/watch?pattern=/svc/*")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+
+	code, _ := call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/svc/web","member":"w1"}`)
+	require.Equal(t, 200, code)
+	r := bufio.NewReader(resp.Body)
+	event, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "event: join\n", event)
+	data, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, data, `"group":"/svc/web"`)
+	require.Contains(t, data, `"id":"w1"`)
+}
