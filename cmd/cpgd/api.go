@@ -31,8 +31,12 @@ func (a *api) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/scopes/{scope}/groups", a.groups)
 	mux.HandleFunc("GET /v1/scopes/{scope}/watch", a.watch)
 	mux.HandleFunc("GET /v1/scopes", a.scopes)
-	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ready"}) })
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
 	return mux
 }
 
