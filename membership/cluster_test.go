@@ -90,6 +90,7 @@ func describeViews(nodes []*Node) string {
 // waitOverlay polls until overlayState reports no problem.
 func waitOverlay(t *testing.T, nodes []*Node, minActive, maxShort int, within time.Duration) time.Duration {
 	t.Helper()
+	within *= testTimeScale
 	start := time.Now()
 	deadline := start.Add(within)
 	for {
@@ -114,7 +115,7 @@ func startCluster(t *testing.T, count int) []*Node {
 		cfg.Seed = int64(i + 1)
 		n := startNode(t, cfg)
 		if i > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeScale*10*time.Second)
 			err := n.Join(ctx, nodes[(i*7)%i].GossipAddr())
 			cancel()
 			if err != nil {

@@ -123,8 +123,9 @@ type gossip struct {
 	log    *slog.Logger
 	leaveT time.Duration
 
-	mu   sync.Mutex
-	meta nodeMeta
+	mu    sync.Mutex
+	meta  nodeMeta            // ours
+	peers map[string]nodeMeta // live members' metadata, copied in memberlist's callbacks
 }
 
 // gossipSecret derives memberlist's AES key from the cluster key, so that
@@ -153,6 +154,7 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 		log:    logger,
 		leaveT: cfg.Gossip.LeaveTimeout,
 		meta:   nodeMeta{Addr: self.Addr, HTTPAddr: cfg.HTTPAddr},
+		peers:  make(map[string]nodeMeta),
 	}
 	timing := cfg.Gossip
 	mc := memberlist.DefaultLANConfig()
@@ -204,20 +206,30 @@ func (g *gossip) join(contacts []string) error {
 }
 
 // overlayPeers returns the live members other than self that publish an
-// overlay address and are not leaving.
+// overlay address and are not leaving, by name. (memberlist.Members returns
+// pointers into memberlist's own state, which it updates under its lock:
+// reading their metadata races, so the callbacks keep a copy instead.)
 func (g *gossip) overlayPeers() []Peer {
-	var out []Peer
-	for _, m := range g.ml.Members() {
-		if m.Name == g.self {
-			continue
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Peer, 0, len(g.peers))
+	for name, meta := range g.peers {
+		if name != g.self && meta.Addr != "" && !meta.Leaving {
+			out = append(out, Peer{Name: name, Addr: meta.Addr})
 		}
-		meta, err := decodeNodeMeta(m.Meta)
-		if err != nil || meta.Addr == "" || meta.Leaving {
-			continue
-		}
-		out = append(out, Peer{Name: m.Name, Addr: meta.Addr})
 	}
+	sortPeers(out)
 	return out
+}
+
+func (g *gossip) remember(name string, meta nodeMeta, live bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if live {
+		g.peers[name] = meta
+	} else {
+		delete(g.peers, name)
+	}
 }
 
 // leave announces the departure: first the leaving flag in the metadata (so
@@ -273,12 +285,14 @@ func (g *gossip) MergeRemoteState(buf []byte, join bool)     {}
 // update the status table, which never blocks.
 
 func (g *gossip) NotifyJoin(n *memberlist.Node) {
-	info, _ := g.info(n, StatusAlive)
+	info, meta := g.info(n, StatusAlive)
+	g.remember(n.Name, meta, true)
 	g.table.set(info)
 }
 
 func (g *gossip) NotifyUpdate(n *memberlist.Node) {
 	info, meta := g.info(n, StatusAlive)
+	g.remember(n.Name, meta, true)
 	if prev, ok := g.table.get(n.Name); ok && prev.Status == StatusSuspect {
 		info.Status = StatusSuspect
 	}
@@ -292,11 +306,11 @@ func (g *gossip) NotifyUpdate(n *memberlist.Node) {
 func (g *gossip) NotifyLeave(n *memberlist.Node) {
 	// memberlist's Node.State is not filled in for these callbacks, so the
 	// leaving flag in the metadata is what tells a leave from a death.
-	status := StatusDead
-	if _, meta := g.info(n, 0); meta.Leaving {
-		status = StatusLeft
+	info, meta := g.info(n, StatusDead)
+	if meta.Leaving {
+		info.Status = StatusLeft
 	}
-	info, _ := g.info(n, status)
+	g.remember(n.Name, meta, false)
 	g.table.set(info)
 }
 

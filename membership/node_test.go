@@ -12,12 +12,16 @@ import (
 // testNodeConfig is a node tuned for loopback: fast ticks, keepalives and
 // memberlist probes, so that tests observe failures within a second or two.
 func testNodeConfig(name string) NodeConfig {
+	gossip := LoopbackGossipConfig()
+	gossip.TCPTimeout *= testTimeScale
+	gossip.ProbeTimeout *= testTimeScale
+	gossip.ProbeInterval *= testTimeScale
 	return NodeConfig{
 		Name:         name,
 		ClusterKey:   testKey,
-		TickInterval: 20 * time.Millisecond,
-		KeepAlive:    200 * time.Millisecond,
-		Gossip:       LoopbackGossipConfig(),
+		TickInterval: testTimeScale * 20 * time.Millisecond,
+		KeepAlive:    testTimeScale * 200 * time.Millisecond,
+		Gossip:       gossip,
 	}
 }
 
@@ -34,6 +38,7 @@ func startNode(t testing.TB, cfg NodeConfig) *Node {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	within *= testTimeScale
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -46,7 +51,7 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 // nextEvent returns the next event of the given type, skipping others.
 func nextEvent(t testing.TB, n *Node, typ EventType, within time.Duration) Event {
 	t.Helper()
-	timeout := time.After(within)
+	timeout := time.After(within * testTimeScale)
 	for {
 		select {
 		case ev, ok := <-n.Events():
@@ -229,4 +234,36 @@ func TestStatusStream(t *testing.T) {
 			t.Fatal("b's leave was not reported")
 		}
 	}
+}
+
+func TestNodeMetaRoundTrip(t *testing.T) {
+	m := nodeMeta{Addr: "127.0.0.1:7000", HTTPAddr: "127.0.0.1:7400", Leaving: true}
+	got, err := decodeNodeMeta(appendNodeMeta(nil, m))
+	if err != nil || got != m {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if _, err := decodeNodeMeta(append(appendNodeMeta(nil, m), 0)); err == nil {
+		t.Fatal("trailing byte accepted")
+	}
+	if _, err := decodeNodeMeta([]byte{9}); err == nil {
+		t.Fatal("unknown version accepted")
+	}
+}
+
+// FuzzDecodeNodeMeta: metadata arrives from any memberlist member; its
+// decoder must never panic, and what decodes must round-trip.
+func FuzzDecodeNodeMeta(f *testing.F) {
+	f.Add(appendNodeMeta(nil, nodeMeta{Addr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2"}))
+	f.Add([]byte{})
+	f.Add([]byte{nodeMetaVersion, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeNodeMeta(b)
+		if err != nil {
+			return
+		}
+		m2, err := decodeNodeMeta(appendNodeMeta(nil, m))
+		if err != nil || m2 != m {
+			t.Fatalf("%+v round-trips to %+v (%v)", m, m2, err)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -39,12 +40,12 @@ func TestSlowConsumerIsDroppedNotWaitedFor(t *testing.T) {
 	}()
 	payload := bytes.Repeat([]byte("x"), 64<<10)
 	var sent, full int
-	var slowest time.Duration
-	deadline := time.After(15 * time.Second)
+	var took []time.Duration
+	deadline := time.After(testTimeScale * 15 * time.Second)
 	for {
 		start := time.Now()
 		err := a.Send("b", payload)
-		slowest = max(slowest, time.Since(start))
+		took = append(took, time.Since(start))
 		switch {
 		case err == nil:
 			sent++
@@ -57,13 +58,18 @@ func TestSlowConsumerIsDroppedNotWaitedFor(t *testing.T) {
 		}
 		select {
 		case ev := <-downs:
-			t.Logf("a dropped b (%s) after %d payloads of 64 KiB queued, %d refused as queue-full; slowest Send %v",
-				ev.Reason, sent, full, slowest)
+			slices.Sort(took)
+			p99, slowest := took[len(took)*99/100], took[len(took)-1]
+			t.Logf("a dropped b (%s) after %d payloads of 64 KiB queued, %d refused as queue-full; Send p99 %v, slowest %v",
+				ev.Reason, sent, full, p99, slowest)
 			if full == 0 {
 				t.Fatal("the link was dropped before its queue ever filled")
 			}
-			if slowest > 100*time.Millisecond {
-				t.Fatalf("a Send took %v: Send must not block on a slow peer", slowest)
+			// A Send that waited for the stalled peer would wait for the
+			// link's timeout (hundreds of ms) every time the queue is
+			// full; the odd slow call is the host pausing the process.
+			if p99 > 20*time.Millisecond {
+				t.Fatalf("Send p99 %v: Send must not block on a slow peer", p99)
 			}
 			return
 		case <-deadline:
