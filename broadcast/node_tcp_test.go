@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cpggo/cpg/membership"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // TestNodeOverTCP runs 20 broadcast nodes over real membership nodes on
@@ -25,19 +27,54 @@ func TestNodeOverTCP(t *testing.T) {
 	for i := range key {
 		key[i] = byte(i)
 	}
+	before := goleak.IgnoreCurrent()
 	overlay := make([]*membership.Node, n)
+	defer func() {
+		// A membership node leaves gracefully on Close; in parallel, the
+		// twenty leaves take one node's time.
+		var wg sync.WaitGroup
+		for _, m := range overlay {
+			if m != nil {
+				wg.Go(func() { m.Close() })
+			}
+		}
+		wg.Wait()
+		// memberlist's probe goroutines outlive Shutdown until their
+		// probe interval ends; wait for them rather than leak them into
+		// later tests.
+		deadline := time.Now().Add(10 * time.Second)
+		for err := goleak.Find(before); err != nil; err = goleak.Find(before) {
+			if time.Now().After(deadline) {
+				t.Error(err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	for i := range overlay {
 		m, err := membership.Start(membership.NodeConfig{Name: fmt.Sprintf("tcp%02d", i), ClusterKey: key, Seed: int64(i + 1)})
 		require.NoError(t, err)
 		overlay[i] = m
-		defer m.Close()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	began := time.Now()
 	for i := 1; i < n; i++ {
-		require.NoError(t, overlay[i].Join(ctx, overlay[0].GossipAddr()))
+		// Join through an earlier node; on a loaded machine a join can time
+		// out, so try another contact.
+		var err error
+		for attempt := range 3 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = overlay[i].Join(ctx, overlay[(i*7+attempt)%i].GossipAddr())
+			cancel()
+			if err == nil {
+				break
+			}
+		}
+		require.NoError(t, err)
 	}
+	t.Logf("joined in %v", time.Since(began).Round(time.Millisecond))
+	began = time.Now()
 	require.Eventually(t, func() bool { return overlayConnected(overlay) }, 30*time.Second, 50*time.Millisecond)
+	t.Logf("overlay connected in %v", time.Since(began).Round(time.Millisecond))
 
 	log := newDeliveryLog()
 	nodes := map[string]*Node{}
@@ -89,9 +126,11 @@ func TestNodeOverTCP(t *testing.T) {
 		}
 	}
 	start := settled(t, nodes)
+	began = time.Now()
 	run(0, warmup)
 	formed := settled(t, nodes)
 	run(warmup, broadcasts)
+	t.Logf("%d broadcasts sent and delivered everywhere in %v", broadcasts, time.Since(began).Round(time.Millisecond))
 	end := settled(t, nodes)
 
 	rmr := func(m uint64, count int) float64 { return float64(m)/float64(count)/float64(n-1) - 1 }
@@ -99,7 +138,9 @@ func TestNodeOverTCP(t *testing.T) {
 	t.Logf("n=%d broadcasts=%d: payload messages received %d, RMR %.4f overall; after the %d-broadcast warm-up %.4f (%.2f payloads per broadcast); grafts %d, optimisations %d, duplicates %d",
 		n, broadcasts, end-start, rmr(end-start, broadcasts), warmup, rmr(end-formed, broadcasts-warmup),
 		float64(end-formed)/float64(broadcasts-warmup), r.grafts, r.optimizations, r.duplicates)
-	require.Less(t, rmr(end-formed, broadcasts-warmup), 0.1, "once the trees have formed, payloads per broadcast are close to n-1")
+	if !raceEnabled {
+		require.Less(t, rmr(end-formed, broadcasts-warmup), 0.1, "once the trees have formed, payloads per broadcast are close to n-1")
+	}
 }
 
 // overlayConnected reports whether the active views connect every node.
