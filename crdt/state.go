@@ -428,20 +428,23 @@ func sortedGroups(set map[*Group]int) []*Group {
 
 // Tombstone records that owner is dead up to incarnation inc: its entries
 // go, and its ops from that or an older incarnation are refused from now
-// on. A tombstone for this node is not obeyed but refuted (NeedsRefute).
+// on. A tombstone for this node is recorded but not obeyed: the node
+// refutes it (NeedsRefute) by moving to a newer incarnation.
 // It reports whether anything changed.
 func (s *State) Tombstone(name string, inc uint64) bool {
-	if name == s.self.name {
-		if inc >= s.self.version.Incarnation {
-			s.noteClaim(Version{Incarnation: inc, Seq: ^uint64(0)})
-			return true
-		}
-		return false
-	}
 	if dead, ok := s.tombstones[name]; ok && dead >= inc {
 		return false
 	}
 	s.tombstones[name] = inc
+	if name == s.self.name {
+		// Recorded all the same: once Refute has moved past it, it is true
+		// (that incarnation is gone), and keeping it makes this replica's
+		// digest equal to its peers'.
+		if inc >= s.self.version.Incarnation {
+			s.noteClaim(Version{Incarnation: inc, Seq: ^uint64(0)})
+		}
+		return true
+	}
 	if o, ok := s.owners[name]; ok && o.version.Incarnation <= inc {
 		s.clearOwner(o)
 		delete(s.owners, name)
