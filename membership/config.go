@@ -20,8 +20,9 @@ type Config struct {
 	// among full neighbours stay short for good (200 nodes: a few end with 1
 	// to 3 of 5). With ActiveSize-1 every node ends with at least
 	// ActiveSize-1: an evicted node drops to ActiveSize-1 and asks with low
-	// priority from there, so evictions cannot cascade. Values below 1 act
-	// as 1: an empty view always asks with high priority.
+	// priority from there, so evictions cannot cascade. Zero means
+	// ActiveSize-1, the default; an empty view always asks with high
+	// priority.
 	HighPriorityBelow int
 
 	// ShuffleTicks is the shuffle period (gen_hypar shuffle_period, 10 s):
@@ -46,7 +47,6 @@ func DefaultConfig() Config {
 		PRWL:                 3,
 		KActive:              3,
 		KPassive:             4,
-		HighPriorityBelow:    4,
 		ShuffleTicks:         100,
 		NeighborTimeoutTicks: 20,
 		BackoffTicks:         100,
@@ -68,8 +68,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("membership: KActive %d and KPassive %d must not be negative", c.KActive, c.KPassive)
 	case c.KActive+c.KPassive+1 > maxShufflePeers:
 		return fmt.Errorf("membership: KActive+KPassive+1 = %d exceeds the %d peers a shuffle carries", c.KActive+c.KPassive+1, maxShufflePeers)
-	case c.HighPriorityBelow > c.ActiveSize:
-		return fmt.Errorf("membership: HighPriorityBelow %d exceeds ActiveSize %d: full nodes would evict each other", c.HighPriorityBelow, c.ActiveSize)
+	case c.HighPriorityBelow < 0 || c.HighPriorityBelow > c.ActiveSize:
+		return fmt.Errorf("membership: HighPriorityBelow %d must be between 0 and ActiveSize %d: full nodes would evict each other", c.HighPriorityBelow, c.ActiveSize)
 	case c.ShuffleTicks < 1:
 		return fmt.Errorf("membership: ShuffleTicks %d must be at least 1", c.ShuffleTicks)
 	case c.NeighborTimeoutTicks < 1:
@@ -78,4 +78,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("membership: BackoffTicks %d must not be negative", c.BackoffTicks)
 	}
 	return nil
+}
+
+// highPriorityBelow is HighPriorityBelow with its zero value resolved.
+func (c Config) highPriorityBelow() int {
+	if c.HighPriorityBelow == 0 {
+		return max(1, c.ActiveSize-1)
+	}
+	return c.HighPriorityBelow
 }

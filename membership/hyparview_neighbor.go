@@ -156,7 +156,7 @@ func (h *HyParView) refill() {
 	if len(candidates) == 0 {
 		return
 	}
-	high := len(h.active) < max(1, h.cfg.HighPriorityBelow)
+	high := len(h.active) < h.cfg.highPriorityBelow()
 	h.request(candidates[h.rng.Intn(len(candidates))], attemptPromotion, high)
 }
 

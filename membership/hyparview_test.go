@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"fmt"
 	"math/rand"
 	"reflect"
 	"strings"
@@ -23,6 +24,7 @@ func TestNewHyParViewRejectsBadInput(t *testing.T) {
 		{"no shuffle period", func(c *Config) { c.ShuffleTicks = 0 }, "ShuffleTicks"},
 		{"no timeout", func(c *Config) { c.NeighborTimeoutTicks = 0 }, "NeighborTimeoutTicks"},
 		{"high priority when full", func(c *Config) { c.HighPriorityBelow = c.ActiveSize + 1 }, "HighPriorityBelow"},
+		{"negative high priority", func(c *Config) { c.HighPriorityBelow = -1 }, "HighPriorityBelow"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -212,5 +214,87 @@ func TestDeterministic(t *testing.T) {
 	}
 	if strings.Count(first, "SHUFFLE_REPLY") == 0 {
 		t.Fatal("the run never shuffled; it tests too little")
+	}
+}
+
+// FuzzHyParViewInputs drives one core with an arbitrary sequence of inputs,
+// as a confused or hostile peer could send them, and checks that it never
+// panics and that its views keep their invariants: within bounds, never
+// self, never a peer twice, and a Ready that matches the active view.
+func FuzzHyParViewInputs(f *testing.F) {
+	f.Add([]byte{0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte{4, 1, 1, 4, 2, 1, 4, 3, 1, 4, 4, 1, 4, 5, 1, 4, 6, 1, 3, 2, 9, 8, 8, 8})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 3*1000 {
+			ops = ops[:3*1000] // a thousand inputs per run keep each execution fast
+		}
+		runInputs(t, ops)
+	})
+}
+
+// runInputs applies ops, three bytes per input (kind, peer, argument), to
+// one core and checks its invariants after each.
+func runInputs(t testing.TB, ops []byte) {
+	cfg := DefaultConfig()
+	cfg.ActiveSize, cfg.PassiveSize, cfg.ShuffleTicks = 3, 4, 3
+	h := newTestCore("n0", cfg)
+	links := make(map[string]bool)
+	peer := func(b byte) Peer { return Peer{Name: fmt.Sprintf("n%d", b%8)} }
+	for len(ops) >= 3 {
+		op, p, arg := ops[0], peer(ops[1]), ops[2]
+		ops = ops[3:]
+		epoch := uint64(arg % 16)
+		switch op % 10 {
+		case 0:
+			h.Join(p)
+		case 1:
+			h.Step(p, MsgJoin{Epoch: epoch})
+		case 2:
+			h.Step(p, MsgForwardJoin{Joiner: peer(arg), TTL: uint32(arg % 8)})
+		case 3:
+			h.Step(p, MsgDisconnect{Epoch: epoch})
+		case 4:
+			h.Step(p, MsgNeighbor{High: arg&1 == 1, Epoch: epoch})
+		case 5:
+			h.Step(p, MsgNeighborReply{Accept: arg&1 == 1, Epoch: epoch, Link: epoch + uint64(arg>>4)})
+		case 6:
+			h.Step(p, MsgShuffle{Origin: peer(arg), TTL: uint32(arg % 4), Peers: []Peer{peer(arg + 1), peer(arg + 2), p}})
+		case 7:
+			h.Step(p, MsgShuffleReply{Peers: []Peer{peer(arg), peer(arg + 3), peer(arg + 5)}})
+		case 8:
+			h.Tick()
+		case 9:
+			h.LinkFailed(p)
+		}
+		if err := checkViews(h); err != nil {
+			t.Fatal(err)
+		}
+		rd := h.Ready()
+		for _, d := range rd.Down {
+			if !links[d.Peer.Name] {
+				t.Fatalf("Down %s, which was not up", d.Peer.Name)
+			}
+			delete(links, d.Peer.Name)
+		}
+		for _, u := range rd.Up {
+			if links[u.Name] {
+				t.Fatalf("Up %s, which was already up", u.Name)
+			}
+			links[u.Name] = true
+		}
+		active := h.Active()
+		if len(active) != len(links) {
+			t.Fatalf("Ready reported %v, active view %v", keys(links), active)
+		}
+		for _, a := range active {
+			if !links[a.Name] {
+				t.Fatalf("Ready reported %v, active view %v", keys(links), active)
+			}
+		}
+		for _, env := range rd.Messages {
+			if env.To.Name == "n0" {
+				t.Fatalf("sent %v to self", env.Msg)
+			}
+		}
 	}
 }
