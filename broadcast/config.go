@@ -77,7 +77,9 @@ type Config struct {
 	// MaxTrees bounds the per-root trees kept; the least recently used is
 	// forgotten (it restarts all-eager and prunes itself again). Default 1024.
 	MaxTrees int
-	// TreeQueryTicks is the time budget of a tree query. Default 20.
+	// TreeQueryTicks is the time budget of a tree query; each level of the
+	// tree takes one tick off, so it also bounds the depth explored.
+	// Default 30 (3 s).
 	TreeQueryTicks int
 	// MaxTreeQueries bounds the tree queries in progress. Default 16.
 	MaxTreeQueries int
@@ -120,7 +122,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.MaxRecent, 4096)
 	def(&c.RecentPayloadBytes, 8<<20)
 	def(&c.MaxTrees, 1024)
-	def(&c.TreeQueryTicks, 20)
+	def(&c.TreeQueryTicks, 30)
 	def(&c.MaxTreeQueries, 16)
 	return c, nil
 }

@@ -9,7 +9,9 @@ package broadcast
 type Handler interface {
 	// Merge is given a received payload. It returns true if the message was
 	// new (it is now delivered, and the protocol forwards it) and false if
-	// it was already known (a duplicate: the protocol prunes the link).
+	// it was already known (a duplicate: the protocol prunes the link). A
+	// message that is new but cannot apply yet (a CRDT op waiting for an
+	// earlier one) is new: return true, or the tree loses a good link.
 	Merge(id, payload []byte) bool
 	// IsStale reports whether an announced id is already known, so that no
 	// graft is needed for it.

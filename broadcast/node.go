@@ -98,15 +98,6 @@ func (n *Node) Register(topic string, h Handler) error {
 	if derr := n.do(func() { err = n.core.Register(topic, h) }); derr != nil {
 		return derr
 	}
-	if err == nil && h != nil {
-		// A new topic's state must be reconciled with the peers already
-		// linked, as on NeighborUp.
-		n.do(func() {
-			for _, peer := range n.core.Neighbors() {
-				n.core.startExchange(peer, topic)
-			}
-		})
-	}
 	return err
 }
 

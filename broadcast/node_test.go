@@ -85,6 +85,19 @@ func TestNodeOverMemoryTransport(t *testing.T) {
 		}
 	}
 
+	// A broadcast before its node has seen its links reaches nobody (a
+	// SeenSet does no anti-entropy), so wait for every LinkUp to land.
+	require.Eventually(t, func() bool {
+		for _, name := range names {
+			eager, lazy, err := nodes[name].Peers("none-yet")
+			require.NoError(t, err)
+			if len(eager)+len(lazy) != len(net.nodes[name].Active()) {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, time.Millisecond)
+
 	origin := map[string]string{}
 	broadcast := func(from string, k int) {
 		id := fmt.Sprintf("%s-%d", from, k)

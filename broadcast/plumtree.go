@@ -109,7 +109,8 @@ func New(cfg Config) (*Plumtree, error) {
 
 // Register sets the handler of topic, replacing any earlier one. Every node
 // must register the same topics: a message for a topic without a handler is
-// dropped (and counted).
+// dropped (and counted). A new topic is reconciled at once with the current
+// neighbours, as a new link would be.
 func (p *Plumtree) Register(topic string, h Handler) error {
 	if topic == "" || len(topic) > MaxTopicLen {
 		return fmt.Errorf("broadcast: topic %q: length must be 1..%d", topic, MaxTopicLen)
@@ -117,11 +118,16 @@ func (p *Plumtree) Register(topic string, h Handler) error {
 	if h == nil {
 		return fmt.Errorf("broadcast: topic %q: nil handler", topic)
 	}
-	if _, ok := p.handlers[topic]; !ok {
-		i, _ := slices.BinarySearch(p.topics, topic)
-		p.topics = slices.Insert(p.topics, i, topic)
-	}
+	_, known := p.handlers[topic]
 	p.handlers[topic] = h
+	if known {
+		return nil
+	}
+	i, _ := slices.BinarySearch(p.topics, topic)
+	p.topics = slices.Insert(p.topics, i, topic)
+	for _, peer := range p.neighbors {
+		p.startExchange(peer, topic)
+	}
 	return nil
 }
 

@@ -79,14 +79,15 @@ func (p *Plumtree) startQuery(key queryKey, root, parent string, budget uint32) 
 		nodes:    []TreeNode{{Name: p.self, Eager: eager, Lazy: lazy}},
 		deadline: p.now + int64(budget),
 	}
-	// A child must answer before its parent gives up on it.
-	if budget > 2 {
+	// A child must answer before its parent gives up on it: one tick
+	// earlier per level.
+	if budget > 1 {
 		for _, child := range eager {
 			if child == parent {
 				continue
 			}
 			q.waiting = append(q.waiting, child)
-			p.send(child, Message{Type: MsgTreeQuery, Origin: key.origin, Query: key.id, Root: root, Budget: budget - 2})
+			p.send(child, Message{Type: MsgTreeQuery, Origin: key.origin, Query: key.id, Root: root, Budget: budget - 1})
 		}
 	}
 	p.queries[key] = q

@@ -311,7 +311,7 @@ func TestTreeQueryCollectsTheTree(t *testing.T) {
 }
 
 func TestTreeQueriesAreBounded(t *testing.T) {
-	p, _ := newCore(t, Config{Self: "a", MaxTreeQueries: 1})
+	p, _ := newCore(t, Config{Self: "a", MaxTreeQueries: 1, TreeQueryTicks: 20})
 	p.NeighborUp("b")
 	_, err := p.QueryTree("a")
 	require.NoError(t, err)
