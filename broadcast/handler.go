@@ -48,3 +48,11 @@ type Ticker interface {
 type LocalRecorder interface {
 	RecordLocal(id, payload []byte)
 }
+
+// DeliveryObserver is implemented by handlers that want to know how a new
+// message travelled: after Merge accepts a payload, Delivered reports the
+// tree's root, the hops from it (the simulator's last delivery hop), and
+// the neighbour it came from.
+type DeliveryObserver interface {
+	Delivered(id []byte, root string, round uint32, from string)
+}

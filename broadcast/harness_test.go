@@ -13,7 +13,8 @@ type recordingHandler struct {
 	name      string
 	have      map[string][]byte
 	delivered map[string]int
-	log       *strings.Builder // deliveries are written here when set
+	rounds    map[string]uint32 // hops from the root at delivery
+	log       *strings.Builder  // deliveries are written here when set
 }
 
 func newRecordingHandler(name string) *recordingHandler {
@@ -30,6 +31,14 @@ func (h *recordingHandler) Merge(id, payload []byte) bool {
 		fmt.Fprintf(h.log, "  %s delivers %s\n", h.name, id)
 	}
 	return true
+}
+
+// Delivered records the hop count of each delivery (DeliveryObserver).
+func (h *recordingHandler) Delivered(id []byte, root string, round uint32, from string) {
+	if h.rounds == nil {
+		h.rounds = map[string]uint32{}
+	}
+	h.rounds[string(id)] = round
 }
 
 func (h *recordingHandler) IsStale(id []byte) bool { _, ok := h.have[string(id)]; return ok }

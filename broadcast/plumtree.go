@@ -274,6 +274,9 @@ func (p *Plumtree) onGossip(from string, m Message) error {
 		return nil
 	}
 	p.stats.Delivered++
+	if o, ok := h.(DeliveryObserver); ok {
+		o.Delivered(m.ID, m.Root, m.Round, from)
+	}
 	key := msgKey{m.Topic, string(m.ID)}
 	miss := p.missing[key]
 	delete(p.missing, key)

@@ -22,7 +22,8 @@ import (
 //	                    the messages of a link, hold keeps them queued
 //	tick [n=1]          tick every node n times; prints what the ticks emit
 //	sets root=a         eager and lazy peers of every node for root a
-//	deliveries          delivery count per node and id
+//	deliveries          delivery count per node and id, with its hop count
+//	tree from=c root=a  c queries the tree of a; the answer, once complete
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
 		c := newCluster(t, Config{})
@@ -82,6 +83,23 @@ func TestScenarios(t *testing.T) {
 					return "ok\n"
 				}
 				return c.log.String()
+			case "tree":
+				var from, root string
+				td.ScanArgs(t, "from", &from)
+				td.ScanArgs(t, "root", &root)
+				if _, err := c.nodes[from].QueryTree(root); err != nil {
+					return err.Error() + "\n"
+				}
+				c.collect(from, 0)
+				c.deliverFIFO(nil, nil)
+				for _, res := range c.trees[from] {
+					fmt.Fprintf(&c.log, "tree of %s from %s:\n", res.Root, from)
+					for _, n := range res.Nodes {
+						fmt.Fprintf(&c.log, "  %s eager=%v lazy=%v\n", n.Name, n.Eager, n.Lazy)
+					}
+				}
+				delete(c.trees, from)
+				return c.log.String()
 			case "sets":
 				var root string
 				td.ScanArgs(t, "root", &root)
@@ -91,7 +109,7 @@ func TestScenarios(t *testing.T) {
 				for _, n := range c.names() {
 					fmt.Fprintf(&b, "%s:", n)
 					for _, id := range sortedKeys(c.handlers[n].delivered) {
-						fmt.Fprintf(&b, " %s=%d", id, c.handlers[n].delivered[id])
+						fmt.Fprintf(&b, " %s=%d(hops=%d)", id, c.handlers[n].delivered[id], c.handlers[n].rounds[id])
 					}
 					b.WriteString("\n")
 				}
