@@ -113,6 +113,7 @@ func (n *Node) execute(core *HyParView, rd Ready) {
 			l.inactiveSince = 0
 		}
 		n.events.push(Event{Type: LinkUp, Peer: p})
+		n.table.clearSuspicion(p.Name, 0)
 	}
 	for _, env := range rd.Messages {
 		typ, body := EncodeMessage(env.Msg)

@@ -129,3 +129,59 @@ func TestSendRefusesOversizedPayload(t *testing.T) {
 		t.Fatal("a payload over MaxFrame was accepted")
 	}
 }
+
+func bareNode(self string) *Node {
+	return &Node{self: Peer{Name: self}, links: make(map[string]*link), conns: make(map[*link]struct{})}
+}
+
+// TestAdoptKeepsTheLinkDialedByTheLowerName: when two nodes open links to
+// each other at once, both keep the one the lower name dialed, and only its
+// dialer retires the other, so neither side loses a link it still uses.
+func TestAdoptKeepsTheLinkDialedByTheLowerName(t *testing.T) {
+	// On b (the higher name): its own dial loses to a's.
+	b := bareNode("b")
+	ours := newLink(Peer{Name: "a"}, "b")
+	b.links["a"] = ours
+	theirs := newLink(Peer{Name: "a"}, "a")
+	if !b.adopt(theirs) {
+		t.Fatal("adopt refused")
+	}
+	if b.links["a"] != theirs || !ours.stopped() {
+		t.Fatal("b did not switch to a's link and retire its own")
+	}
+
+	// On a (the lower name): its own dial wins; b's link stays open,
+	// unused, until b closes it.
+	a := bareNode("a")
+	ours = newLink(Peer{Name: "b"}, "a")
+	a.links["b"] = ours
+	theirs = newLink(Peer{Name: "b"}, "b")
+	if !a.adopt(theirs) {
+		t.Fatal("adopt refused")
+	}
+	if a.links["b"] != ours || ours.stopped() || theirs.stopped() {
+		t.Fatal("a did not keep its own link and leave b's open")
+	}
+
+	// If a's link then fails, b's still-open link takes over: no failure
+	// reaches the core.
+	theirs.established.Store(1)
+	primary, replaced := a.unlinkPrimary(ours)
+	if !primary || !replaced || a.links["b"] != theirs {
+		t.Fatalf("unlinkPrimary: primary=%v replaced=%v", primary, replaced)
+	}
+}
+
+func TestAdoptPrefersTheNewerLinkFromTheSameDialer(t *testing.T) {
+	a := bareNode("a")
+	old := newLink(Peer{Name: "b"}, "b")
+	a.links["b"] = old
+	fresh := newLink(Peer{Name: "b"}, "b")
+	a.adopt(fresh)
+	if a.links["b"] != fresh {
+		t.Fatal("a reconnecting peer's new link did not replace the old one")
+	}
+	if old.stopped() {
+		t.Fatal("a retired a link the peer dialed; closing it is the peer's call")
+	}
+}
