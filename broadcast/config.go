@@ -44,6 +44,11 @@ type Config struct {
 	// MaxExchanges bounds the periodic exchanges this node runs at once.
 	// Exchanges opened on a new link are not limited. Default 1.
 	MaxExchanges int
+	// MaxTrackedExchanges bounds the exchanges, opened here or by peers,
+	// that this node follows at once; a peer's exchange beyond it is refused
+	// (and counted), so peers cannot make it hold unbounded state.
+	// Default 256.
+	MaxTrackedExchanges int
 	// ExchangeTimeoutTicks ends an exchange that has been silent this long.
 	// Default 50 (5 s).
 	ExchangeTimeoutTicks int
@@ -113,6 +118,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.ExchangeTicks, 100)
 	def(&c.MaxExchanges, 1)
 	def(&c.ExchangeTimeoutTicks, 50)
+	def(&c.MaxTrackedExchanges, 256)
 	def(&c.MaxExchangeSteps, 4)
 	def(&c.MissingTTLTicks, 100)
 	def(&c.MaxMissing, 4096)

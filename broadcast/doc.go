@@ -17,4 +17,36 @@
 // call through a per-topic [Handler], so the protocol keeps no unbounded
 // cache of message ids. [Node] is the thin driver that runs a Plumtree over a
 // [Transport] such as the membership package's overlay node.
+//
+// # Using it from an application
+//
+// Register a Handler per topic on every node, then Broadcast. A handler
+// backed by replicated state (the registry's CRDT, whose op ids are owner,
+// incarnation and sequence) answers Merge, IsStale and Graft from that state,
+// and runs anti-entropy through ExchangeStart/ExchangeReceive: a digest, then
+// the deltas each side lacks. Anti-entropy runs with a new neighbour at once
+// and with one random neighbour every ExchangeTicks. Applications without
+// such state use a [SeenSet], whose limits its documentation lists.
+//
+// # Delivery guarantees
+//
+// A payload reaches every node connected to its source as long as the links
+// hold long enough for announcements and grafts (a few ticks). A message
+// lost in the transport (a full send queue, a link going down) is repaired by
+// a graft when another neighbour announces it; when no neighbour does, only
+// anti-entropy repairs it. Duplicates never reach the application twice as
+// long as the handler tells them apart.
+//
+// # Measuring
+//
+// Stats counts messages sent and received by type; payload messages received
+// (Received[MsgGossip]) over n-1 per broadcast give the paper's relative
+// message redundancy, and a handler that implements [DeliveryObserver]
+// learns each delivery's hop count (the last delivery hop).
+//
+// # Introspection
+//
+// Peers returns a node's eager and lazy peers for a root (partisan's
+// debug_get_peers), QueryTree collects the tree of a root from the nodes
+// that answer (debug_get_tree), Exchanges lists the exchanges in progress.
 package broadcast

@@ -3,6 +3,7 @@ package broadcast
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 )
@@ -285,7 +286,7 @@ func (p *Plumtree) onGossip(from string, m Message) error {
 		t.makeEager(from)
 	}
 	p.remember(key, m.Root, m.Round, from, m.Payload)
-	p.push(t, m.Topic, m.ID, m.Root, m.Round+1, m.Payload, from)
+	p.push(t, m.Topic, m.ID, m.Root, nextRound(m.Round), m.Payload, from)
 	// The payload came the long way while a lazy link had announced it
 	// from much closer to the root: use that link for the tree instead.
 	if miss != nil && miss.bestPeer != "" {
@@ -506,6 +507,15 @@ func (p *Plumtree) popRecent() {
 		p.recentSize -= len(r.payload)
 		delete(p.recent, ref.key)
 	}
+}
+
+// nextRound counts one more hop, saturating so that a hostile round cannot
+// wrap around to look like the shortest path.
+func nextRound(r uint32) uint32 {
+	if r == math.MaxUint32 {
+		return r
+	}
+	return r + 1
 }
 
 func (p *Plumtree) send(to string, m Message) {

@@ -22,6 +22,7 @@ type Stats struct {
 	LazyDropped      uint64 // announcements dropped at Config.LazyQueueLimit
 	ExchangesSkipped uint64 // periodic exchanges skipped at MaxExchanges
 	ExchangesLate    uint64 // exchange messages after we ended that exchange
+	ExchangesRefused uint64 // exchanges not opened or refused at MaxTrackedExchanges
 }
 
 // Stats returns the counters so far.

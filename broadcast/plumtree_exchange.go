@@ -32,6 +32,10 @@ func (p *Plumtree) startExchanges(peer string) {
 }
 
 func (p *Plumtree) startExchange(peer, topic string) {
+	if len(p.exchanges) >= p.cfg.MaxTrackedExchanges {
+		p.stats.ExchangesRefused++
+		return
+	}
 	data := p.handlers[topic].ExchangeStart(peer)
 	if data == nil {
 		return
@@ -74,6 +78,10 @@ func (p *Plumtree) onExchange(from string, m Message) error {
 	if x == nil {
 		if m.Step != 0 {
 			p.stats.ExchangesLate++ // we gave up on it already
+			return nil
+		}
+		if len(p.exchanges) >= p.cfg.MaxTrackedExchanges {
+			p.stats.ExchangesRefused++
 			return nil
 		}
 		x = &Exchange{Peer: from, Topic: m.Topic, ID: m.Exchange, Started: p.now}

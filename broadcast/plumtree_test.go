@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -323,4 +324,29 @@ func TestTreeQueriesAreBounded(t *testing.T) {
 	rd := p.Ready()
 	require.Len(t, rd.Trees, 1, "the budget ends the query with what answered")
 	require.Len(t, rd.Trees[0].Nodes, 1)
+}
+
+func TestTrackedExchangesAreBounded(t *testing.T) {
+	p, err := New(Config{Self: "a", MaxTrackedExchanges: 2})
+	require.NoError(t, err)
+	h := &digestHandler{}
+	require.NoError(t, p.Register("t", h))
+	p.NeighborUp("b") // opens one
+	for id := range uint64(3) {
+		require.NoError(t, p.Step("b", Message{Type: MsgExchange, Topic: "t", Exchange: 100 + id, Payload: []byte("digest")}))
+	}
+	require.Len(t, p.Exchanges(), 2)
+	require.EqualValues(t, 2, p.Stats().ExchangesRefused)
+	require.Equal(t, 1, h.received, "refused exchanges never reach the handler")
+}
+
+func TestRoundSaturates(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a"})
+	p.NeighborUp("b")
+	p.NeighborUp("c")
+	p.Ready()
+	require.NoError(t, p.Step("b", Message{Type: MsgGossip, Topic: "t", ID: []byte("m"), Root: "r", Round: math.MaxUint32}))
+	msgs := p.Ready().Messages
+	require.Len(t, msgs, 1)
+	require.Equal(t, uint32(math.MaxUint32), msgs[0].Msg.Round)
 }
