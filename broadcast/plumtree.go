@@ -223,10 +223,11 @@ func (p *Plumtree) Broadcast(topic string, id, payload []byte) error {
 }
 
 // Step handles a message received from a neighbour. An error means the
-// message was not acted on (unknown type or topic); it changes nothing.
+// message was not acted on (malformed, or for a topic without a handler);
+// it changes no protocol state, only counters.
 func (p *Plumtree) Step(from string, m Message) error {
-	if m.Type == 0 || m.Type >= numMsgTypes {
-		return fmt.Errorf("broadcast: message from %s: unknown type %d", from, uint8(m.Type))
+	if err := validate(m); err != nil {
+		return fmt.Errorf("broadcast: message from %s: %w", from, err)
 	}
 	p.stats.Received[m.Type]++
 	switch m.Type {
@@ -246,6 +247,34 @@ func (p *Plumtree) Step(from string, m Message) error {
 		p.onTreeQuery(from, m)
 	case MsgTreeReply:
 		p.onTreeReply(from, m)
+	}
+	return nil
+}
+
+// validate refuses what the codec lets through but the protocol cannot use.
+func validate(m Message) error {
+	switch m.Type {
+	case MsgGossip:
+		if len(m.ID) == 0 || m.Root == "" {
+			return fmt.Errorf("%v without id or root", m.Type)
+		}
+	case MsgGraft, MsgPrune:
+		if m.Root == "" {
+			return fmt.Errorf("%v without root", m.Type)
+		}
+	case MsgTreeQuery:
+		if m.Root == "" || m.Origin == "" {
+			return fmt.Errorf("%v without root or origin", m.Type)
+		}
+	case MsgIHave:
+		for _, a := range m.IHaves {
+			if len(a.ID) == 0 || a.Root == "" {
+				return fmt.Errorf("%v entry without id or root", m.Type)
+			}
+		}
+	case MsgExchange, MsgTreeReply:
+	default:
+		return fmt.Errorf("unknown type %d", uint8(m.Type))
 	}
 	return nil
 }
