@@ -12,6 +12,12 @@ import (
 // the replicated state.
 const MaxNameLen = 1024
 
+// MaxWildcards bounds the wildcards in one pattern. Lookups cost grows with
+// the wildcards of the stored keys (a key of forty stars looked up with a
+// long repetitive name takes a millisecond), and a registry shared by many
+// services must not let one of them slow every lookup down.
+const MaxWildcards = 16
+
 // ErrInvalidName is wrapped by every error that refuses a group name or
 // pattern; test for it with errors.Is.
 var ErrInvalidName = errors.New("registry: invalid group name")
@@ -62,6 +68,9 @@ func nameProblem(name string) string {
 		return fmt.Sprintf("longer than %d bytes", MaxNameLen)
 	case !utf8.ValidString(name):
 		return "not valid UTF-8"
+	}
+	if n := strings.Count(name, "*") + strings.Count(name, "?"); n > MaxWildcards {
+		return fmt.Sprintf("%d wildcards, more than %d", n, MaxWildcards)
 	}
 	for i := 0; i+1 < len(name); i++ {
 		if isWildcard(name[i]) && isWildcard(name[i+1]) {

@@ -97,12 +97,12 @@ func BenchmarkPatternInsertRemove(b *testing.B) {
 	}
 }
 
-// BenchmarkPatternBestManyStars looks up long names among keys made of
-// many stars, where every start is a candidate: the worst case the memo of
-// failed starts bounds.
+// BenchmarkPatternBestManyStars looks up long names among keys made of as
+// many wildcards as a pattern may have, where every start is a candidate:
+// the worst case the memo of failed starts bounds.
 func BenchmarkPatternBestManyStars(b *testing.B) {
 	x := &patternIndex[int]{}
-	for k := 1; k <= 40; k++ {
+	for k := 1; k <= MaxWildcards-2; k++ {
 		for _, end := range []string{"*b", "?b", "*a?b"} {
 			x.insert(strings.Repeat("*a", k)+end, k)
 		}

@@ -103,6 +103,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"/a/**", "m", nil, ErrInvalidName},
 		{"/a/?", "m", nil, ErrInvalidName},
 		{"/a/*?", "m", nil, ErrInvalidName},
+		{strings.Repeat("/*", MaxWildcards+1), "m", nil, ErrInvalidName},
 		{"/ok", "", nil, ErrInvalidMember},
 		{"/ok", strings.Repeat("m", MaxMemberLen+1), nil, ErrInvalidMember},
 		{"/ok", "m2", bigMeta, ErrInvalidMember},
