@@ -70,3 +70,37 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStep feeds whatever decodes to a Plumtree with neighbours: no input
+// may panic it, and its bounded state stays bounded.
+func FuzzStep(f *testing.F) {
+	for _, m := range sampleMessages() {
+		f.Add(AppendMessage(nil, m))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeMessage(b)
+		if err != nil {
+			return
+		}
+		p, err := New(Config{Self: "a", MaxMissing: 8, MaxTrees: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newRecordingHandler("a")
+		for _, topic := range []string{"t", "u", "registry"} {
+			if err := p.Register(topic, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.NeighborUp("n1")
+		p.NeighborUp("n3")
+		_ = p.Step("n1", m)
+		for range 5 {
+			p.Tick()
+		}
+		p.Ready()
+		if len(p.missing) > 8 || len(p.trees) > 4 {
+			t.Fatalf("bounds broken: %d missing, %d trees", len(p.missing), len(p.trees))
+		}
+	})
+}
