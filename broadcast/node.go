@@ -120,6 +120,13 @@ func (n *Node) Peers(root string) (eager, lazy []string, err error) {
 	return eager, lazy, err
 }
 
+// Roots returns the roots whose trees this node keeps, sorted.
+func (n *Node) Roots() ([]string, error) {
+	var roots []string
+	err := n.do(func() { roots = n.core.Roots() })
+	return roots, err
+}
+
 // Tree collects the tree of root from the nodes that answer (see
 // Plumtree.QueryTree).
 func (n *Node) Tree(ctx context.Context, root string) (TreeResult, error) {

@@ -135,6 +135,9 @@ func TestNodeOverMemoryTransport(t *testing.T) {
 	}
 	require.Equal(t, 2*(len(names)-1), edges, "a spanning tree, each edge seen from both ends: %+v", tree.Nodes)
 
+	roots, err := nodes["n05"].Roots()
+	require.NoError(t, err)
+	require.Equal(t, []string{"n00", "n01", "n02"}, roots)
 	eager, lazy, err := nodes["n00"].Peers("n00")
 	require.NoError(t, err)
 	require.Len(t, append(eager, lazy...), 3)
