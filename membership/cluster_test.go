@@ -138,13 +138,15 @@ func TestClusterFormsAndHeals(t *testing.T) {
 	t.Logf("%d nodes: connected, symmetric, active views full (%d, at most two views one short) %v after the last join", total, size, formed.Round(time.Millisecond))
 
 	// Crash five nodes: no leave, sockets just closed.
+	crashed := time.Now()
 	for _, n := range nodes[:killed] {
 		n.shutdown(false)
 	}
 	survivors := nodes[killed:]
 	keepAlive := survivors[0].cfg.KeepAlive
-	healed := waitOverlay(t, survivors, size-1, 3, 40*keepAlive)
-	t.Logf("after crashing %d: survivors connected, symmetric, views full again (at most three views one short) in %v (%.1f keepalive periods)",
+	waitOverlay(t, survivors, size-1, 3, 40*keepAlive)
+	healed := time.Since(crashed)
+	t.Logf("after crashing %d: survivors connected, symmetric, views full again (at most three views one short) %v after the first crash (%.1f keepalive periods)",
 		killed, healed.Round(time.Millisecond), float64(healed)/float64(keepAlive))
 }
 

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cpggo/cpg/internal/wire"
 )
 
 // joinPair starts two nodes and links them.
@@ -183,5 +186,49 @@ func TestAdoptPrefersTheNewerLinkFromTheSameDialer(t *testing.T) {
 	}
 	if old.stopped() {
 		t.Fatal("a retired a link the peer dialed; closing it is the peer's call")
+	}
+}
+
+// TestSilentPeerIsDroppedByKeepalive: a peer that completes the handshake,
+// joins, and then never sends another frame (a hung process, a dead host
+// whose socket never closes) is declared failed by the keepalive timeout.
+func TestSilentPeerIsDroppedByKeepalive(t *testing.T) {
+	n := startNode(t, testNodeConfig("a"))
+	conn, err := net.Dial("tcp", n.Self().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ghost := handshake{self: Peer{Name: "ghost", Addr: "127.0.0.1:1"}, label: defaultLabel, key: testKey, timeout: 5 * time.Second}
+	if _, err := ghost.dial(conn, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	typ, body := EncodeMessage(MsgJoin{Epoch: 1})
+	if err := wire.WriteFrame(conn, typ, body, wire.DefaultMaxFrame); err != nil {
+		t.Fatal(err)
+	}
+	up := nextEvent(t, n, LinkUp, 5*time.Second)
+	if up.Peer.Name != "ghost" {
+		t.Fatalf("link-up for %v, want ghost", up.Peer)
+	}
+	upAt := time.Now()
+	down := nextEvent(t, n, LinkDown, 10*time.Second)
+	silentFor := time.Since(upAt)
+	if down.Peer.Name != "ghost" || down.Reason != ReasonFailed {
+		t.Fatalf("link-down %+v, want ghost failed", down)
+	}
+	ka := n.cfg.KeepAlive
+	// No RTT sample ever arrived, so the timeout is KeepAlive + the
+	// initial RTO; the sweep runs every KeepAlive.
+	want := linkTimeout(ka, initialRTO)
+	t.Logf("silent peer dropped %v after link-up (timeout %v, keepalive %v)", silentFor.Round(time.Millisecond), want, ka)
+	if silentFor < want-ka {
+		t.Fatalf("dropped after %v, before its %v timeout", silentFor, want)
+	}
+	if silentFor > want+3*ka*testTimeScale {
+		t.Fatalf("dropped only after %v, timeout is %v", silentFor, want)
+	}
+	if containsPeer(n.Active(), "ghost") || containsPeer(n.Passive(), "ghost") {
+		t.Fatal("the failed peer is still in a view")
 	}
 }
