@@ -3,7 +3,6 @@ package broadcast
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 )
 
@@ -162,4 +161,3 @@ func (c *cluster) reachable(from string) map[string]bool {
 	return seen
 }
 
-var _ = slices.Sort[[]string]
