@@ -160,4 +160,3 @@ func (c *cluster) reachable(from string) map[string]bool {
 	}
 	return seen
 }
-
