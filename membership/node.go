@@ -122,14 +122,13 @@ type Node struct {
 	done   chan struct{}
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	closed   bool
-	links    map[string]*link   // the primary link to each peer
-	conns    map[*link]struct{} // every open link, primary or not
-	active   []Peer             // the core's views after the last step
-	passive  []Peer
-	isolated bool
-	joined   bool // Join was called: an isolated node rejoins
+	mu      sync.Mutex
+	closed  bool
+	links   map[string]*link   // the primary link to each peer
+	conns   map[*link]struct{} // every open link, primary or not
+	active  []Peer             // the core's views after the last step
+	passive []Peer
+	joined  bool // Join was called: an isolated node rejoins
 
 	// Owned by the loop: when the last keepalive sweep ran, and when the
 	// node last resumed from a pause (see keepAlive).

@@ -102,7 +102,6 @@ func (n *Node) execute(core *HyParView, rd Ready) {
 	}
 	n.active = active
 	n.passive = core.Passive()
-	n.isolated = core.Isolated()
 	n.mu.Unlock()
 
 	for _, d := range rd.Down {

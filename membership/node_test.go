@@ -267,3 +267,24 @@ func FuzzDecodeNodeMeta(f *testing.F) {
 		}
 	})
 }
+
+// TestIsolatedNodeRejoinsThroughMemberlist: a node that has joined but has
+// no active peer and no passive peer left takes a new contact from
+// memberlist's member list on its own.
+func TestIsolatedNodeRejoinsThroughMemberlist(t *testing.T) {
+	a, b := joinPair(t)
+	c := startNode(t, testNodeConfig("c"))
+	// c joins memberlist only, as if its overlay links had all failed
+	// after a Join: it is isolated, and must find a contact by itself.
+	if err := c.gossip.join([]string{b.GossipAddr()}); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.joined = true
+	c.mu.Unlock()
+	waitFor(t, 10*time.Second, "c did not rejoin the overlay", func() bool {
+		act := c.Active()
+		return len(act) > 0 && (containsPeer(a.Active(), "c") || containsPeer(b.Active(), "c"))
+	})
+	t.Logf("c rejoined: active %v", names(c.Active()))
+}
