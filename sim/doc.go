@@ -1,0 +1,23 @@
+// Package sim is a deterministic discrete-event simulator that runs the
+// project's protocol cores — HyParView (package membership), Plumtree
+// (package broadcast) and the registry's CRDT (package crdt) — for
+// thousands of nodes in one process, on simulated time.
+//
+// The cores are the production state machines, not models of them; the
+// simulator plays their drivers' part (it carries out each Ready, feeds
+// HyParView's link changes to Plumtree, delivers Plumtree messages only over
+// active links, reports lost connections with LinkFailed) and the network's:
+// per-message latency from a configurable distribution, FIFO links,
+// connection setup for short-lived connections, random loss, crashes and
+// restarts, and partitions. Beside Plumtree it runs two peers on the same
+// network for comparison: eager flooding over the same overlay, and
+// memberlist-style gossip through memberlist's own TransmitLimitedQueue.
+//
+// A run depends only on Config.Seed and the calls made: the same seed gives
+// the same events, bit for bit (Simulator.TraceHash).
+//
+// Operators can size a cluster with it: build a Simulator, add nodes, and
+// measure broadcasts and the overlay under the failures they expect; or run
+// one of the named scenarios (Steady, MassFailure, Churn, Registry), which
+// is what cmd/cpgsim does.
+package sim

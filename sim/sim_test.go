@@ -1,0 +1,207 @@
+package sim
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+// clusterSize is the scale of the invariant tests: 1,000 nodes, or 300
+// with -short.
+func clusterSize() int {
+	if testing.Short() {
+		return 300
+	}
+	return 1000
+}
+
+func TestSteadyStateDeliversEverythingOverOneTree(t *testing.T) {
+	n := clusterSize()
+	res, err := Steady{Config: DefaultConfig(), Cluster: Cluster{Nodes: n}, Broadcasts: 20}.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Overlay.Connected() || res.Overlay.Nodes != n {
+		t.Fatalf("overlay not one connected symmetric graph of %d nodes: %+v", n, res.Overlay)
+	}
+	if res.Overlay.MinDegree < DefaultConfig().HyParView.ActiveSize-1 {
+		t.Errorf("a node has %d active peers; every node should hold at least ActiveSize-1", res.Overlay.MinDegree)
+	}
+	if len(res.Results) != 20 || len(res.Warmup) != 10 {
+		t.Fatalf("%d broadcasts measured and %d warm-up, want 20 and 10", len(res.Results), len(res.Warmup))
+	}
+	for _, r := range append(res.Warmup, res.Results...) {
+		if r.Delivered != r.Eligible || r.Eligible != n {
+			t.Errorf("broadcast %d from %d: %d of %d nodes delivered", r.ID, r.Source, r.Delivered, r.Eligible)
+		}
+	}
+	sum := Summarize(Plumtree, res.Results)
+	t.Logf("%d nodes: %+v", n, sum)
+	if sum.RMR > 0.05 {
+		t.Errorf("steady-state RMR %.3f, want at most 0.05 once the trees are built", sum.RMR)
+	}
+	if sum.DepthRatio > 1.5 {
+		t.Errorf("mean LDH is %.2f times the shortest-path depth, want at most 1.5", sum.DepthRatio)
+	}
+	// The first broadcast of each source floods the overlay: every link
+	// but the tree's carries one redundant copy.
+	warm := Summarize(Plumtree, res.Warmup)
+	if warm.RMR < 1 {
+		t.Errorf("first broadcasts had RMR %.3f; flooding a degree-5 overlay costs about 3", warm.RMR)
+	}
+}
+
+func TestHalfTheNodesFailingAtOnce(t *testing.T) {
+	n := clusterSize()
+	res, err := MassFailure{Config: DefaultConfig(), Cluster: Cluster{Nodes: n}, Fraction: 0.5, Broadcasts: 8}.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Survivors != n-n/2 {
+		t.Fatalf("%d survivors, want %d", res.Survivors, n-n/2)
+	}
+	if res.Connected < 0 || !res.After.Connected() {
+		t.Fatalf("survivors never formed one connected symmetric overlay: %+v", res.After)
+	}
+	if res.After.MinDegree < DefaultConfig().HyParView.ActiveSize-1 {
+		t.Errorf("after healing a node has %d active peers", res.After.MinDegree)
+	}
+	t.Logf("connected after %v, full after %v", res.Connected, res.Full)
+	if len(res.Results) != 8 {
+		t.Fatalf("%d broadcasts after the failure, want 8", len(res.Results))
+	}
+	// From the third broadcast after the failure on, every survivor
+	// delivers.
+	for k, r := range res.Results {
+		if k >= 2 && r.Delivered != r.Eligible {
+			t.Errorf("broadcast %d after the failure: %d of %d survivors delivered", k+1, r.Delivered, r.Eligible)
+		}
+	}
+}
+
+// run is a small scenario that exercises every source of randomness and
+// every kind of event: joins, the three protocols, loss, a crash, a
+// restart, a partition and its heal, and the registry.
+func run(seed uint64) (hash uint64, results []BroadcastResult, stats Stats) {
+	cfg := DefaultConfig()
+	cfg.Seed = seed
+	cfg.Loss = 0.01
+	cfg.Latency = LogNormal{Median: 2 * time.Millisecond, Sigma: 0.5, Max: 50 * time.Millisecond}
+	s, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	s.EnableRegistry()
+	s.AddNodes(60, 2*time.Millisecond)
+	s.RunFor(15 * time.Second)
+	for k := range 6 {
+		for _, p := range []Protocol{Plumtree, Flood, Gossip} {
+			id, err := s.Broadcast(k*7, p)
+			if err != nil {
+				panic(err)
+			}
+			results = append(results, s.Result(id))
+		}
+		if err := s.Join(k*5, "g", "m"); err != nil {
+			panic(err)
+		}
+		s.RunFor(500 * time.Millisecond)
+	}
+	s.Crash(3, 4, 5)
+	s.RunFor(2 * time.Second)
+	s.Restart(4)
+	s.Partition([]int{10, 11, 12, 13, 14, 15})
+	s.RunFor(5 * time.Second)
+	s.Heal()
+	s.RunFor(5 * time.Second)
+	for i := range results {
+		results[i] = s.Result(results[i].ID)
+	}
+	return s.TraceHash(), results, s.Stats()
+}
+
+func TestSameSeedSameRun(t *testing.T) {
+	h1, r1, s1 := run(7)
+	h2, r2, s2 := run(7)
+	if h1 != h2 {
+		t.Errorf("event trace hashes differ: %x and %x", h1, h2)
+	}
+	if !reflect.DeepEqual(r1, r2) || s1 != s2 {
+		t.Errorf("results differ:\n%+v\n%+v\n%+v\n%+v", r1, r2, s1, s2)
+	}
+	if s1.Lost == 0 || s1.LinkFailed == 0 || s1.Gossip == 0 || s1.Flood == 0 {
+		t.Errorf("the run did not exercise loss, failures and every protocol: %+v", s1)
+	}
+	h3, _, _ := run(8)
+	if h3 == h1 {
+		t.Errorf("seeds 7 and 8 gave the same trace %x", h1)
+	}
+}
+
+func TestAgendaOrdersByTimeThenScheduling(t *testing.T) {
+	var a agenda
+	times := []time.Duration{5, 1, 3, 1, 5, 0, 3}
+	for i, at := range times {
+		a.push(&event{at: at, from: int32(i)})
+	}
+	var got []int32
+	for a.len() > 0 {
+		got = append(got, a.pop().from)
+	}
+	want := []int32{5, 1, 3, 2, 6, 0, 4}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
+
+func TestLatencyDistributionsStayInBounds(t *testing.T) {
+	s, _ := New(DefaultConfig())
+	u := Uniform{Min: time.Millisecond, Max: 3 * time.Millisecond}
+	l := LogNormal{Median: time.Millisecond, Sigma: 1, Max: 20 * time.Millisecond}
+	sawLow, sawHigh := false, false
+	for range 10000 {
+		d := u.Sample(s.rng)
+		if d < u.Min || d > u.Max {
+			t.Fatalf("uniform sample %v outside %v", d, u)
+		}
+		d = l.Sample(s.rng)
+		if d <= 0 || d > l.Max {
+			t.Fatalf("lognormal sample %v outside (0, %v]", d, l.Max)
+		}
+		sawLow = sawLow || d < l.Median/2
+		sawHigh = sawHigh || d > 2*l.Median
+	}
+	if !sawLow || !sawHigh {
+		t.Errorf("lognormal with sigma 1 never strayed far from its median")
+	}
+	if Constant(time.Millisecond).Sample(s.rng) != time.Millisecond {
+		t.Error("constant latency varied")
+	}
+}
+
+func TestBadConfigIsRefused(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Loss = 1
+	if _, err := New(cfg); err == nil {
+		t.Error("loss 1 accepted")
+	}
+	cfg = DefaultConfig()
+	cfg.HyParView.ActiveSize = 0
+	cfg.HyParView.PassiveSize = 3
+	if _, err := New(cfg); err == nil {
+		t.Error("active size 0 accepted")
+	}
+	if _, err := (MassFailure{Config: DefaultConfig(), Cluster: Cluster{Nodes: 10}, Fraction: 1}).Run(); err == nil {
+		t.Error("killing every node accepted")
+	}
+}
+
+func TestBroadcastFromADeadNodeFails(t *testing.T) {
+	s, _ := New(DefaultConfig())
+	s.AddNodes(3, time.Millisecond)
+	s.RunFor(time.Second)
+	s.Crash(1)
+	if _, err := s.Broadcast(1, Plumtree); err == nil {
+		t.Error("a crashed node broadcast")
+	}
+}
