@@ -175,7 +175,12 @@ func Start(cfg NodeConfig) (*Node, error) {
 	}
 	self := Peer{Name: cfg.Name, Addr: cfg.AdvertiseAddr}
 	if self.Addr == "" {
-		self.Addr = ln.Addr().String()
+		bound := ln.Addr().(*net.TCPAddr)
+		if bound.IP.IsUnspecified() {
+			ln.Close()
+			return nil, fmt.Errorf("membership: overlay bound to %s, a wildcard address other nodes cannot dial: set AdvertiseAddr", bound)
+		}
+		self.Addr = bound.String()
 	}
 	n := &Node{
 		cfg:    cfg,

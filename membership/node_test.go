@@ -81,6 +81,7 @@ func TestStartValidatesConfig(t *testing.T) {
 		{Name: "a", ClusterKey: []byte("short")},
 		{Name: "a", HyParView: Config{ActiveSize: -1}},
 		{Name: "a", BindAddr: "not an address"},
+		{Name: "a", BindAddr: "0.0.0.0:0"}, // no AdvertiseAddr: nobody could dial it
 	} {
 		if n, err := Start(c); err == nil {
 			n.Close()
@@ -139,6 +140,8 @@ func TestTwoNodesLinkAndExchangePayloads(t *testing.T) {
 		rtt, ok := a.RTT("b")
 		return ok && rtt > 0 && rtt < time.Second
 	})
+	rtt, _ := a.RTT("b")
+	t.Logf("smoothed RTT of the a-b link over loopback: %v", rtt)
 }
 
 func TestJoinFailsClearlyWithoutContact(t *testing.T) {

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -194,11 +195,19 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 			return
 		}
 	}
+	// Frames go through a buffer that is flushed whenever both queues are
+	// empty: a burst costs one write system call, not one per frame, and
+	// a lone frame still leaves at once.
+	w := bufio.NewWriterSize(conn, writeBufferSize)
 	for {
-		var frame []byte
-		select {
-		case frame = <-l.control:
-		default:
+		frame, ok := l.nextQueued()
+		if !ok {
+			if w.Buffered() > 0 {
+				if err := w.Flush(); err != nil {
+					n.linkBroken(l, err)
+					return
+				}
+			}
 			select {
 			case frame = <-l.control:
 			case frame = <-l.data:
@@ -208,10 +217,34 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 				return
 			}
 		}
-		if _, err := conn.Write(frame); err != nil {
+		if _, err := w.Write(frame); err != nil {
 			n.linkBroken(l, err)
 			return
 		}
+	}
+}
+
+// The batches a link hands to and takes from the kernel at once.
+const (
+	writeBufferSize = 64 << 10
+	readBufferSize  = 64 << 10
+)
+
+// nextQueued returns a queued frame without waiting, control frames first.
+func (l *link) nextQueued() ([]byte, bool) {
+	select {
+	case f := <-l.control:
+		return f, true
+	default:
+	}
+	select {
+	case f := <-l.control:
+		return f, true
+	case f := <-l.data:
+		l.fullSince.Store(0)
+		return f, true
+	default:
+		return nil, false
 	}
 }
 
@@ -220,16 +253,15 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 func (n *Node) finishLink(l *link, conn net.Conn) {
 	if l.drain.Load() {
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-		for flushing := true; flushing; {
-			select {
-			case f := <-l.control:
-				_, err := conn.Write(f)
-				flushing = err == nil
-			case f := <-l.data:
-				_, err := conn.Write(f)
-				flushing = err == nil
-			default:
-				flushing = false
+		w := bufio.NewWriterSize(conn, writeBufferSize)
+		for {
+			f, ok := l.nextQueued()
+			if !ok {
+				_ = w.Flush()
+				break
+			}
+			if _, err := w.Write(f); err != nil {
+				break
 			}
 		}
 	}
@@ -240,8 +272,9 @@ func (n *Node) finishLink(l *link, conn net.Conn) {
 // readLoop owns a link's read side: HyParView messages and payloads go to
 // the node's loop in arrival order, heartbeats are answered here.
 func (n *Node) readLoop(l *link, conn net.Conn) {
+	r := bufio.NewReaderSize(conn, readBufferSize)
 	for {
-		typ, body, err := wire.ReadFrame(conn, n.cfg.MaxFrame)
+		typ, body, err := wire.ReadFrame(r, n.cfg.MaxFrame)
 		if err != nil {
 			n.linkBroken(l, err)
 			return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -230,5 +231,53 @@ func TestSilentPeerIsDroppedByKeepalive(t *testing.T) {
 	}
 	if containsPeer(n.Active(), "ghost") || containsPeer(n.Passive(), "ghost") {
 		t.Fatal("the failed peer is still in a view")
+	}
+}
+
+// BenchmarkLinkPayloads measures payload throughput over one overlay link
+// on loopback: a sends, b's consumer reads, Send backs off on a full queue.
+func BenchmarkLinkPayloads(b *testing.B) {
+	for _, size := range []int{64, 1 << 10, 16 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			src := startNode(b, testNodeConfig("a"))
+			dst := startNode(b, testNodeConfig("b"))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := dst.Join(ctx, src.GossipAddr()); err != nil {
+				b.Fatal(err)
+			}
+			waitFor(b, 5*time.Second, "not linked", func() bool { return containsPeer(src.Active(), "b") })
+			received := make(chan struct{})
+			go func() {
+				defer close(received)
+				got := 0
+				for ev := range dst.Events() {
+					if ev.Type == Message {
+						if got++; got == b.N {
+							return
+						}
+					}
+				}
+			}()
+			payload := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for i := 0; i < b.N; {
+				switch err := src.Send("b", payload); {
+				case err == nil:
+					i++
+				case errors.Is(err, ErrQueueFull):
+					time.Sleep(50 * time.Microsecond)
+				default:
+					b.Fatal(err)
+				}
+			}
+			<-received
+			b.StopTimer()
+			src.shutdown(false)
+			dst.shutdown(false)
+			for range dst.Events() {
+			}
+		})
 	}
 }
