@@ -325,8 +325,9 @@ func (n *Node) linkBroken(l *link, err error) {
 
 // serveConn authenticates an accepted connection, then either reads the
 // few frames of a transient connection or makes it a link.
-func (n *Node) serveConn(conn net.Conn) {
+func (n *Node) serveConn(conn net.Conn, handshakeDone func()) {
 	res, err := n.hs.accept(conn)
+	handshakeDone()
 	if err != nil {
 		n.log.Warn("membership: refused overlay connection", "remote", conn.RemoteAddr().String(), "err", err)
 		conn.Close()
@@ -393,14 +394,27 @@ func (n *Node) sendTransient(to Peer, frame []byte) {
 	})
 }
 
+// maxPendingHandshakes bounds the accepted connections still in their
+// handshake, so that a flood of connections that never complete one costs
+// a bounded number of goroutines; beyond it, new connections are closed.
+const maxPendingHandshakes = 64
+
 // acceptLoop serves the overlay listener until it closes.
 func (n *Node) acceptLoop() {
+	pending := make(chan struct{}, maxPendingHandshakes)
 	for {
 		conn, err := n.ln.Accept()
 		if err != nil {
 			return
 		}
-		if !n.spawn(func() { n.serveConn(conn) }) {
+		select {
+		case pending <- struct{}{}:
+		default:
+			n.log.Warn("membership: too many pending overlay handshakes, closing connection", "remote", conn.RemoteAddr().String())
+			conn.Close()
+			continue
+		}
+		if !n.spawn(func() { n.serveConn(conn, func() { <-pending }) }) {
 			conn.Close()
 			return
 		}

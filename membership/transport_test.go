@@ -281,3 +281,41 @@ func BenchmarkLinkPayloads(b *testing.B) {
 		})
 	}
 }
+
+// TestIdleConnectionsAreBounded: connections that never finish their
+// handshake hold at most maxPendingHandshakes goroutines; the next one is
+// closed at once.
+func TestIdleConnectionsAreBounded(t *testing.T) {
+	n := startNode(t, testNodeConfig("a"))
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range maxPendingHandshakes {
+		c, err := net.Dial("tcp", n.Self().Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	// The node's hello arrives on every held connection; once all 64 have
+	// it, all 64 are in their handshake.
+	for _, c := range idle {
+		if _, _, err := wire.ReadFrame(c, maxHandshakeFrame); err != nil {
+			t.Fatalf("no hello on a pending connection: %v", err)
+		}
+	}
+	extra, err := net.Dial("tcp", n.Self().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	_ = extra.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, _, err := wire.ReadFrame(extra, maxHandshakeFrame); err == nil {
+		t.Fatal("a connection beyond the limit got a handshake")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a connection beyond the limit was held open instead of closed")
+	}
+}
