@@ -314,8 +314,9 @@ func (sc MassFailure) Run() (MassFailureResult, error) {
 		})
 	}
 	res.Connected, res.Full = -1, -1
-	end := failedAt + max(sc.Limit, time.Duration(sc.Broadcasts)*sc.Interval+5*time.Second)
-	for s.Now() < end {
+	bcastEnd := failedAt + time.Duration(sc.Broadcasts)*sc.Interval + drainTime
+	end := max(failedAt+sc.Limit, bcastEnd)
+	for s.Now() < end && (res.Full < 0 || s.Now() < bcastEnd) {
 		s.RunFor(s.cfg.Tick)
 		if res.Full >= 0 {
 			continue

@@ -39,7 +39,7 @@ type RegistryResult struct {
 	// the overlay split in two after the network heals.
 	Overlay Overlay
 	Stats   Stats
-	SimTime           time.Duration
+	SimTime time.Duration
 }
 
 // Run runs the scenario.

@@ -205,3 +205,48 @@ func TestBroadcastFromADeadNodeFails(t *testing.T) {
 		t.Error("a crashed node broadcast")
 	}
 }
+
+func TestChurnKeepsDelivering(t *testing.T) {
+	res, err := Churn{Config: DefaultConfig(), Cluster: Cluster{Nodes: 200}, Rate: 2, Duration: 30 * time.Second}.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Crashes == 0 || res.Restarts == 0 {
+		t.Fatalf("no churn: %d crashes, %d restarts", res.Crashes, res.Restarts)
+	}
+	sum := Summarize(Plumtree, res.Results)
+	t.Logf("%d crashes, %d restarts: %+v", res.Crashes, res.Restarts, sum)
+	if sum.Reliability < 0.99 {
+		t.Errorf("mean reliability %.4f under churn", sum.Reliability)
+	}
+	last := res.Overlays[len(res.Overlays)-1]
+	if last.Components != 1 {
+		t.Errorf("overlay split in %d components under churn", last.Components)
+	}
+}
+
+func TestShapeOfARing(t *testing.T) {
+	// A hand-built ring of 6: every node has two neighbours that are not
+	// linked to each other, so clustering is 0; the mean distance between
+	// distinct nodes is (1+1+2+2+3)/5.
+	s, _ := New(DefaultConfig())
+	s.AddNodes(6, 0)
+	s.RunUntil(0)
+	for _, n := range s.nodes {
+		n.links = []int32{(n.idx + 1) % 6, (n.idx + 5) % 6}
+	}
+	o := s.Overlay(6)
+	if !o.Connected() || o.Clustering != 0 || o.MinDegree != 2 || o.MaxDegree != 2 {
+		t.Errorf("ring measured as %+v", o)
+	}
+	if want := 9.0 / 5; o.AvgShortestPath != want {
+		t.Errorf("mean distance %v, want %v", o.AvgShortestPath, want)
+	}
+	if len(o.InDegree) != 3 || o.InDegree[2] != 6 {
+		t.Errorf("in-degrees %v, want all six at 2", o.InDegree)
+	}
+	s.nodes[0].links = s.nodes[0].links[:1]
+	if o := s.Overlay(0); o.Symmetric || o.Asymmetric != 1 {
+		t.Errorf("a one-sided link went unnoticed: %+v", o)
+	}
+}
