@@ -26,6 +26,11 @@ type GossipConfig struct {
 	PushPullInterval time.Duration // full state exchange period
 	TCPTimeout       time.Duration // timeout of memberlist's TCP exchanges (join, push/pull)
 	LeaveTimeout     time.Duration // how long Close waits for the leave to propagate
+	// DeadNodeReclaimTime is how long after a node is declared dead
+	// another process may take its name from a different address (a node
+	// restarted elsewhere). Zero, memberlist's default, never allows it;
+	// a node that left gracefully may always come back.
+	DeadNodeReclaimTime time.Duration
 }
 
 // DefaultGossipConfig returns memberlist's LAN defaults
@@ -55,6 +60,8 @@ func LoopbackGossipConfig() GossipConfig {
 		PushPullInterval: 5 * time.Second,
 		TCPTimeout:       2 * time.Second,
 		LeaveTimeout:     500 * time.Millisecond,
+
+		DeadNodeReclaimTime: time.Second,
 	}
 }
 
@@ -170,6 +177,7 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 	mc.SuspicionMult = timing.SuspicionMult
 	mc.PushPullInterval = timing.PushPullInterval
 	mc.TCPTimeout = timing.TCPTimeout
+	mc.DeadNodeReclaimTime = timing.DeadNodeReclaimTime
 	mc.Delegate = g
 	mc.Events = g
 	mc.Ping = g

@@ -291,3 +291,39 @@ func TestIsolatedNodeRejoinsThroughMemberlist(t *testing.T) {
 	})
 	t.Logf("c rejoined: active %v", names(c.Active()))
 }
+
+// TestRestartedNodeRejoinsWithNewAddress: a node that crashes and comes
+// back under the same name on new ports is linked again, under its new
+// overlay address.
+func TestRestartedNodeRejoinsWithNewAddress(t *testing.T) {
+	a, b := joinPair(t)
+	oldAddr := b.Self().Addr
+	b.shutdown(false)
+	waitFor(t, 10*time.Second, "a did not see b die", func() bool {
+		info, ok := a.table.get("b")
+		return ok && info.Status == StatusDead && !containsPeer(a.Active(), "b")
+	})
+	// Past memberlist's reclaim time, the name may come back from elsewhere.
+	time.Sleep(a.cfg.Gossip.DeadNodeReclaimTime)
+	b2 := startNode(t, testNodeConfig("b"))
+	if b2.Self().Addr == oldAddr {
+		t.Skip("the OS gave the restarted node its old port")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeScale*10*time.Second)
+	defer cancel()
+	if err := b2.Join(ctx, a.GossipAddr()); err != nil {
+		t.Fatalf("restarted b cannot join: %v", err)
+	}
+	waitFor(t, 5*time.Second, "a has not linked the restarted b at its new address", func() bool {
+		for _, p := range a.Active() {
+			if p.Name == "b" {
+				return p.Addr == b2.Self().Addr
+			}
+		}
+		return false
+	})
+	waitFor(t, 5*time.Second, "a does not list b alive again", func() bool {
+		info, ok := a.table.get("b")
+		return ok && info.Status == StatusAlive && info.Addr == b2.Self().Addr
+	})
+}
