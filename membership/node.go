@@ -221,13 +221,13 @@ func (n *Node) GossipAddr() string { return n.gossip.addr() }
 // does not stall the node: its peers' links back up and are dropped.
 func (n *Node) Events() <-chan Event { return n.events.out }
 
-// Statuses delivers changes of other nodes' status (alive, suspect, dead,
-// left). The buffer is bounded and the oldest events are dropped when it is
+// Statuses delivers changes of the cluster's nodes' status (alive,
+// suspect, dead, left), this node's own first "alive" included. The buffer is bounded and the oldest events are dropped when it is
 // full; Members has the current state. It closes when the node closes.
 func (n *Node) Statuses() <-chan StatusEvent { return n.table.out }
 
-// Members returns every node this node has heard of, by name, with its
-// last known status.
+// Members returns every node this node has heard of (itself included, and
+// nodes since dead or left), by name, with its last known status.
 func (n *Node) Members() []NodeInfo {
 	list := n.table.list()
 	for i := range list {
