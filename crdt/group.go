@@ -206,11 +206,29 @@ func (g *Group) replace(i int, m Member) {
 	g.members = next
 }
 
-// removeWhere publishes a copy without the elements drop selects and
-// returns them, in order.
+// removeWhere publishes the group without the elements drop selects and
+// returns them.
 func (g *Group) removeWhere(self string, drop func(*Member) bool) []Member {
+	n := len(g.members)
+	if n > 1 && (drop(&g.members[0]) || drop(&g.members[n-1])) && g.dropsOne(drop) {
+		// The oldest or the newest entry goes, and only it (a leave, not a
+		// whole owner's purge): reslicing past it publishes the new view
+		// without a copy. The capacity is clipped so that no later append
+		// writes over an element an older view still shows.
+		var gone Member
+		if drop(&g.members[0]) {
+			gone = g.members[0]
+			g.members = g.members[1:]
+		} else {
+			gone = g.members[n-1]
+			g.members = g.members[: n-1 : n-1]
+		}
+		removed := []Member{gone}
+		g.forget(self, removed)
+		return removed
+	}
 	var removed []Member
-	next := grown(len(g.members))[:0]
+	next := grown(n)[:0]
 	for i := range g.members {
 		if drop(&g.members[i]) {
 			removed = append(removed, g.members[i])
@@ -225,6 +243,24 @@ func (g *Group) removeWhere(self string, drop func(*Member) bool) []Member {
 		next = nil
 	}
 	g.members = next
+	g.forget(self, removed)
+	return removed
+}
+
+func (g *Group) dropsOne(drop func(*Member) bool) bool {
+	count := 0
+	for i := range g.members {
+		if drop(&g.members[i]) {
+			if count++; count > 1 {
+				return false
+			}
+		}
+	}
+	return count == 1
+}
+
+// forget updates the local count and the index for removed entries.
+func (g *Group) forget(self string, removed []Member) {
 	for _, m := range removed {
 		if m.Node == self {
 			g.local--
@@ -236,5 +272,4 @@ func (g *Group) removeWhere(self string, drop func(*Member) bool) []Member {
 	if g.index != nil && len(g.members) <= indexThreshold/2 {
 		g.index = nil
 	}
-	return removed
 }

@@ -5,13 +5,12 @@ import (
 )
 
 // scopeIndex finds the stored group a lookup names. Concrete group names
-// live in a sync.Map, whose reads take no lock, so exact lookups from many
+// live in a groupMap, whose reads take no lock, so exact lookups from many
 // goroutines do not contend; patterns live in the radix index behind a
-// read-write lock, since a pattern lookup walks shared nodes. Writers
-// change both only while holding Node.mu.
+// read-write lock. Writers change both only while holding Node.mu.
 type scopeIndex struct {
 	name     string
-	exact    sync.Map // string -> *groupView
+	exact    groupMap
 	patMu    sync.RWMutex
 	patterns patternIndex[*groupView]
 	watches  []*Watch // guarded by Node.mu
@@ -24,8 +23,8 @@ func newScopeIndex(name string) *scopeIndex {
 // lookup returns the view of the most specific stored group matching the
 // concrete name: the exact group if stored, else the best pattern.
 func (x *scopeIndex) lookup(name string) *groupView {
-	if v, ok := x.exact.Load(name); ok {
-		return v.(*groupView)
+	if v := x.exact.load(name); v != nil {
+		return v
 	}
 	x.patMu.RLock()
 	_, v, ok := x.patterns.best(name)
@@ -40,10 +39,7 @@ func (x *scopeIndex) lookup(name string) *groupView {
 // concrete name or a pattern). Callers hold Node.mu.
 func (x *scopeIndex) stored(key string) *groupView {
 	if !isPattern(key) {
-		if v, ok := x.exact.Load(key); ok {
-			return v.(*groupView)
-		}
-		return nil
+		return x.exact.load(key)
 	}
 	v, _ := x.patterns.get(key)
 	return v
@@ -52,7 +48,7 @@ func (x *scopeIndex) stored(key string) *groupView {
 // add and remove are called with Node.mu held.
 func (x *scopeIndex) add(v *groupView) {
 	if !isPattern(v.name) {
-		x.exact.Store(v.name, v)
+		x.exact.store(v)
 		return
 	}
 	x.patMu.Lock()
@@ -62,7 +58,7 @@ func (x *scopeIndex) add(v *groupView) {
 
 func (x *scopeIndex) remove(key string) {
 	if !isPattern(key) {
-		x.exact.Delete(key)
+		x.exact.remove(key)
 		return
 	}
 	x.patMu.Lock()
