@@ -10,7 +10,9 @@ import (
 func (s *Simulator) flood(n *node, b *bcast, except int32) {
 	for _, p := range n.links {
 		if p != except {
-			s.send(&event{kind: evFlood, from: n.idx, to: p, bcast: b.id})
+			e := s.message(evFlood, n.idx, p)
+			e.bcast = b.id
+			s.send(e)
 		}
 	}
 }

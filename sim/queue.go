@@ -41,26 +41,57 @@ type event struct {
 
 // agenda is a binary min-heap of events keyed by (at, seq), written out
 // rather than built on container/heap to keep interface calls off the
-// simulator's hottest path.
+// simulator's hottest path; the keys sit in the heap's slots so that
+// ordering never dereferences an event. Processed events are recycled.
 type agenda struct {
-	items []*event
+	items []slot
 	seq   uint64
+	free  []*event
+}
+
+type slot struct {
+	at  time.Duration
+	seq uint64
+	e   *event
 }
 
 func (a *agenda) len() int { return len(a.items) }
 
 func (a *agenda) less(i, j int) bool {
-	x, y := a.items[i], a.items[j]
+	x, y := &a.items[i], &a.items[j]
 	if x.at != y.at {
 		return x.at < y.at
 	}
 	return x.seq < y.seq
 }
 
+// alloc returns a zeroed event, recycled when possible.
+func (a *agenda) alloc() *event {
+	if n := len(a.free); n > 0 {
+		e := a.free[n-1]
+		a.free = a.free[:n-1]
+		return e
+	}
+	return new(event)
+}
+
+// maxFree bounds the recycled events kept: a burst of traffic should not
+// pin its peak in memory for the rest of the run.
+const maxFree = 1 << 16
+
+// release recycles a processed event.
+func (a *agenda) release(e *event) {
+	if len(a.free) >= maxFree {
+		return
+	}
+	*e = event{}
+	a.free = append(a.free, e)
+}
+
 func (a *agenda) push(e *event) {
 	a.seq++
 	e.seq = a.seq
-	a.items = append(a.items, e)
+	a.items = append(a.items, slot{at: e.at, seq: e.seq, e: e})
 	i := len(a.items) - 1
 	for i > 0 {
 		parent := (i - 1) / 2
@@ -72,13 +103,13 @@ func (a *agenda) push(e *event) {
 	}
 }
 
-func (a *agenda) peek() *event { return a.items[0] }
+func (a *agenda) peek() *event { return a.items[0].e }
 
 func (a *agenda) pop() *event {
-	top := a.items[0]
+	top := a.items[0].e
 	last := len(a.items) - 1
 	a.items[0] = a.items[last]
-	a.items[last] = nil
+	a.items[last] = slot{}
 	a.items = a.items[:last]
 	i := 0
 	for {

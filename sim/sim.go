@@ -315,7 +315,9 @@ func (s *Simulator) RunFor(d time.Duration) { s.RunUntil(s.now + d) }
 // RunUntil processes every event up to time t and leaves the clock at t.
 func (s *Simulator) RunUntil(t time.Duration) {
 	for s.agenda.len() > 0 && s.agenda.peek().at <= t {
-		s.step(s.agenda.pop())
+		e := s.agenda.pop()
+		s.step(e)
+		s.agenda.release(e)
 	}
 	s.now = max(s.now, t)
 }
@@ -334,6 +336,13 @@ func (s *Simulator) RunWhile(limit time.Duration, cond func() bool) (time.Durati
 }
 
 func (s *Simulator) schedule(e *event) { s.agenda.push(e) }
+
+// message returns a fresh event for a message from one node to another.
+func (s *Simulator) message(kind eventKind, from, to int32) *event {
+	e := s.agenda.alloc()
+	e.kind, e.from, e.to = kind, from, to
+	return e
+}
 
 func (s *Simulator) step(e *event) {
 	s.now = e.at
@@ -408,7 +417,9 @@ func (s *Simulator) flush(n *node) {
 		// DISCONNECT) still goes over the old link, as the driver sends it
 		// before retiring the connection.
 		overLink := !env.Transient || slices.Contains(leaving, to)
-		s.send(&event{kind: evHyParView, from: n.idx, to: to, hv: env.Msg, transient: !overLink})
+		e := s.message(evHyParView, n.idx, to)
+		e.hv, e.transient = env.Msg, !overLink
+		s.send(e)
 	}
 	s.flushPlumtree(n)
 }
@@ -425,7 +436,9 @@ func (s *Simulator) flushPlumtree(n *node) {
 			s.stats.SendErrors++
 			continue
 		}
-		s.send(&event{kind: evPlumtree, from: n.idx, to: to, pt: &env.Msg})
+		e := s.message(evPlumtree, n.idx, to)
+		e.pt = &env.Msg
+		s.send(e)
 	}
 }
 
@@ -442,6 +455,7 @@ func removeLink(links []int32, p int32) []int32 {
 func (s *Simulator) send(e *event) {
 	if s.cfg.Loss > 0 && s.rng.Float64() < s.cfg.Loss {
 		s.stats.Lost++
+		s.agenda.release(e)
 		return
 	}
 	e.fromGen = s.nodes[e.from].gen
