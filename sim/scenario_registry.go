@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/cpggo/cpg/membership"
 )
 
 // Registry replicates the registry's CRDT over Plumtree: owners join
@@ -25,6 +27,11 @@ type Registry struct {
 	// Check is how often convergence is checked (default 1 s); a check
 	// computes every replica's digest.
 	Check time.Duration
+	// Bridge makes one node of the partitioned side join through a node of
+	// the other when the partition heals. The drivers do not do this (an
+	// overlay node rejoins only when isolated), and without it the two
+	// halves of the overlay, each with full active views, stay apart.
+	Bridge bool
 }
 
 // RegistryResult is what Registry measured. A negative time means the
@@ -112,6 +119,9 @@ func (sc Registry) Run() (RegistryResult, error) {
 	joins(2)
 	s.RunFor(sc.PartitionFor)
 	s.Heal()
+	if sc.Bridge {
+		s.bridge(live[0], live[len(live)-1])
+	}
 	res.Healed = waitConverged()
 	if joinErr != nil {
 		return res, joinErr
@@ -119,4 +129,14 @@ func (sc Registry) Run() (RegistryResult, error) {
 	res.Overlay = s.Overlay(0)
 	res.Stats, res.SimTime = s.Stats(), s.Now()
 	return res, nil
+}
+
+// bridge makes node a join the overlay again through node b.
+func (s *Simulator) bridge(a, b int) {
+	n := s.nodes[a]
+	if !n.alive || !s.nodes[b].alive {
+		return
+	}
+	n.hv.Join(membership.Peer{Name: s.nodes[b].name})
+	s.flush(n)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"gonum.org/v1/plot/plotter"
 
@@ -86,20 +87,29 @@ func runOverlay(o options) error {
 }
 
 func runRegistry(o options) error {
-	fmt.Printf("== registry: %d nodes, %d owners, seed %d\n", o.nodes, o.owners, o.seed)
-	c := startClock()
-	res, err := sim.Registry{Config: o.config(), Cluster: sim.Cluster{Nodes: o.nodes}, Owners: min(o.owners, o.nodes)}.Run()
-	if err != nil {
-		return err
-	}
-	wall, cpu := c.stop()
+	fmt.Printf("== registry: %d nodes, %d owners, seed %d, latency %v, loss %v\n", o.nodes, o.owners, o.seed, o.latency, o.loss)
 	tw := newTable()
-	fmt.Fprintln(tw, "ops\tconverged after joins\tconverged after heal\toverlay components at end\t")
-	fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t\n", res.Ops, since(res.Converged), since(res.Healed), res.Overlay.Components)
+	fmt.Fprintln(tw, "after the heal\tops\tconverged after joins\tconverged after heal\toverlay components at end\t")
+	rows := [][]string{{"bridge", "ops", "converged_s", "healed_s", "components"}}
+	var total sim.Stats
+	var simTime time.Duration
+	c := startClock()
+	for _, bridge := range []bool{false, true} {
+		res, err := sim.Registry{Config: o.config(), Cluster: sim.Cluster{Nodes: o.nodes}, Owners: min(o.owners, o.nodes), Bridge: bridge}.Run()
+		if err != nil {
+			return err
+		}
+		addStats(&total, res.Stats)
+		simTime += res.SimTime
+		what := "nothing (as the drivers)"
+		if bridge {
+			what = "one node rejoins across"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t\n", what, res.Ops, since(res.Converged), since(res.Healed), res.Overlay.Components)
+		rows = append(rows, []string{strconv.FormatBool(bridge), strconv.Itoa(res.Ops), secs(res.Converged), secs(res.Healed), strconv.Itoa(res.Overlay.Components)})
+	}
 	tw.Flush()
-	printSpeed(res.Stats, res.SimTime, wall, cpu)
-	return writeCSV(o.out, fmt.Sprintf("registry-%d.csv", o.nodes), [][]string{
-		{"ops", "converged_s", "healed_s", "components"},
-		{strconv.Itoa(res.Ops), secs(res.Converged), secs(res.Healed), strconv.Itoa(res.Overlay.Components)},
-	})
+	wall, cpu := c.stop()
+	printSpeed(total, simTime, wall, cpu)
+	return writeCSV(o.out, fmt.Sprintf("registry-%d.csv", o.nodes), rows)
 }

@@ -49,7 +49,7 @@ func runSteady(o options) error {
 	}
 	add("warmup", res.Warmup)
 	add("measured", res.Results)
-	name := fmt.Sprintf("steady-%d", o.nodes)
+	name := fmt.Sprintf("steady-%d-%d", o.nodes, o.broadcasts)
 	if err := writeCSV(o.out, name+".csv", rows); err != nil {
 		return err
 	}
