@@ -123,7 +123,7 @@ func (s *Simulator) gossipTargets(n *node) []int32 {
 	k := s.cfg.Gossip.Fanout
 	out := make([]int32, 0, k)
 	for tries := 0; tries < 3*len(s.nodes) && len(out) < k; tries++ {
-		c := int32(s.rng.IntN(len(s.nodes)))
+		c := int32(s.peerRng.IntN(len(s.nodes)))
 		cand := s.nodes[c]
 		if c == n.idx || containsLink(out, c) || (cand.gen == 0) {
 			continue

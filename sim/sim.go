@@ -25,10 +25,14 @@ import (
 // events ordered by (time, sequence), no goroutines, no map iteration where
 // order matters. A Simulator is not safe for concurrent use.
 type Simulator struct {
-	cfg    Config
-	rng    *rand.Rand
-	now    time.Duration
-	agenda agenda
+	cfg Config
+	rng *rand.Rand
+	// peerRng drives the comparison protocols' traffic (flood and gossip
+	// latencies, loss and targets), so that running them beside Plumtree
+	// does not change the Plumtree run.
+	peerRng *rand.Rand
+	now     time.Duration
+	agenda  agenda
 
 	nodes   []*node
 	started []int32 // nodes that have been started, in start order
@@ -107,6 +111,7 @@ func New(cfg Config) (*Simulator, error) {
 	s := &Simulator{
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5851f42d4c957f2d)),
+		peerRng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x14057b7ef767814f)),
 		linkClock: make(map[uint64]time.Duration),
 		failing:   make(map[uint64]struct{}),
 		payload:   make([]byte, 64),
@@ -453,21 +458,28 @@ func removeLink(links []int32, p int32) []int32 {
 // (two over a fresh connection), in order with the earlier messages of the
 // same link, unless it is lost at random.
 func (s *Simulator) send(e *event) {
-	if s.cfg.Loss > 0 && s.rng.Float64() < s.cfg.Loss {
+	rng := s.rng
+	if e.kind == evFlood || e.kind == evGossip {
+		rng = s.peerRng
+	}
+	if s.cfg.Loss > 0 && rng.Float64() < s.cfg.Loss {
 		s.stats.Lost++
 		s.agenda.release(e)
 		return
 	}
 	e.fromGen = s.nodes[e.from].gen
 	e.toGen = s.nodes[e.to].gen
-	delay := s.cfg.Latency.Sample(s.rng)
+	delay := s.cfg.Latency.Sample(rng)
 	if e.transient {
-		delay += s.cfg.Latency.Sample(s.rng)
+		delay += s.cfg.Latency.Sample(rng)
 		e.at = s.now + delay
 	} else if e.kind == evGossip {
 		e.at = s.now + delay // datagrams: no order between them
 	} else {
 		key := uint64(e.from)<<32 | uint64(uint32(e.to))
+		if e.kind == evFlood {
+			key |= 1 << 63 // its own connection: flooding must not delay Plumtree
+		}
 		e.at = max(s.now+delay, s.linkClock[key])
 		s.linkClock[key] = e.at
 	}

@@ -267,3 +267,22 @@ func TestRegistryReplicasConverge(t *testing.T) {
 		t.Errorf("replicas did not agree after the partition healed (overlay in %d components)", res.Overlay.Components)
 	}
 }
+
+func TestPeersDoNotChangeThePlumtreeRun(t *testing.T) {
+	var got [2][]BroadcastResult
+	for k, peers := range []bool{false, true} {
+		res, err := Steady{Config: DefaultConfig(), Cluster: Cluster{Nodes: 100}, Broadcasts: 5, Sources: 2, Peers: peers}.Run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Results {
+			if r.Protocol == Plumtree {
+				r.ID = 0 // ids count every protocol's broadcasts
+				got[k] = append(got[k], r)
+			}
+		}
+	}
+	if !reflect.DeepEqual(got[0], got[1]) {
+		t.Errorf("Plumtree results changed when the peers ran beside it:\n%+v\n%+v", got[0], got[1])
+	}
+}
