@@ -18,6 +18,6 @@
 //
 // Operators can size a cluster with it: build a Simulator, add nodes, and
 // measure broadcasts and the overlay under the failures they expect; or run
-// one of the named scenarios (Steady, MassFailure, Churn, Registry), which
+// one of the named scenarios (Steady, MassFailure, Churn, Shape, Registry), which
 // is what cmd/cpgsim does.
 package sim

@@ -10,10 +10,6 @@ import (
 // RegistryTopic is the Plumtree topic of the registry's operations.
 const RegistryTopic = "registry"
 
-// registryTopic turns on the registry: every node started afterwards holds
-// a crdt.State replica, the handler of RegistryTopic.
-type registryTopic struct{}
-
 // registryReplica is one node's replica and its Plumtree handler: the
 // replica is the dedupe oracle (an op is stale when the replica holds its
 // owner at that version), and anti-entropy is the digest/delta exchange.
@@ -23,9 +19,10 @@ type registryReplica struct {
 
 // EnableRegistry gives every node started from now on a registry replica.
 // Call it before AddNodes.
-func (s *Simulator) EnableRegistry() { s.registry = &registryTopic{} }
+func (s *Simulator) EnableRegistry() { s.registry = true }
 
-func (t *registryTopic) startReplica(n *node) {
+// startReplica gives node n a fresh replica, the handler of RegistryTopic.
+func startReplica(n *node) {
 	n.reg = &registryReplica{st: crdt.New(crdt.Config{Self: n.name, Incarnation: uint64(n.gen)})}
 	if err := n.pt.Register(RegistryTopic, n.reg); err != nil {
 		panic(err)

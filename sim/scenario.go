@@ -54,15 +54,15 @@ const drainTime = 3 * time.Second
 
 // Summary aggregates broadcast results of one protocol.
 type Summary struct {
-	Protocol     Protocol
-	Broadcasts   int
-	Reliability  float64 // mean
-	MinReliab    float64
-	AllDelivered int     // broadcasts every eligible node delivered
-	RMR          float64 // mean
-	MaxRMR       float64
-	LDH          float64 // mean
-	MaxLDH       int
+	Protocol       Protocol
+	Broadcasts     int
+	Reliability    float64 // mean
+	MinReliability float64
+	AllDelivered   int     // broadcasts every eligible node delivered
+	RMR            float64 // mean
+	MaxRMR         float64
+	LDH            float64 // mean
+	MaxLDH         int
 	// DepthRatio is LDH / ShortestDepth, mean and max.
 	DepthRatio    float64
 	MaxDepthRatio float64
@@ -72,7 +72,7 @@ type Summary struct {
 
 // Summarize aggregates the results of protocol p.
 func Summarize(p Protocol, rs []BroadcastResult) Summary {
-	sum := Summary{Protocol: p, MinReliab: 1}
+	sum := Summary{Protocol: p, MinReliability: 1}
 	var lat time.Duration
 	for _, r := range rs {
 		if r.Protocol != p {
@@ -80,7 +80,7 @@ func Summarize(p Protocol, rs []BroadcastResult) Summary {
 		}
 		sum.Broadcasts++
 		sum.Reliability += r.Reliability
-		sum.MinReliab = min(sum.MinReliab, r.Reliability)
+		sum.MinReliability = min(sum.MinReliability, r.Reliability)
 		if r.Delivered == r.Eligible {
 			sum.AllDelivered++
 		}
@@ -104,7 +104,7 @@ func Summarize(p Protocol, rs []BroadcastResult) Summary {
 		sum.Payload /= k
 		lat /= time.Duration(sum.Broadcasts)
 	} else {
-		sum.MinReliab = 0
+		sum.MinReliability = 0
 	}
 	sum.Latency = lat
 	return sum

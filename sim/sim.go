@@ -56,7 +56,8 @@ type Simulator struct {
 	gossipLive   int // nodes with a non-empty gossip queue
 	gossipRounds bool
 
-	registry *registryTopic
+	// registry: nodes started from now on hold a registry replica.
+	registry bool
 
 	stats Stats
 	trace traceHash
@@ -64,17 +65,17 @@ type Simulator struct {
 
 // Stats counts what the network carried.
 type Stats struct {
-	Events      uint64 // events processed
-	Messages    uint64 // messages delivered to a live node
-	Lost        uint64 // messages lost: to a dead node, across a partition, or at random
-	SendErrors  uint64 // Plumtree messages to a peer outside the active view
-	HyParView   uint64 // HyParView messages delivered
-	Plumtree    uint64 // Plumtree messages delivered
-	Flood       uint64 // flooding peer messages delivered
-	Gossip      uint64 // memberlist-style gossip packets delivered
-	LinkFailed  uint64 // link failures reported to HyParView cores
-	Rejoins     uint64 // joins of isolated nodes
-	TicksPerRun uint64 // global ticks
+	Events     uint64 // events processed
+	Messages   uint64 // messages delivered to a live node
+	Lost       uint64 // messages lost: to a dead node, across a partition, or at random
+	SendErrors uint64 // Plumtree messages to a peer outside the active view
+	HyParView  uint64 // HyParView messages delivered
+	Plumtree   uint64 // Plumtree messages delivered
+	Flood      uint64 // flooding peer messages delivered
+	Gossip     uint64 // memberlist-style gossip packets delivered
+	LinkFailed uint64 // link failures reported to HyParView cores
+	Rejoins    uint64 // joins of isolated nodes
+	Ticks      uint64 // ticks of the whole cluster
 }
 
 // node is one simulated process: the cores and the driver state around
@@ -216,8 +217,8 @@ func (s *Simulator) start(i int32) {
 	if err := pt.Register(broadcastTopic, &probe{s: s, node: i}); err != nil {
 		panic(err)
 	}
-	if s.registry != nil {
-		s.registry.startReplica(n)
+	if s.registry {
+		startReplica(n)
 	}
 	s.forgetDeliveries(i)
 	n.gossip = nil
@@ -377,7 +378,7 @@ func (s *Simulator) step(e *event) {
 // tick advances every live node by one tick, in index order, as each
 // node's drivers would on their own timers.
 func (s *Simulator) tick() {
-	s.stats.TicksPerRun++
+	s.stats.Ticks++
 	for _, n := range s.nodes {
 		if !n.alive {
 			continue

@@ -11,10 +11,7 @@ import (
 )
 
 func runFailure(o options) error {
-	bcasts := o.broadcasts
-	if bcasts == 100 { // the steady default; after a failure ten tell the story
-		bcasts = 10
-	}
+	bcasts := o.after
 	fmt.Printf("== massive failure: %d nodes, %d broadcasts after the failure, seed %d, latency %v, loss %v\n",
 		o.nodes, bcasts, o.seed, o.latency, o.loss)
 	tw := newTable()

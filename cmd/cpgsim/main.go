@@ -24,6 +24,7 @@ type options struct {
 	scenario   string
 	nodes      int
 	broadcasts int
+	after      int
 	sources    int
 	seed       uint64
 	out        string
@@ -51,7 +52,8 @@ func run(args []string) error {
 	var latMin, latMax time.Duration
 	fs.StringVar(&o.scenario, "scenario", "steady", "steady, failure, churn, overlay, registry or all")
 	fs.IntVar(&o.nodes, "nodes", 1000, "cluster size")
-	fs.IntVar(&o.broadcasts, "broadcasts", 100, "measured broadcasts (steady); broadcasts after the failure (failure: default 10)")
+	fs.IntVar(&o.broadcasts, "broadcasts", 100, "steady: measured broadcasts")
+	fs.IntVar(&o.after, "after", 10, "failure: broadcasts after the failure, one per -interval (default 1s)")
 	fs.IntVar(&o.sources, "sources", 10, "distinct broadcasting nodes, each with its own Plumtree tree")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed gives the same run")
 	fs.StringVar(&o.out, "out", filepath.Join("sim", "out"), "folder for CSV and PNG output")

@@ -95,7 +95,7 @@ func printSummaries(title string, rs []sim.BroadcastResult, peers bool) []sim.Su
 		s := sim.Summarize(p, rs)
 		sums = append(sums, s)
 		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.4f\t%d\t%.4f\t%.4f\t%.2f\t%d\t%.3f\t%.3f\t%.1f\t%v\t\n",
-			p, s.Broadcasts, s.Reliability, s.MinReliab, s.AllDelivered, s.RMR, s.MaxRMR, s.LDH, s.MaxLDH,
+			p, s.Broadcasts, s.Reliability, s.MinReliability, s.AllDelivered, s.RMR, s.MaxRMR, s.LDH, s.MaxLDH,
 			s.DepthRatio, s.MaxDepthRatio, s.Payload, s.Latency.Round(100_000))
 	}
 	tw.Flush()
