@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +32,14 @@ type GossipConfig struct {
 	// restarted elsewhere). Zero, memberlist's default, never allows it;
 	// a node that left gracefully may always come back.
 	DeadNodeReclaimTime time.Duration
+	// ReconnectInterval is how often the node tries to reach one member
+	// memberlist declared dead (not one that left), as Serf does: after a
+	// partition longer than memberlist's own gossip to the dead, the two
+	// sides have given each other up and only such an attempt joins them
+	// again. Default 30 s.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a dead member is retried. Default 1 h.
+	ReconnectTimeout time.Duration
 }
 
 // DefaultGossipConfig returns memberlist's LAN defaults
@@ -45,6 +54,9 @@ func DefaultGossipConfig() GossipConfig {
 		PushPullInterval: lan.PushPullInterval,
 		TCPTimeout:       lan.TCPTimeout,
 		LeaveTimeout:     time.Second,
+
+		ReconnectInterval: 30 * time.Second,
+		ReconnectTimeout:  time.Hour,
 	}
 }
 
@@ -62,6 +74,8 @@ func LoopbackGossipConfig() GossipConfig {
 		LeaveTimeout:     500 * time.Millisecond,
 
 		DeadNodeReclaimTime: time.Second,
+		ReconnectInterval:   time.Second,
+		ReconnectTimeout:    time.Minute,
 	}
 }
 
@@ -87,6 +101,12 @@ func (g GossipConfig) withDefaults() GossipConfig {
 	}
 	if g.LeaveTimeout <= 0 {
 		g.LeaveTimeout = d.LeaveTimeout
+	}
+	if g.ReconnectInterval <= 0 {
+		g.ReconnectInterval = d.ReconnectInterval
+	}
+	if g.ReconnectTimeout <= 0 {
+		g.ReconnectTimeout = d.ReconnectTimeout
 	}
 	return g
 }
@@ -133,6 +153,14 @@ type gossip struct {
 	mu    sync.Mutex
 	meta  nodeMeta            // ours
 	peers map[string]nodeMeta // live members' metadata, copied in memberlist's callbacks
+	dead  map[string]deadMember
+}
+
+// deadMember is a member memberlist declared dead: where to try it again,
+// and since when.
+type deadMember struct {
+	addr  string
+	since time.Time
 }
 
 // gossipSecret derives memberlist's AES key from the cluster key, so that
@@ -162,6 +190,7 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 		leaveT: cfg.Gossip.LeaveTimeout,
 		meta:   nodeMeta{Addr: self.Addr, HTTPAddr: cfg.HTTPAddr},
 		peers:  make(map[string]nodeMeta),
+		dead:   make(map[string]deadMember),
 	}
 	timing := cfg.Gossip
 	mc := memberlist.DefaultLANConfig()
@@ -240,6 +269,36 @@ func (g *gossip) remember(name string, meta nodeMeta, live bool) {
 	}
 }
 
+// reconnectCandidate returns the gossip address of a random member declared
+// dead less than timeout ago, forgetting older ones.
+func (g *gossip) reconnectCandidate(now time.Time, timeout time.Duration, pick func(int) int) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var addrs []string
+	for name, d := range g.dead {
+		if now.Sub(d.since) > timeout {
+			delete(g.dead, name)
+			continue
+		}
+		addrs = append(addrs, d.addr)
+	}
+	if len(addrs) == 0 {
+		return "", false
+	}
+	slices.Sort(addrs)
+	return addrs[pick(len(addrs))], true
+}
+
+func (g *gossip) markDead(n *memberlist.Node, dead bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if dead {
+		g.dead[n.Name] = deadMember{addr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), since: time.Now()}
+	} else {
+		delete(g.dead, n.Name)
+	}
+}
+
 // leave announces the departure: first the leaving flag in the metadata (so
 // that others record "left", not "dead"), then memberlist's own leave.
 func (g *gossip) leave() {
@@ -295,6 +354,7 @@ func (g *gossip) MergeRemoteState(buf []byte, join bool)     {}
 func (g *gossip) NotifyJoin(n *memberlist.Node) {
 	info, meta := g.info(n, StatusAlive)
 	g.remember(n.Name, meta, true)
+	g.markDead(n, false)
 	g.table.set(info)
 }
 
@@ -319,6 +379,7 @@ func (g *gossip) NotifyLeave(n *memberlist.Node) {
 		info.Status = StatusLeft
 	}
 	g.remember(n.Name, meta, false)
+	g.markDead(n, !meta.Leaving)
 	g.table.set(info)
 }
 

@@ -23,6 +23,7 @@ type testNet struct {
 	inflight []packet
 	links    map[string]map[string]bool // per node, the peers its Ready reported up
 	sent     map[byte]int               // messages sent, by wire type
+	side     map[string]int             // while partitioned, each node's side
 	log      *strings.Builder           // when set, what happens is written here
 }
 
@@ -123,7 +124,7 @@ func (n *testNet) collectFrom(name string) error {
 func (n *testNet) deliver(i int) error {
 	p := n.inflight[i]
 	n.inflight = slices.Delete(n.inflight, i, i+1)
-	if n.dead[p.to.Name] {
+	if n.dead[p.to.Name] || n.cut(p.from.Name, p.to.Name) {
 		if n.dead[p.from.Name] {
 			return nil
 		}
@@ -171,6 +172,29 @@ func (n *testNet) kill(name string) error {
 		}
 	}
 	return nil
+}
+
+// partition splits the live nodes into sides: messages between sides are
+// lost, and every link across fails on both ends, as a keepalive timeout
+// would report it. heal (a nil side map) lets messages through again; it
+// restores no link.
+func (n *testNet) partition(side map[string]int) error {
+	n.side = side
+	for _, name := range n.live() {
+		for peer := range n.links[name] {
+			if n.cut(name, peer) {
+				n.nodes[name].LinkFailed(Peer{Name: peer})
+			}
+		}
+		if err := n.collectFrom(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *testNet) cut(a, b string) bool {
+	return n.side != nil && n.side[a] != n.side[b]
 }
 
 func (n *testNet) logf(format string, args ...any) {

@@ -18,6 +18,9 @@ const (
 	attemptForwardJoin
 	// attemptPromotion: filling the active view from the passive view.
 	attemptPromotion
+	// attemptMix: a link to a random cluster node (Mix), which evicts a
+	// random active peer when accepted into a full view.
+	attemptMix
 )
 
 // attempt is a JOIN or NEIGHBOR we sent and whose reply we await until

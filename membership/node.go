@@ -35,6 +35,12 @@ type NodeConfig struct {
 	Logger       *slog.Logger  // default: discard
 	// Seed seeds the core's randomness; 0 picks one from the clock.
 	Seed int64
+	// MixInterval is the period in which the cluster as a whole makes
+	// about mixesPerInterval random links (HyParView.Mix) to nodes drawn
+	// from memberlist: each node makes one with probability
+	// mixesPerInterval / members. That is what joins the two sides of a
+	// healed partition. Default 30 s; negative disables it.
+	MixInterval time.Duration
 }
 
 // Errors returned by the Node API.
@@ -53,6 +59,11 @@ const (
 	maxPendingPayloads = 1024
 	// rejoinTicks spaces the rejoin attempts of an isolated node.
 	rejoinTicks = 10
+	// mixesPerInterval is how many Mix links the whole cluster makes per
+	// MixInterval, on average: enough to find a link across a healed
+	// partition within a few intervals, too few to disturb the overlay.
+	mixesPerInterval   = 2
+	defaultMixInterval = 30 * time.Second
 )
 
 func (c NodeConfig) withDefaults() (NodeConfig, error) {
@@ -98,6 +109,9 @@ func (c NodeConfig) withDefaults() (NodeConfig, error) {
 		c.MaxFrame = wire.DefaultMaxFrame
 	}
 	c.Gossip = c.Gossip.withDefaults()
+	if c.MixInterval == 0 {
+		c.MixInterval = defaultMixInterval
+	}
 	if c.Seed == 0 {
 		c.Seed = time.Now().UnixNano()
 	}

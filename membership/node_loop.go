@@ -2,6 +2,7 @@ package membership
 
 import (
 	"math/rand"
+	"sync/atomic"
 	"time"
 
 	"github.com/cpggo/cpg/internal/wire"
@@ -16,6 +17,15 @@ func (n *Node) run(core *HyParView) {
 	keepAlive := time.NewTicker(n.cfg.KeepAlive)
 	defer keepAlive.Stop()
 	rng := rand.New(rand.NewSource(n.cfg.Seed + 1))
+	var mix <-chan time.Time
+	if n.cfg.MixInterval > 0 {
+		t := time.NewTicker(n.cfg.MixInterval)
+		defer t.Stop()
+		mix = t.C
+	}
+	reconnect := time.NewTicker(n.cfg.Gossip.ReconnectInterval)
+	defer reconnect.Stop()
+	var reconnecting atomic.Bool
 	var ticks, lastRejoin int
 	for {
 		select {
@@ -23,6 +33,25 @@ func (n *Node) run(core *HyParView) {
 			return
 		case in := <-n.inputs:
 			n.apply(core, in)
+		case <-mix:
+			members := n.gossip.overlayPeers()
+			if len(members) > 0 && rng.Float64()*float64(len(members)) < mixesPerInterval {
+				contact := members[rng.Intn(len(members))]
+				n.log.Debug("membership: mixing", "contact", contact.Name)
+				core.Mix(contact)
+			}
+		case <-reconnect.C:
+			addr, ok := n.gossip.reconnectCandidate(time.Now(), n.cfg.Gossip.ReconnectTimeout, rng.Intn)
+			if ok && reconnecting.CompareAndSwap(false, true) {
+				// memberlist's join blocks for up to its TCP timeout: not
+				// on the loop.
+				n.spawn(func() {
+					defer reconnecting.Store(false)
+					if err := n.gossip.join([]string{addr}); err != nil {
+						n.log.Debug("membership: reconnect to a dead member", "addr", addr, "err", err)
+					}
+				})
+			}
 		case <-tick.C:
 			ticks++
 			core.Tick()

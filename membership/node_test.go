@@ -327,3 +327,33 @@ func TestRestartedNodeRejoinsWithNewAddress(t *testing.T) {
 		return ok && info.Status == StatusAlive && info.Addr == b2.Self().Addr
 	})
 }
+
+// TestDeadMemberIsReconnected: a node that memberlist declared dead and
+// that comes back at the same gossip address without joining anyone (the
+// far side of a long partition looks like this) is reached by the
+// reconnect loop, and the overlay links them again.
+func TestDeadMemberIsReconnected(t *testing.T) {
+	a, b := joinPair(t)
+	gossipAddr := b.GossipAddr()
+	b.shutdown(false)
+	waitFor(t, 10*time.Second, "a did not see b die", func() bool {
+		info, ok := a.table.get("b")
+		return ok && info.Status == StatusDead
+	})
+	time.Sleep(a.cfg.Gossip.DeadNodeReclaimTime)
+	cfg := testNodeConfig("b")
+	cfg.GossipAddr = gossipAddr
+	b2 := startNode(t, cfg)
+	// b2 never calls Join: only a's reconnect loop can find it. Marking it
+	// joined lets it rejoin the overlay once memberlist knows a contact.
+	b2.mu.Lock()
+	b2.joined = true
+	b2.mu.Unlock()
+	waitFor(t, 10*time.Second, "a did not reconnect to the restarted b", func() bool {
+		info, ok := a.table.get("b")
+		return ok && info.Status == StatusAlive && info.Addr == b2.Self().Addr
+	})
+	waitFor(t, 10*time.Second, "the overlay did not link a and b again", func() bool {
+		return containsPeer(a.Active(), "b") && containsPeer(b2.Active(), "a")
+	})
+}

@@ -1,0 +1,85 @@
+package membership
+
+import (
+	"fmt"
+	"testing"
+)
+
+// After a partition heals, HyParView alone leaves the overlay split: both
+// sides refilled their views from their own nodes. A few Mix links, drawn
+// from the whole cluster as the driver draws them from memberlist, join
+// the sides again without breaking the views' invariants.
+func TestMixJoinsTheSidesOfAHealedPartition(t *testing.T) {
+	const nodes = 100
+	cfg := DefaultConfig()
+	net := newTestNet(7, cfg)
+	for i := range nodes {
+		h := net.add(fmt.Sprintf("n%03d", i))
+		if i > 0 {
+			live := net.live()
+			h.Join(Peer{Name: live[net.rng.Intn(len(live)-1)]})
+			if err := net.collectFrom(h.Self().Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ticks := func(k int) {
+		t.Helper()
+		for range k {
+			if err := net.tick(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ticks(3 * cfg.ShuffleTicks)
+	if comps := net.components(); len(comps) != 1 {
+		t.Fatalf("before the partition: %d components", len(comps))
+	}
+
+	side := map[string]int{}
+	for i, name := range net.names {
+		side[name] = i % 2
+	}
+	if err := net.partition(side); err != nil {
+		t.Fatal(err)
+	}
+	ticks(3 * cfg.ShuffleTicks)
+	if err := net.partition(nil); err != nil {
+		t.Fatal(err)
+	}
+	ticks(3 * cfg.ShuffleTicks)
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+	if comps := net.components(); len(comps) != 2 {
+		t.Fatalf("without Mix the healed overlay should stay in its 2 sides, has %d components", len(comps))
+	}
+
+	// One Mix every 10 ticks somewhere in the cluster, to a random node.
+	mixes := 0
+	for tick := 0; len(net.components()) > 1; tick++ {
+		if tick > 3*cfg.ShuffleTicks {
+			t.Fatalf("still %d components after %d mixes", len(net.components()), mixes)
+		}
+		if tick%10 == 0 {
+			from, to := net.names[net.rng.Intn(nodes)], net.names[net.rng.Intn(nodes)]
+			net.nodes[from].Mix(Peer{Name: to})
+			if err := net.collectFrom(from); err != nil {
+				t.Fatal(err)
+			}
+			mixes++
+		}
+		ticks(1)
+	}
+	ticks(cfg.ShuffleTicks)
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+	if comps := net.components(); len(comps) != 1 {
+		t.Fatalf("after mixing: %d components", len(comps))
+	}
+	if m := minActive(net); m < cfg.ActiveSize-1 {
+		t.Fatalf("after mixing a node has only %d active peers", m)
+	}
+	t.Logf("one component again after %d mixes; active view sizes %v", mixes, net.activeSizes())
+}
