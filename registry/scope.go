@@ -32,64 +32,37 @@ type Group struct {
 // CPG). A non-nil meta replaces the member's metadata. group may be a
 // pattern: lookups of every name it matches then find it.
 func (s *Scope) Join(group, member string, meta Meta) error {
-	if err := validateGroupName(group); err != nil {
-		return err
-	}
-	if err := validateMember(member, meta); err != nil {
-		return err
-	}
-	if len(meta) > 0 {
-		meta = maps.Clone(meta)
-	} else {
-		meta = nil
-	}
-	n := s.n
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		return ErrClosed
-	}
-	op := n.state.LocalJoin(s.idx.name, group, member, 1, meta, n.cfg.Now().UnixNano())
-	n.publish(&op)
-	return nil
+	return s.change(crdt.Join, group, member, meta)
 }
 
 // Leave takes back one join of member to group. It fails with ErrNotMember,
 // changing nothing, if this node's member is not in the group.
 func (s *Scope) Leave(group, member string) error {
-	return s.leave(group, member, 1)
-}
-
-func (s *Scope) leave(group, member string, count uint32) error {
-	if err := validateGroupName(group); err != nil {
-		return err
-	}
-	n := s.n
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		return ErrClosed
-	}
-	op, err := n.state.LocalLeave(s.idx.name, group, member, count)
-	if err != nil {
-		return err
-	}
-	n.publish(&op)
-	return nil
+	return s.change(crdt.Leave, group, member, nil)
 }
 
 // SetMeta replaces the metadata of this node's member of group.
 func (s *Scope) SetMeta(group, member string, meta Meta) error {
+	return s.change(crdt.SetMeta, group, member, meta)
+}
+
+// change checks the input, then, under the node's lock, makes one change to
+// this node's own members and hands its op to replication. Refused input
+// changes nothing and consumes no sequence number.
+func (s *Scope) change(kind crdt.OpKind, group, member string, meta Meta) error {
 	if err := validateGroupName(group); err != nil {
 		return err
 	}
-	if err := validateMember(member, meta); err != nil {
-		return err
-	}
-	if len(meta) > 0 {
-		meta = maps.Clone(meta)
-	} else {
-		meta = nil
+	if kind != crdt.Leave {
+		if err := validateMember(member, meta); err != nil {
+			return err
+		}
+		// The caller keeps its map; the registry's copy must never change.
+		if len(meta) > 0 {
+			meta = maps.Clone(meta)
+		} else {
+			meta = nil
+		}
 	}
 	n := s.n
 	n.mu.Lock()
@@ -97,7 +70,16 @@ func (s *Scope) SetMeta(group, member string, meta Meta) error {
 	if n.closed {
 		return ErrClosed
 	}
-	op, err := n.state.LocalSetMeta(s.idx.name, group, member, meta)
+	var op crdt.Op
+	var err error
+	switch kind {
+	case crdt.Join:
+		op = n.state.LocalJoin(s.idx.name, group, member, 1, meta, n.cfg.Now().UnixNano())
+	case crdt.Leave:
+		op, err = n.state.LocalLeave(s.idx.name, group, member, 1)
+	case crdt.SetMeta:
+		op, err = n.state.LocalSetMeta(s.idx.name, group, member, meta)
+	}
 	if err != nil {
 		return err
 	}

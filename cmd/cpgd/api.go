@@ -24,8 +24,12 @@ type api struct {
 
 func (a *api) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/scopes/{scope}/join", a.join)
-	mux.HandleFunc("POST /v1/scopes/{scope}/leave", a.leave)
+	mux.HandleFunc("POST /v1/scopes/{scope}/join", a.change("join", func(s *registry.Scope, req *joinRequest) error {
+		return s.Join(req.Group, req.Member, req.Meta)
+	}))
+	mux.HandleFunc("POST /v1/scopes/{scope}/leave", a.change("leave", func(s *registry.Scope, req *joinRequest) error {
+		return s.Leave(req.Group, req.Member)
+	}))
 	mux.HandleFunc("GET /v1/scopes/{scope}/members", a.members)
 	mux.HandleFunc("GET /v1/scopes/{scope}/pick", a.pick)
 	mux.HandleFunc("GET /v1/scopes/{scope}/groups", a.groups)
@@ -84,40 +88,30 @@ func decode(w http.ResponseWriter, r *http.Request, into any) bool {
 	return true
 }
 
-func (a *api) join(w http.ResponseWriter, r *http.Request) {
-	var req joinRequest
-	if !decode(w, r, &req) {
-		return
+// change serves join and leave: decode, apply to the scope, answer with
+// the member's join count after the change.
+func (a *api) change(verb string, apply func(s *registry.Scope, req *joinRequest) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req joinRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		if verb == "leave" && req.Meta != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody{"a leave takes no meta"})
+			return
+		}
+		s, ok := a.scope(w, r)
+		if !ok {
+			return
+		}
+		if err := apply(s, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+		a.log.Info(verb, "scope", s.Name(), "group", req.Group, "member", req.Member)
+		count, _ := s.JoinCount(req.Group, req.Member)
+		writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "member": req.Member, "count": count})
 	}
-	s, ok := a.scope(w, r)
-	if !ok {
-		return
-	}
-	if err := s.Join(req.Group, req.Member, req.Meta); err != nil {
-		writeError(w, err)
-		return
-	}
-	a.log.Info("join", "scope", s.Name(), "group", req.Group, "member", req.Member)
-	count, _ := s.JoinCount(req.Group, req.Member)
-	writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "member": req.Member, "count": count})
-}
-
-func (a *api) leave(w http.ResponseWriter, r *http.Request) {
-	var req joinRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	s, ok := a.scope(w, r)
-	if !ok {
-		return
-	}
-	if err := s.Leave(req.Group, req.Member); err != nil {
-		writeError(w, err)
-		return
-	}
-	a.log.Info("leave", "scope", s.Name(), "group", req.Group, "member", req.Member)
-	count, _ := s.JoinCount(req.Group, req.Member)
-	writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "member": req.Member, "count": count})
 }
 
 func (a *api) members(w http.ResponseWriter, r *http.Request) {

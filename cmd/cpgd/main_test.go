@@ -88,6 +88,7 @@ func TestAgentRefusesBadInput(t *testing.T) {
 		{"POST", "/v1/scopes/default/join", `{"group":"/a","member":"m","color":"red"}`},
 		{"POST", "/v1/scopes/default/join", `{"group":"/a","member":"m"} {}`},
 		{"POST", "/v1/scopes/default/join", `not json`},
+		{"POST", "/v1/scopes/default/leave", `{"group":"/a","member":"m","meta":{"k":"v"}}`},
 		{"GET", "/v1/scopes/default/members?name=/a*", ""},
 		{"GET", "/v1/scopes/default/members?name=/a&where=nearby", ""},
 		{"GET", "/v1/scopes/default/pick?name=/a&strategy=nearest", ""},
