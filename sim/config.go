@@ -95,6 +95,12 @@ type Config struct {
 	// random live node, as the membership driver does through memberlist.
 	// Default 10.
 	RejoinTicks int
+	// MixInterval is the membership driver's mixing period: in each, every
+	// node calls HyParView.Mix on a random live node with probability
+	// 2/(live nodes), so that the cluster makes about two such links per
+	// period; they join the parts of an overlay split by a healed partition.
+	// Default 30 s, the driver's; negative turns mixing off.
+	MixInterval time.Duration
 
 	// HyParView configures every node's membership core. Zero: the
 	// package default (membership.DefaultConfig).
@@ -133,6 +139,7 @@ func DefaultConfig() Config {
 		KeepAliveTimeout: 1500 * time.Millisecond,
 		DialTimeout:      time.Second,
 		RejoinTicks:      10,
+		MixInterval:      30 * time.Second,
 		HyParView:        membership.DefaultConfig(),
 		Gossip: GossipConfig{
 			Interval:       200 * time.Millisecond,
@@ -159,6 +166,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RejoinTicks <= 0 {
 		c.RejoinTicks = d.RejoinTicks
+	}
+	if c.MixInterval == 0 {
+		c.MixInterval = d.MixInterval
 	}
 	if c.HyParView == (membership.Config{}) {
 		c.HyParView = d.HyParView

@@ -18,6 +18,7 @@ const (
 	evGossip                           // a memberlist-style gossip packet arrives
 	evLinkFailed                       // a driver reports a lost link to its core
 	evCall                             // a scheduled action of the scenario
+	evMix                              // every node's mixing timer fires
 )
 
 // event is one entry of the simulator's agenda. Events run in (at, seq)

@@ -75,6 +75,7 @@ type Stats struct {
 	Gossip     uint64 // memberlist-style gossip packets delivered
 	LinkFailed uint64 // link failures reported to HyParView cores
 	Rejoins    uint64 // joins of isolated nodes
+	Mixes      uint64 // HyParView.Mix calls of the drivers' mixing timers
 	Ticks      uint64 // ticks of the whole cluster
 }
 
@@ -118,6 +119,9 @@ func New(cfg Config) (*Simulator, error) {
 		payload:   make([]byte, 64),
 	}
 	s.schedule(&event{at: cfg.Tick, kind: evTick})
+	if cfg.MixInterval > 0 {
+		s.schedule(&event{at: cfg.MixInterval, kind: evMix})
+	}
 	return s, nil
 }
 
@@ -372,6 +376,9 @@ func (s *Simulator) step(e *event) {
 		s.fireFailure(e)
 	case evCall:
 		e.call()
+	case evMix:
+		s.mix()
+		s.schedule(&event{at: s.now + s.cfg.MixInterval, kind: evMix})
 	}
 }
 
@@ -394,6 +401,31 @@ func (s *Simulator) tick() {
 		}
 		n.pt.Tick()
 		s.flush(n)
+	}
+}
+
+// mixesPerInterval is the membership driver's: how many Mix links the
+// whole cluster makes per MixInterval, on average.
+const mixesPerInterval = 2
+
+// mix is the membership driver's mixing timer on every live node: with
+// probability mixesPerInterval/members, link to a random member. The
+// driver draws members from memberlist; here, every live node (memberlist
+// converged).
+func (s *Simulator) mix() {
+	members := s.live - 1
+	if members <= 0 {
+		return
+	}
+	for _, n := range s.nodes {
+		if !n.alive || s.rng.Float64()*float64(members) >= mixesPerInterval {
+			continue
+		}
+		if c, ok := s.randomLive(n.idx); ok {
+			s.stats.Mixes++
+			n.hv.Mix(membership.Peer{Name: s.nodes[c].name})
+			s.flush(n)
+		}
 	}
 }
 
