@@ -19,7 +19,7 @@ func FuzzRegistryExchange(f *testing.F) {
 	f.Add([]byte{exchangeDeltaDigest, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := &registryReplica{st: crdt.New(crdt.Config{Self: "a", Incarnation: 1})}
+		r := &registryReplica{st: crdt.New(crdt.Config{Self: "a", Incarnation: 1}), buffered: map[string]struct{}{}}
 		r.st.LocalJoin("sim", "g", "x", 2, nil, 1)
 		reply := r.ExchangeReceive("b", data)
 		if reply == nil {
@@ -27,7 +27,7 @@ func FuzzRegistryExchange(f *testing.F) {
 		}
 		switch reply[0] {
 		case exchangeDeltaDigest:
-			other := &registryReplica{st: crdt.New(crdt.Config{Self: "c", Incarnation: 1})}
+			other := &registryReplica{st: crdt.New(crdt.Config{Self: "c", Incarnation: 1}), buffered: map[string]struct{}{}}
 			other.ExchangeReceive("a", reply)
 		case exchangeDelta:
 			if _, err := crdt.DecodeDelta(reply[1:]); err != nil {

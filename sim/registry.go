@@ -15,7 +15,16 @@ const RegistryTopic = "registry"
 // owner at that version), and anti-entropy is the digest/delta exchange.
 type registryReplica struct {
 	st *crdt.State
+	// buffered holds the ids of ops the replica buffered ahead of a gap.
+	// Such an op is new the first time only: reporting it new again would
+	// have Plumtree forward it again, around every cycle of the overlay,
+	// for as long as the gap lasts.
+	buffered map[string]struct{}
 }
+
+// maxBuffered bounds the ids remembered in buffered; past it they are
+// forgotten at once (a few repeated forwards, no unbounded growth).
+const maxBuffered = 4096
 
 // EnableRegistry gives every node started from now on a registry replica.
 // Call it before AddNodes.
@@ -23,7 +32,7 @@ func (s *Simulator) EnableRegistry() { s.registry = true }
 
 // startReplica gives node n a fresh replica, the handler of RegistryTopic.
 func startReplica(n *node) {
-	n.reg = &registryReplica{st: crdt.New(crdt.Config{Self: n.name, Incarnation: uint64(n.gen)})}
+	n.reg = &registryReplica{st: crdt.New(crdt.Config{Self: n.name, Incarnation: uint64(n.gen)}), buffered: map[string]struct{}{}}
 	if err := n.pt.Register(RegistryTopic, n.reg); err != nil {
 		panic(err)
 	}
@@ -79,13 +88,22 @@ func decodeOpID(id []byte) (owner string, v crdt.Version, err error) {
 	return owner, v, d.Finish()
 }
 
-func (r *registryReplica) Merge(_, payload []byte) bool {
+func (r *registryReplica) Merge(id, payload []byte) bool {
 	op, err := crdt.DecodeOp(payload)
 	if err != nil {
 		return false
 	}
 	switch r.st.Apply(&op) {
-	case crdt.Applied, crdt.Buffered:
+	case crdt.Applied:
+		return true
+	case crdt.Buffered:
+		if _, again := r.buffered[string(id)]; again {
+			return false
+		}
+		if len(r.buffered) >= maxBuffered {
+			clear(r.buffered)
+		}
+		r.buffered[string(id)] = struct{}{}
 		return true
 	}
 	return false
