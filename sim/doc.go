@@ -6,7 +6,8 @@
 // The cores are the production state machines, not models of them; the
 // simulator plays their drivers' part (it carries out each Ready, feeds
 // HyParView's link changes to Plumtree, delivers Plumtree messages only over
-// active links, reports lost connections with LinkFailed) and the network's:
+// active links, reports lost connections with LinkFailed, rejoins isolated
+// nodes, and runs the membership driver's mixing timer) and the network's:
 // per-message latency from a configurable distribution, FIFO links,
 // connection setup for short-lived connections, random loss, crashes and
 // restarts, and partitions. Beside Plumtree it runs two peers on the same
