@@ -452,6 +452,9 @@ func (p *Plumtree) Tick() {
 }
 
 func (p *Plumtree) fireGraftTimers() {
+	if len(p.missing) == 0 {
+		return
+	}
 	var due []msgKey
 	for k, e := range p.missing {
 		if p.now-e.created >= int64(p.cfg.MissingTTLTicks) {
@@ -485,6 +488,9 @@ func (p *Plumtree) fireGraftTimers() {
 }
 
 func (p *Plumtree) flushLazy() {
+	if len(p.lazyQueues) == 0 {
+		return
+	}
 	peers := make([]string, 0, len(p.lazyQueues))
 	for peer := range p.lazyQueues {
 		peers = append(peers, peer)

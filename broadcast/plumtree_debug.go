@@ -142,6 +142,9 @@ func (p *Plumtree) finishQuery(key queryKey) {
 }
 
 func (p *Plumtree) expireQueries() {
+	if len(p.queries) == 0 {
+		return
+	}
 	var due []queryKey
 	for k, q := range p.queries {
 		if q.deadline <= p.now {
