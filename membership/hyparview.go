@@ -38,6 +38,9 @@ type HyParView struct {
 	// lastShuffle is what our last SHUFFLE offered; its reply replaces these
 	// entries first, as the paper prescribes.
 	lastShuffle []Peer
+	// origins holds, per shuffle origin seen passing through, the tick it
+	// was last seen (see Island).
+	origins map[string]uint64
 
 	ready Ready
 }
@@ -160,6 +163,7 @@ func (h *HyParView) Tick() {
 	if h.now >= h.nextShuffle {
 		h.nextShuffle = h.now + uint64(h.cfg.ShuffleTicks)
 		h.shuffle()
+		h.forgetOldOrigins()
 	}
 	h.refill()
 }

@@ -83,3 +83,87 @@ func TestMixJoinsTheSidesOfAHealedPartition(t *testing.T) {
 	}
 	t.Logf("one component again after %d mixes; active view sizes %v", mixes, net.activeSizes())
 }
+
+// A clique of nodes linked only among themselves (every view full, no
+// failure) notices it from the few shuffle origins it sees, and Mix joins it
+// to the rest; nodes of the large overlay do not mistake themselves for an
+// island.
+func TestIslandIsNoticedAndJoined(t *testing.T) {
+	cfg := DefaultConfig()
+	net := newTestNet(11, cfg)
+	// Each group joins among itself, and its joins are delivered before
+	// the first tick, so that no node is ever isolated and rejoins through
+	// a node of the other group.
+	group := func(names []string) {
+		for i, name := range names {
+			h := net.add(name)
+			contact := names[(i+1)%len(names)]
+			if i > 0 {
+				contact = names[net.rng.Intn(i)]
+			}
+			h.Join(Peer{Name: contact})
+			if err := net.collectFrom(name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := net.drain(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var main, island []string
+	for i := range 120 {
+		main = append(main, fmt.Sprintf("n%03d", i))
+	}
+	for i := range cfg.ActiveSize + 1 {
+		island = append(island, fmt.Sprintf("i%d", i))
+	}
+	group(island)
+	group(main)
+	ticks := func(k int) {
+		t.Helper()
+		for range k {
+			if err := net.tick(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ticks(int(cfg.islandWindow()) + cfg.ShuffleTicks)
+	if comps := net.components(); len(comps) != 2 {
+		t.Fatalf("setup: want the main overlay and the island, have %d components", len(comps))
+	}
+	for _, name := range island {
+		if !net.nodes[name].Island() {
+			t.Errorf("%s does not notice it is in an island (%d shuffle origins)", name, len(net.nodes[name].origins))
+		}
+	}
+	wrong := 0
+	for _, name := range main {
+		if net.nodes[name].Island() {
+			wrong++
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d of %d nodes of the main overlay think they are in an island", wrong, len(main))
+	}
+
+	// The driver's answer: every mixing interval, a node that suspects an
+	// island mixes with a node drawn from the whole cluster.
+	all := append(append([]string(nil), main...), island...)
+	for round := 0; len(net.components()) > 1; round++ {
+		if round > 5 {
+			t.Fatalf("still %d components after %d mixing intervals", len(net.components()), round)
+		}
+		for _, name := range all {
+			if net.nodes[name].Island() {
+				net.nodes[name].Mix(Peer{Name: all[net.rng.Intn(len(all))]})
+				if err := net.collectFrom(name); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		ticks(3 * cfg.ShuffleTicks)
+	}
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+}

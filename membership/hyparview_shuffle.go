@@ -11,6 +11,7 @@ func (h *HyParView) stepShuffle(from Peer, m MsgShuffle) {
 	if m.Origin.Name == "" || m.Origin.Name == h.self.Name {
 		return
 	}
+	h.noteShuffleOrigin(m.Origin.Name)
 	ttl := m.TTL
 	if ttl > 0 {
 		ttl--

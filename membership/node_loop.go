@@ -35,7 +35,10 @@ func (n *Node) run(core *HyParView) {
 			n.apply(core, in)
 		case <-mix:
 			members := n.gossip.overlayPeers()
-			if len(members) > 0 && rng.Float64()*float64(len(members)) < mixesPerInterval {
+			// A node that suspects it is in a small island always mixes,
+			// if the cluster is much larger than such an island can be.
+			island := core.Island() && len(members) > 4*n.cfg.HyParView.ActiveSize
+			if len(members) > 0 && (island || rng.Float64()*float64(len(members)) < mixesPerInterval) {
 				contact := members[rng.Intn(len(members))]
 				n.log.Debug("membership: mixing", "contact", contact.Name)
 				core.Mix(contact)

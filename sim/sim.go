@@ -418,7 +418,14 @@ func (s *Simulator) mix() {
 		return
 	}
 	for _, n := range s.nodes {
-		if !n.alive || s.rng.Float64()*float64(members) >= mixesPerInterval {
+		if !n.alive {
+			continue
+		}
+		// Drawn for every node, so that the network's random sequence does
+		// not depend on which nodes suspect an island.
+		draw := s.rng.Float64() * float64(members)
+		island := n.hv.Island() && members > 4*s.cfg.HyParView.ActiveSize
+		if !island && draw >= mixesPerInterval {
 			continue
 		}
 		if c, ok := s.randomLive(n.idx); ok {
