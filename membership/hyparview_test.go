@@ -244,7 +244,7 @@ func runInputs(t testing.TB, ops []byte) {
 		op, p, arg := ops[0], peer(ops[1]), ops[2]
 		ops = ops[3:]
 		epoch := uint64(arg % 16)
-		switch op % 10 {
+		switch op % 11 {
 		case 0:
 			h.Join(p)
 		case 1:
@@ -265,6 +265,8 @@ func runInputs(t testing.TB, ops []byte) {
 			h.Tick()
 		case 9:
 			h.LinkFailed(p)
+		case 10:
+			h.Mix(p)
 		}
 		if err := checkViews(h); err != nil {
 			t.Fatal(err)
