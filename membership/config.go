@@ -36,9 +36,11 @@ type Config struct {
 	// evict and re-request each other in a loop.
 	BackoffTicks int
 	// IslandWindowTicks is how far back Island looks at the shuffles that
-	// passed through this node. Zero means 10 shuffle periods (100 s at
-	// the default): long enough that a node of a large overlay sees dozens
-	// of origins.
+	// passed through this node. Zero means 5 shuffle periods (50 s at the
+	// default): long enough that a node of a large overlay sees dozens of
+	// origins (each shuffle walks ARWL hops, so a node sees about ARWL
+	// passes per period), short enough that an island a failure leaves
+	// behind is noticed within a minute.
 	IslandWindowTicks int
 }
 
@@ -98,7 +100,7 @@ func (c Config) highPriorityBelow() int {
 // islandWindow is IslandWindowTicks with its zero value resolved.
 func (c Config) islandWindow() uint64 {
 	if c.IslandWindowTicks == 0 {
-		return 10 * uint64(c.ShuffleTicks)
+		return 5 * uint64(c.ShuffleTicks)
 	}
 	return uint64(c.IslandWindowTicks)
 }
