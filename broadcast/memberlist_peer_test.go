@@ -293,12 +293,6 @@ func (r *peerRecorder) received(node int, id uint64) bool {
 	return true
 }
 
-func (r *peerRecorder) allDelivered() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.delivered == len(r.at)*len(r.copies)
-}
-
 type peerReport struct {
 	delivered, copies, duplicates, malformed int
 	reliability                              float64
