@@ -10,7 +10,7 @@ import (
 // are serialised by Node.mu. It is an open-addressing table of atomic
 // pointers: a reader loads the table, hashes the name and probes; a writer
 // fills or clears slots in place and, when the table gets full, publishes a
-// bigger copy. (sync.Map does the same job for any key type at about twice
+// bigger copy. (sync.Map does the same job for any key type at about 1.5
 // the cost per lookup and several times the memory per entry.)
 type groupMap struct {
 	table atomic.Pointer[groupTable]
