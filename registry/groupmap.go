@@ -11,7 +11,7 @@ import (
 // pointers: a reader loads the table, hashes the name and probes; a writer
 // fills or clears slots in place and, when the table gets full, publishes a
 // bigger copy. (sync.Map does the same job for any key type at about 1.5
-// the cost per lookup and several times the memory per entry.)
+// times the cost per lookup and several times the memory per entry.)
 type groupMap struct {
 	table atomic.Pointer[groupTable]
 	live  int // entries (writer only)
