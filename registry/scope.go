@@ -185,13 +185,7 @@ func (s *Scope) MemberGroups(member string) []string {
 	defer n.mu.Unlock()
 	var names []string
 	n.state.Groups(s.idx.name, func(g *crdt.Group) {
-		found := false
-		g.Each(func(_ string, e *crdt.Entry) {
-			if e.Member == member {
-				found = true
-			}
-		})
-		if found {
+		if slices.ContainsFunc(g.Members(), func(m Member) bool { return m.ID == member }) {
 			names = append(names, g.Name)
 		}
 	})
