@@ -12,21 +12,21 @@
 //
 // The protocol is the pure state machine [Plumtree]: inputs are method calls
 // (NeighborUp, NeighborDown, Broadcast, Step, Tick), outputs are values
-// returned by Ready, time is counted in ticks and randomness is injected.
+// returned by plumtree.Ready, time is counted in ticks and randomness is injected.
 // Whether a message is new, stale, or can be re-sent is the application's
-// call through a per-topic [Handler], so the protocol keeps no unbounded
+// call through a per-topic [plumtree.Handler], so the protocol keeps no unbounded
 // cache of message ids. [Node] is the thin driver that runs a Plumtree over a
 // [Transport] such as the membership package's overlay node.
 //
 // # Using it from an application
 //
-// Register a Handler per topic on every node, then Broadcast. A handler
+// Register a plumtree.Handler per topic on every node, then Broadcast. A handler
 // backed by replicated state (the registry's CRDT, whose op ids are owner,
 // incarnation and sequence) answers Merge, IsStale and Graft from that state,
 // and runs anti-entropy through ExchangeStart/ExchangeReceive: a digest, then
 // the deltas each side lacks. Anti-entropy runs with a new neighbour at once
 // and with one random neighbour every ExchangeTicks. Applications without
-// such state use a [SeenSet], whose limits its documentation lists.
+// such state use a [plumtree.SeenSet], whose limits its documentation lists.
 //
 // # Delivery guarantees
 //
@@ -40,8 +40,8 @@
 // # Measuring
 //
 // Stats counts messages sent and received by type; payload messages received
-// (Received[MsgGossip]) over n-1 per broadcast give the paper's relative
-// message redundancy, and a handler that implements [DeliveryObserver]
+// (Received[plumtree.MsgGossip]) over n-1 per broadcast give the paper's relative
+// message redundancy, and a handler that implements [plumtree.DeliveryObserver]
 // learns each delivery's hop count (the last delivery hop).
 //
 // # Introspection

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/membership"
 )
 
@@ -28,14 +29,14 @@ type Transport interface {
 type Options struct {
 	// Config is the protocol configuration; Config.Self defaults to the
 	// transport's Self().Name.
-	Config Config
+	Config plumtree.Config
 	// TickInterval is the length of one protocol tick. Default 100 ms.
 	TickInterval time.Duration
 }
 
 // NodeStats adds the driver's own counters to the protocol's.
 type NodeStats struct {
-	Stats
+	plumtree.Stats
 	SendErrors   uint64 // transport.Send failures (the link is going down)
 	DecodeErrors uint64 // received payloads that were not a valid message
 	StepErrors   uint64 // messages the protocol refused (unknown topic)
@@ -51,7 +52,7 @@ var ErrClosed = errors.New("broadcast: node closed")
 // goroutine running them).
 type Node struct {
 	tr   Transport
-	core *Plumtree
+	core *plumtree.Protocol
 	tick time.Duration
 
 	reqs      chan func()
@@ -60,7 +61,7 @@ type Node struct {
 	closeOnce sync.Once
 
 	// Owned by the loop goroutine.
-	treeWaiters map[uint64]chan TreeResult
+	treeWaiters map[uint64]chan plumtree.TreeResult
 	stats       NodeStats
 }
 
@@ -71,7 +72,7 @@ func Start(tr Transport, opts Options) (*Node, error) {
 	if cfg.Self == "" {
 		cfg.Self = tr.Self().Name
 	}
-	core, err := New(cfg)
+	core, err := plumtree.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func Start(tr Transport, opts Options) (*Node, error) {
 		reqs:        make(chan func()),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
-		treeWaiters: map[uint64]chan TreeResult{},
+		treeWaiters: map[uint64]chan plumtree.TreeResult{},
 	}
 	go n.run()
 	return n, nil
@@ -93,7 +94,7 @@ func Start(tr Transport, opts Options) (*Node, error) {
 
 // Register sets the handler of topic. Register every topic before
 // broadcasting on it, on every node.
-func (n *Node) Register(topic string, h Handler) error {
+func (n *Node) Register(topic string, h plumtree.Handler) error {
 	var err error
 	if derr := n.do(func() { err = n.core.Register(topic, h) }); derr != nil {
 		return derr
@@ -102,8 +103,8 @@ func (n *Node) Register(topic string, h Handler) error {
 }
 
 // Broadcast sends a message to every node. It is not delivered locally:
-// the application holds it already, or its handler is a LocalRecorder (as
-// a SeenSet) and records it. id and payload are copied.
+// the application holds it already, or its handler is a plumtree.LocalRecorder (as
+// a plumtree.SeenSet) and records it. id and payload are copied.
 func (n *Node) Broadcast(topic string, id, payload []byte) error {
 	id = append([]byte(nil), id...)
 	payload = append([]byte(nil), payload...)
@@ -129,8 +130,8 @@ func (n *Node) Roots() ([]string, error) {
 
 // Tree collects the tree of root from the nodes that answer (see
 // Plumtree.QueryTree).
-func (n *Node) Tree(ctx context.Context, root string) (TreeResult, error) {
-	ch := make(chan TreeResult, 1)
+func (n *Node) Tree(ctx context.Context, root string) (plumtree.TreeResult, error) {
+	ch := make(chan plumtree.TreeResult, 1)
 	var id uint64
 	var qerr error
 	if err := n.do(func() {
@@ -139,25 +140,25 @@ func (n *Node) Tree(ctx context.Context, root string) (TreeResult, error) {
 			n.treeWaiters[id] = ch
 		}
 	}); err != nil {
-		return TreeResult{}, err
+		return plumtree.TreeResult{}, err
 	}
 	if qerr != nil {
-		return TreeResult{}, qerr
+		return plumtree.TreeResult{}, qerr
 	}
 	select {
 	case res := <-ch:
 		return res, nil
 	case <-ctx.Done():
 		n.do(func() { delete(n.treeWaiters, id) })
-		return TreeResult{}, fmt.Errorf("broadcast: tree of %s: %w", root, ctx.Err())
+		return plumtree.TreeResult{}, fmt.Errorf("broadcast: tree of %s: %w", root, ctx.Err())
 	case <-n.done:
-		return TreeResult{}, ErrClosed
+		return plumtree.TreeResult{}, ErrClosed
 	}
 }
 
 // Exchanges returns the anti-entropy exchanges in progress.
-func (n *Node) Exchanges() ([]Exchange, error) {
-	var xs []Exchange
+func (n *Node) Exchanges() ([]plumtree.Exchange, error) {
+	var xs []plumtree.Exchange
 	err := n.do(func() { xs = n.core.Exchanges() })
 	return xs, err
 }
@@ -226,7 +227,7 @@ func (n *Node) handle(ev membership.Event) {
 	case membership.LinkDown:
 		n.core.NeighborDown(ev.Peer.Name)
 	case membership.Message:
-		m, err := DecodeMessage(ev.Payload)
+		m, err := plumtree.DecodeMessage(ev.Payload)
 		if err != nil {
 			n.stats.DecodeErrors++
 			return
@@ -243,7 +244,7 @@ func (n *Node) flush() {
 	}
 	rd := n.core.Ready()
 	for _, env := range rd.Messages {
-		if err := n.tr.Send(env.To, AppendMessage(nil, env.Msg)); err != nil {
+		if err := n.tr.Send(env.To, plumtree.AppendMessage(nil, env.Msg)); err != nil {
 			n.stats.SendErrors++
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/membership"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -84,7 +85,7 @@ func TestNodeOverTCP(t *testing.T) {
 		node, err := Start(m, Options{})
 		require.NoError(t, err)
 		defer node.Close()
-		s, err := NewSeenSet(SeenSetConfig{Deliver: log.deliver(name)})
+		s, err := plumtree.NewSeenSet(plumtree.SeenSetConfig{Deliver: log.deliver(name)})
 		require.NoError(t, err)
 		require.NoError(t, node.Register("app", s))
 		nodes[name] = node

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/stretchr/testify/require"
 )
 
@@ -55,7 +56,7 @@ func startMemCluster(t *testing.T, net *memNet, names []string, log *deliveryLog
 	for _, name := range names {
 		n, err := Start(net.nodes[name], Options{TickInterval: 10 * time.Millisecond})
 		require.NoError(t, err)
-		s, err := NewSeenSet(SeenSetConfig{Deliver: log.deliver(name)})
+		s, err := plumtree.NewSeenSet(plumtree.SeenSetConfig{Deliver: log.deliver(name)})
 		require.NoError(t, err)
 		require.NoError(t, n.Register("app", s))
 		nodes[name] = n
@@ -86,7 +87,7 @@ func TestNodeOverMemoryTransport(t *testing.T) {
 	}
 
 	// A broadcast before its node has seen its links reaches nobody (a
-	// SeenSet does no anti-entropy), so wait for every LinkUp to land.
+	// plumtree.SeenSet does no anti-entropy), so wait for every LinkUp to land.
 	require.Eventually(t, func() bool {
 		for _, name := range names {
 			eager, lazy, err := nodes[name].Peers("none-yet")
@@ -165,7 +166,7 @@ func TestNodeOverMemoryTransport(t *testing.T) {
 
 	st, err := nodes["n00"].Stats()
 	require.NoError(t, err)
-	require.NotZero(t, st.Sent[MsgGossip])
+	require.NotZero(t, st.Sent[plumtree.MsgGossip])
 	require.Zero(t, st.DecodeErrors)
 	_, err = nodes["n00"].Exchanges()
 	require.NoError(t, err)
@@ -202,7 +203,7 @@ func gossipReceived(t *testing.T, nodes map[string]*Node) uint64 {
 	for _, n := range nodes {
 		st, err := n.Stats()
 		require.NoError(t, err)
-		sum += st.Received[MsgGossip]
+		sum += st.Received[plumtree.MsgGossip]
 	}
 	return sum
 }
@@ -214,7 +215,7 @@ func TestNodeCloseIsIdempotentAndRefusesCalls(t *testing.T) {
 	require.NoError(t, n.Close())
 	require.NoError(t, n.Close())
 	require.ErrorIs(t, n.Broadcast("app", []byte("x"), nil), ErrClosed)
-	require.ErrorIs(t, n.Register("app", &SeenSet{}), ErrClosed)
+	require.ErrorIs(t, n.Register("app", &plumtree.SeenSet{}), ErrClosed)
 	_, err = n.Tree(context.Background(), "a")
 	require.ErrorIs(t, err, ErrClosed)
 }

@@ -4,10 +4,11 @@ import (
 	"fmt"
 
 	"github.com/cpggo/cpg/internal/wire"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // Frame types on an overlay connection after the handshake. Types 1..63
-// belong to HyParView (EncodeMessage picks them); the driver's own frames
+// belong to HyParView (hyparview.EncodeMessage picks them); the driver's own frames
 // sit above that range so the two never collide.
 const (
 	maxCoreFrameType byte = 63
@@ -48,7 +49,7 @@ type frameClass int
 
 const (
 	frameUnknown   frameClass = iota
-	frameCore                 // a HyParView message: DecodeMessage, then the core's Step
+	frameCore                 // a HyParView message: hyparview.DecodeMessage, then the core's Step
 	frameData                 // an application payload
 	frameHeartbeat            // ping or pong
 )
@@ -69,9 +70,9 @@ func classifyFrame(typ byte) frameClass {
 // inboundFrame is one decoded frame from a peer.
 type inboundFrame struct {
 	typ     byte
-	msg     ProtocolMessage // frameCore
-	payload []byte          // framePayload
-	beat    heartbeat       // framePing, framePong
+	msg     hyparview.ProtocolMessage // frameCore
+	payload []byte                    // framePayload
+	beat    heartbeat                 // framePing, framePong
 }
 
 // decodeFrame decodes a frame read from an overlay connection. It never
@@ -82,7 +83,7 @@ func decodeFrame(typ byte, body []byte) (inboundFrame, error) {
 	f := inboundFrame{typ: typ}
 	switch classifyFrame(typ) {
 	case frameCore:
-		m, err := DecodeMessage(typ, body)
+		m, err := hyparview.DecodeMessage(typ, body)
 		if err != nil {
 			return inboundFrame{}, fmt.Errorf("membership: frame type %d: %w", typ, err)
 		}

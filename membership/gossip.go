@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -255,7 +256,7 @@ func (g *gossip) overlayPeers() []Peer {
 			out = append(out, Peer{Name: name, Addr: meta.Addr})
 		}
 	}
-	sortPeers(out)
+	slices.SortFunc(out, func(a, b Peer) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

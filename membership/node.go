@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/internal/wire"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // NodeConfig configures a Node. Only Name is required; ClusterKey is
@@ -27,12 +28,12 @@ type NodeConfig struct {
 	// memberlist traffic. Empty means an open cluster: no encryption, and
 	// any node with the label can connect.
 	ClusterKey   []byte
-	HyParView    Config        // zero value: DefaultConfig()
-	TickInterval time.Duration // logical tick of the HyParView core, default 100ms
-	KeepAlive    time.Duration // heartbeat period on active links, default 500ms
-	Gossip       GossipConfig  // memberlist timings; zero fields take DefaultGossipConfig
-	MaxFrame     int           // largest frame accepted or sent, default wire.DefaultMaxFrame
-	Logger       *slog.Logger  // default: discard
+	HyParView    hyparview.Config // zero value: hyparview.DefaultConfig()
+	TickInterval time.Duration    // logical tick of the HyParView core, default 100ms
+	KeepAlive    time.Duration    // heartbeat period on active links, default 500ms
+	Gossip       GossipConfig     // memberlist timings; zero fields take DefaultGossipConfig
+	MaxFrame     int              // largest frame accepted or sent, default wire.DefaultMaxFrame
+	Logger       *slog.Logger     // default: discard
 	// Seed seeds the core's randomness; 0 picks one from the clock.
 	Seed int64
 	// MixInterval is the period in which the cluster as a whole makes
@@ -93,8 +94,8 @@ func (c NodeConfig) withDefaults() (NodeConfig, error) {
 	if len(c.HTTPAddr) > maxHelloAddr || len(c.AdvertiseAddr) > maxHelloAddr {
 		return c, fmt.Errorf("membership: address longer than %d bytes", maxHelloAddr)
 	}
-	if c.HyParView == (Config{}) {
-		c.HyParView = DefaultConfig()
+	if c.HyParView == (hyparview.Config{}) {
+		c.HyParView = hyparview.DefaultConfig()
 	}
 	if err := c.HyParView.Validate(); err != nil {
 		return c, err
@@ -166,7 +167,7 @@ const (
 type coreInput struct {
 	kind    inputKind
 	peer    Peer
-	msg     ProtocolMessage
+	msg     hyparview.ProtocolMessage
 	payload []byte
 	link    *link
 }
@@ -215,7 +216,7 @@ func Start(cfg NodeConfig) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	core := NewHyParView(self, cfg.HyParView, rand.New(rand.NewSource(cfg.Seed)))
+	core := hyparview.New(self, cfg.HyParView, rand.New(rand.NewSource(cfg.Seed)))
 	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.acceptLoop() }()
 	go func() { defer n.wg.Done(); n.events.pump(n.done) }()

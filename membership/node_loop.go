@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/internal/wire"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // run is the node's loop: the only goroutine that touches the core. It
 // feeds the core what the links and timers bring and carries out what the
 // core asks for after every input.
-func (n *Node) run(core *HyParView) {
+func (n *Node) run(core *hyparview.Protocol) {
 	tick := time.NewTicker(n.cfg.TickInterval)
 	defer tick.Stop()
 	keepAlive := time.NewTicker(n.cfg.KeepAlive)
@@ -79,7 +80,7 @@ func (n *Node) hasJoined() bool {
 	return n.joined
 }
 
-func (n *Node) apply(core *HyParView, in coreInput) {
+func (n *Node) apply(core *hyparview.Protocol, in coreInput) {
 	switch in.kind {
 	case inputMessage:
 		core.Step(in.peer, in.msg)
@@ -115,11 +116,11 @@ func (n *Node) apply(core *HyParView, in coreInput) {
 	}
 }
 
-// execute carries out a Ready: per the core's contract, Down is applied
+// execute carries out a hyparview.Ready: per the core's contract, Down is applied
 // before Up, then Messages are sent in order. A message to a peer that just
 // left the active view (its DISCONNECT) goes over the old link before that
 // link closes, so that it arrives before the connection's end.
-func (n *Node) execute(core *HyParView, rd Ready) {
+func (n *Node) execute(core *hyparview.Protocol, rd hyparview.Ready) {
 	active := core.Active()
 	leaving := make(map[string]*link)
 	n.mu.Lock()
@@ -147,7 +148,7 @@ func (n *Node) execute(core *HyParView, rd Ready) {
 		n.table.clearSuspicion(p.Name, 0)
 	}
 	for _, env := range rd.Messages {
-		typ, body := EncodeMessage(env.Msg)
+		typ, body := hyparview.EncodeMessage(env.Msg)
 		frame := wire.AppendFrame(nil, typ, body)
 		if old := leaving[env.To.Name]; old != nil && old.established.Load() != 0 {
 			if old.enqueueControl(frame) {
@@ -173,7 +174,7 @@ func (n *Node) execute(core *HyParView, rd Ready) {
 
 // dropLink gives up a primary link the node itself judged dead (keepalive
 // timeout, queue stuck full) and tells the core.
-func (n *Node) dropLink(core *HyParView, l *link, why string) {
+func (n *Node) dropLink(core *hyparview.Protocol, l *link, why string) {
 	l.failed.Store(true)
 	l.abort()
 	n.forget(l)
@@ -192,7 +193,7 @@ func (n *Node) dropLink(core *HyParView, l *link, why string) {
 // stayed full as long, and closes primary links that have been outside the
 // core's active view for a while (the peer's view changed; the link is
 // idle).
-func (n *Node) keepAlive(core *HyParView) {
+func (n *Node) keepAlive(core *hyparview.Protocol) {
 	now := n.now()
 	if n.lastSweep != 0 && now-n.lastSweep > 2*n.cfg.KeepAlive {
 		// This sweep is late: the whole process was paused (overloaded

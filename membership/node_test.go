@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // testNodeConfig is a node tuned for loopback: fast ticks, keepalives and
@@ -79,7 +81,7 @@ func TestStartValidatesConfig(t *testing.T) {
 	for _, c := range []NodeConfig{
 		{},
 		{Name: "a", ClusterKey: []byte("short")},
-		{Name: "a", HyParView: Config{ActiveSize: -1}},
+		{Name: "a", HyParView: hyparview.Config{ActiveSize: -1}},
 		{Name: "a", BindAddr: "not an address"},
 		{Name: "a", BindAddr: "0.0.0.0:0"}, // no AdvertiseAddr: nobody could dial it
 	} {

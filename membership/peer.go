@@ -1,17 +1,7 @@
 package membership
 
-// Peer identifies a node of the overlay. Name is unique in the cluster and is
-// the node's identity; Addr is where its overlay listener accepts
-// connections. The protocol core treats Addr as opaque (the simulator leaves
-// it empty); only the driver dials it.
-type Peer struct {
-	Name string
-	Addr string
-}
+import "github.com/cpggo/cpg/membership/hyparview"
 
-func (p Peer) String() string {
-	if p.Addr == "" {
-		return p.Name
-	}
-	return p.Name + "@" + p.Addr
-}
+// Peer identifies a node of the overlay: its unique name and the address of
+// its overlay listener. It is the protocol core's type.
+type Peer = hyparview.Peer

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/internal/wire"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // joinPair starts two nodes and links them.
@@ -204,7 +205,7 @@ func TestSilentPeerIsDroppedByKeepalive(t *testing.T) {
 	if _, err := ghost.dial(conn, "a", false); err != nil {
 		t.Fatal(err)
 	}
-	typ, body := EncodeMessage(MsgJoin{Epoch: 1})
+	typ, body := hyparview.EncodeMessage(hyparview.MsgJoin{Epoch: 1})
 	if err := wire.WriteFrame(conn, typ, body, wire.DefaultMaxFrame); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestSilentPeerIsDroppedByKeepalive(t *testing.T) {
 	upAt := time.Now()
 	down := nextEvent(t, n, LinkDown, 10*time.Second)
 	silentFor := time.Since(upAt)
-	if down.Peer.Name != "ghost" || down.Reason != ReasonFailed {
+	if down.Peer.Name != "ghost" || down.Reason != hyparview.ReasonFailed {
 		t.Fatalf("link-down %+v, want ghost failed", down)
 	}
 	ka := n.cfg.KeepAlive

@@ -7,8 +7,8 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/cpggo/cpg/broadcast"
-	"github.com/cpggo/cpg/membership"
+	"github.com/cpggo/cpg/broadcast/plumtree"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // Latency is a distribution of one-way message delays. The simulator draws
@@ -103,11 +103,11 @@ type Config struct {
 	MixInterval time.Duration
 
 	// HyParView configures every node's membership core. Zero: the
-	// package default (membership.DefaultConfig).
-	HyParView membership.Config
+	// package default (hyparview.DefaultConfig).
+	HyParView hyparview.Config
 	// Plumtree configures every node's broadcast core; Self and Rand are set
 	// per node. Zero fields take the broadcast package's defaults.
-	Plumtree broadcast.Config
+	Plumtree plumtree.Config
 
 	// Gossip configures the memberlist-style peer protocol.
 	Gossip GossipConfig
@@ -140,7 +140,7 @@ func DefaultConfig() Config {
 		DialTimeout:      time.Second,
 		RejoinTicks:      10,
 		MixInterval:      30 * time.Second,
-		HyParView:        membership.DefaultConfig(),
+		HyParView:        hyparview.DefaultConfig(),
 		Gossip: GossipConfig{
 			Interval:       200 * time.Millisecond,
 			Fanout:         3,
@@ -170,7 +170,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MixInterval == 0 {
 		c.MixInterval = d.MixInterval
 	}
-	if c.HyParView == (membership.Config{}) {
+	if c.HyParView == (hyparview.Config{}) {
 		c.HyParView = d.HyParView
 	}
 	if c.Gossip.Interval <= 0 {

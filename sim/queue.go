@@ -3,8 +3,8 @@ package sim
 import (
 	"time"
 
-	"github.com/cpggo/cpg/broadcast"
-	"github.com/cpggo/cpg/membership"
+	"github.com/cpggo/cpg/broadcast/plumtree"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 type eventKind uint8
@@ -33,8 +33,8 @@ type event struct {
 	fromGen, toGen uint32
 	transient      bool // HyParView: sent over a short-lived connection
 
-	hv    membership.ProtocolMessage
-	pt    *broadcast.Message
+	hv    hyparview.ProtocolMessage
+	pt    *plumtree.Message
 	bcast int32   // flood: the broadcast
 	ids   []int32 // gossip: the broadcasts in the packet
 	call  func()

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cpggo/cpg/membership"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // Registry replicates the registry's CRDT over Plumtree: owners join
@@ -137,6 +137,6 @@ func (s *Simulator) bridge(a, b int) {
 	if !n.alive || !s.nodes[b].alive {
 		return
 	}
-	n.hv.Join(membership.Peer{Name: s.nodes[b].name})
+	n.hv.Join(hyparview.Peer{Name: s.nodes[b].name})
 	s.flush(n)
 }

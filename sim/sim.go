@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cpggo/cpg/broadcast"
-	"github.com/cpggo/cpg/membership"
+	"github.com/cpggo/cpg/broadcast/plumtree"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // Simulator runs HyParView, Plumtree and (optionally) the registry's CRDT
@@ -51,7 +51,7 @@ type Simulator struct {
 	payload []byte
 	// incoming is the Plumtree message being stepped, so that a handler
 	// can read the round of the payload it is given.
-	incoming *broadcast.Message
+	incoming *plumtree.Message
 
 	gossipLive   int // nodes with a non-empty gossip queue
 	gossipRounds bool
@@ -90,8 +90,8 @@ type node struct {
 	born  time.Duration // when this process started
 	died  time.Duration // when the last process crashed
 
-	hv *membership.HyParView
-	pt *broadcast.Plumtree
+	hv *hyparview.Protocol
+	pt *plumtree.Protocol
 	// links are the peers whose link the HyParView core reported up and not
 	// yet down: what the driver holds open, and the only peers Plumtree
 	// messages may go to.
@@ -163,10 +163,10 @@ func (s *Simulator) Name(i int) string { return s.nodes[i].name }
 
 // HyParView returns node i's membership core, for inspection. Calling its
 // input methods would bypass the simulated network.
-func (s *Simulator) HyParView(i int) *membership.HyParView { return s.nodes[i].hv }
+func (s *Simulator) HyParView(i int) *hyparview.Protocol { return s.nodes[i].hv }
 
 // Plumtree returns node i's broadcast core, for inspection.
-func (s *Simulator) Plumtree(i int) *broadcast.Plumtree { return s.nodes[i].pt }
+func (s *Simulator) Plumtree(i int) *plumtree.Protocol { return s.nodes[i].pt }
 
 func nodeName(i int) string { return fmt.Sprintf("n%05d", i) }
 
@@ -208,12 +208,12 @@ func (s *Simulator) start(i int32) {
 	n.links = n.links[:0]
 	n.joined, n.ticks, n.lastRejoin = false, 0, 0
 	s.live++
-	self := membership.Peer{Name: n.name}
-	n.hv = membership.NewHyParView(self, s.cfg.HyParView, mathrand.New(mathrand.NewSource(int64(s.rng.Uint64()))))
+	self := hyparview.Peer{Name: n.name}
+	n.hv = hyparview.New(self, s.cfg.HyParView, mathrand.New(mathrand.NewSource(int64(s.rng.Uint64()))))
 	pcfg := s.cfg.Plumtree
 	pcfg.Self = n.name
 	pcfg.Rand = rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()))
-	pt, err := broadcast.New(pcfg)
+	pt, err := plumtree.New(pcfg)
 	if err != nil {
 		panic(fmt.Sprintf("sim: %v", err)) // Config was validated by the caller's first start
 	}
@@ -230,7 +230,7 @@ func (s *Simulator) start(i int32) {
 	s.started = append(s.started, i)
 	if ok {
 		n.joined = true
-		n.hv.Join(membership.Peer{Name: s.nodes[contact].name})
+		n.hv.Join(hyparview.Peer{Name: s.nodes[contact].name})
 	}
 	s.flush(n)
 }
@@ -396,7 +396,7 @@ func (s *Simulator) tick() {
 			n.lastRejoin = n.ticks
 			if c, ok := s.randomLive(n.idx); ok {
 				s.stats.Rejoins++
-				n.hv.Join(membership.Peer{Name: s.nodes[c].name})
+				n.hv.Join(hyparview.Peer{Name: s.nodes[c].name})
 			}
 		}
 		n.pt.Tick()
@@ -430,7 +430,7 @@ func (s *Simulator) mix() {
 		}
 		if c, ok := s.randomLive(n.idx); ok {
 			s.stats.Mixes++
-			n.hv.Mix(membership.Peer{Name: s.nodes[c].name})
+			n.hv.Mix(hyparview.Peer{Name: s.nodes[c].name})
 			s.flush(n)
 		}
 	}
@@ -583,7 +583,7 @@ func (s *Simulator) fireFailure(e *event) {
 		return
 	}
 	s.stats.LinkFailed++
-	n.hv.LinkFailed(membership.Peer{Name: s.nodes[e.to].name})
+	n.hv.LinkFailed(hyparview.Peer{Name: s.nodes[e.to].name})
 	s.flush(n)
 }
 
@@ -594,7 +594,7 @@ func (s *Simulator) deliverHyParView(e *event) {
 	s.stats.Messages++
 	s.stats.HyParView++
 	n := s.nodes[e.to]
-	n.hv.Step(membership.Peer{Name: s.nodes[e.from].name}, e.hv)
+	n.hv.Step(hyparview.Peer{Name: s.nodes[e.from].name}, e.hv)
 	s.flush(n)
 }
 
@@ -611,7 +611,7 @@ func (s *Simulator) deliverPlumtree(e *event) {
 	s.stats.Messages++
 	s.stats.Plumtree++
 	m := e.pt
-	if m.Type == broadcast.MsgGossip && m.Topic == broadcastTopic {
+	if m.Type == plumtree.MsgGossip && m.Topic == broadcastTopic {
 		if b := s.bcastOf(m.ID); b != nil {
 			b.payloadMsgs++
 		}

@@ -1,0 +1,134 @@
+package plumtree
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+)
+
+// Config holds every timer, threshold and bound of a Plumtree. Durations are
+// in ticks; the driver ticks every Options.TickInterval (100 ms by default),
+// and the defaults below are chosen for that tick. A zero field takes its
+// default.
+type Config struct {
+	// Self is this node's name, unique in the cluster. Required.
+	Self string
+	// Rand drives every random choice (the peer of a periodic exchange).
+	// Default: a generator seeded from Self, so runs are reproducible.
+	Rand *rand.Rand
+
+	// LazyFlushTicks is how often queued announcements go out as one
+	// batched IHAVE per peer. Default 1 (every 100 ms): batching saves
+	// messages while the tick keeps the repair delay short.
+	LazyFlushTicks int
+	// GraftTimeoutTicks is how long a node waits, after the first
+	// announcement of a payload it lacks, for the payload to arrive on the
+	// tree before it grafts the announcer. Default 3 (300 ms): a few lazy
+	// flushes, so the eager copy usually wins and no graft is needed.
+	GraftTimeoutTicks int
+	// GraftRetryTicks is the wait before grafting the next announcer when a
+	// graft went unanswered. Default 2, shorter than the first timeout as in
+	// the paper: by then the payload is known to be late.
+	GraftRetryTicks int
+	// OptimizationThreshold is the hop difference between the eager
+	// delivery and an announcement at which the lazy link replaces the
+	// eager one. Default 3 (the paper's value).
+	OptimizationThreshold int
+	// DisableOptimization turns off the link swap above.
+	DisableOptimization bool
+
+	// ExchangeTicks is the period of anti-entropy with one random neighbour.
+	// Default 100 (10 s, as riak_core's exchange_tick_period).
+	ExchangeTicks int
+	// MaxExchanges bounds the periodic exchanges this node runs at once.
+	// Exchanges opened on a new link are not limited. Default 1.
+	MaxExchanges int
+	// MaxTrackedExchanges bounds the exchanges, opened here or by peers,
+	// that this node follows at once; a peer's exchange beyond it is refused
+	// (and counted), so peers cannot make it hold unbounded state.
+	// Default 256.
+	MaxTrackedExchanges int
+	// ExchangeTimeoutTicks ends an exchange that has been silent this long.
+	// Default 50 (5 s).
+	ExchangeTimeoutTicks int
+	// MaxExchangeSteps bounds the messages of one exchange, so two handlers
+	// can never ping-pong forever. Default 4 (a digest/delta exchange needs 3).
+	MaxExchangeSteps int
+
+	// MissingTTLTicks is how long a node remembers the announcements of a
+	// payload it lacks; after that anti-entropy must repair it. Default 100.
+	MissingTTLTicks int
+	// MaxMissing bounds the payloads being waited for; announcements of
+	// further ones are dropped (and counted). Default 4096.
+	MaxMissing int
+	// MaxAnnouncers bounds the announcers remembered per missing payload.
+	// Default 8.
+	MaxAnnouncers int
+	// LazyQueueLimit bounds the announcements queued for one peer between
+	// flushes; later ones are dropped (and counted). Default 4096.
+	LazyQueueLimit int
+
+	// RecentTTLTicks and MaxRecent bound the record of recent deliveries
+	// (round, eager sender, payload) used for the optimisation and to answer
+	// a graft when the handler cannot. Defaults 100 ticks and 4096 entries.
+	RecentTTLTicks int
+	MaxRecent      int
+	// RecentPayloadBytes bounds the payload bytes kept in that record.
+	// Default 8 MiB. DisablePayloadCache keeps none.
+	RecentPayloadBytes  int
+	DisablePayloadCache bool
+
+	// MaxTrees bounds the per-root trees kept; the least recently used is
+	// forgotten (it restarts all-eager and prunes itself again). Default 1024.
+	MaxTrees int
+	// TreeQueryTicks is the time budget of a tree query; each level of the
+	// tree takes one tick off, so it also bounds the depth explored.
+	// Default 30 (3 s).
+	TreeQueryTicks int
+	// MaxTreeQueries bounds the tree queries in progress. Default 16.
+	MaxTreeQueries int
+}
+
+// ErrNoSelf reports a Config without a node name.
+var ErrNoSelf = errors.New("plumtree: Config.Self is empty")
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() (Config, error) {
+	if c.Self == "" {
+		return c, ErrNoSelf
+	}
+	if len(c.Self) > MaxNameLen {
+		return c, fmt.Errorf("plumtree: Config.Self is %d bytes, over the %d-byte limit", len(c.Self), MaxNameLen)
+	}
+	if c.Rand == nil {
+		h := fnv.New64a()
+		h.Write([]byte(c.Self))
+		c.Rand = rand.New(rand.NewPCG(h.Sum64(), 0x9e3779b97f4a7c15))
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.LazyFlushTicks, 1)
+	def(&c.GraftTimeoutTicks, 3)
+	def(&c.GraftRetryTicks, 2)
+	def(&c.OptimizationThreshold, 3)
+	def(&c.ExchangeTicks, 100)
+	def(&c.MaxExchanges, 1)
+	def(&c.ExchangeTimeoutTicks, 50)
+	def(&c.MaxTrackedExchanges, 256)
+	def(&c.MaxExchangeSteps, 4)
+	def(&c.MissingTTLTicks, 100)
+	def(&c.MaxMissing, 4096)
+	def(&c.MaxAnnouncers, 8)
+	def(&c.LazyQueueLimit, 4096)
+	def(&c.RecentTTLTicks, 100)
+	def(&c.MaxRecent, 4096)
+	def(&c.RecentPayloadBytes, 8<<20)
+	def(&c.MaxTrees, 1024)
+	def(&c.TreeQueryTicks, 30)
+	def(&c.MaxTreeQueries, 16)
+	return c, nil
+}

@@ -1,0 +1,559 @@
+package plumtree
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+)
+
+// Protocol is the Plumtree protocol state of one node. It is not safe for concurrent
+// use; it starts no goroutine and reads no clock. Feed it overlay changes
+// (NeighborUp, NeighborDown), received messages (Step), local broadcasts
+// (Broadcast) and the passing of time (Tick); after each call, take the
+// messages to send from Ready. Deliveries happen by calling the topic's
+// Handler during Step.
+type Protocol struct {
+	cfg  Config
+	self string
+	now  int64
+
+	handlers map[string]Handler
+	topics   []string // sorted, so handler calls happen in a fixed order
+
+	neighbors []string // sorted
+	trees     map[string]*tree
+
+	missing    map[msgKey]*missingEntry
+	recent     map[msgKey]*recentEntry
+	recentFIFO []recentRef
+	recentSize int // payload bytes held in recent
+	lazyQueues map[string][]Announcement
+
+	exchanges      map[exchangeKey]*Exchange
+	nextExchangeID uint64
+
+	queries     map[queryKey]*treeQuery
+	doneQueries map[queryKey]int64
+	nextQueryID uint64
+
+	out     []Envelope
+	results []TreeResult
+	stats   Stats
+}
+
+type msgKey struct{ topic, id string }
+
+// missingEntry is a payload announced to us that we lack.
+type missingEntry struct {
+	topic      string
+	id         []byte
+	root       string
+	created    int64
+	deadline   int64 // tick at which to graft; 0 when no timer runs
+	announcers []announcer
+	bestRound  uint32 // smallest announced round, for the optimisation
+	bestPeer   string
+}
+
+type announcer struct {
+	peer  string
+	round uint32
+}
+
+// recentEntry remembers a delivery for a while: the eager round and sender
+// (for the optimisation) and, budget permitting, the payload (for grafts).
+type recentEntry struct {
+	root    string
+	round   uint32
+	from    string // "" for our own broadcasts
+	payload []byte
+	at      int64
+}
+
+type recentRef struct {
+	key msgKey
+	at  int64
+}
+
+// Ready is what the caller must act on after feeding the Plumtree.
+type Ready struct {
+	// Messages to send, each to one neighbour, in order.
+	Messages []Envelope
+	// Trees holds the answers to finished tree queries.
+	Trees []TreeResult
+}
+
+// ErrNoHandler reports a broadcast on a topic without a registered handler.
+var ErrNoHandler = errors.New("plumtree: no handler for topic")
+
+// New returns a Plumtree with no neighbours and no handlers.
+func New(cfg Config) (*Protocol, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Protocol{
+		cfg:         cfg,
+		self:        cfg.Self,
+		handlers:    map[string]Handler{},
+		trees:       map[string]*tree{},
+		missing:     map[msgKey]*missingEntry{},
+		recent:      map[msgKey]*recentEntry{},
+		lazyQueues:  map[string][]Announcement{},
+		exchanges:   map[exchangeKey]*Exchange{},
+		queries:     map[queryKey]*treeQuery{},
+		doneQueries: map[queryKey]int64{},
+	}, nil
+}
+
+// Register sets the handler of topic, replacing any earlier one. Every node
+// must register the same topics: a message for a topic without a handler is
+// dropped (and counted). A new topic is reconciled at once with the current
+// neighbours, as a new link would be.
+func (p *Protocol) Register(topic string, h Handler) error {
+	if topic == "" || len(topic) > MaxTopicLen {
+		return fmt.Errorf("plumtree: topic %q: length must be 1..%d", topic, MaxTopicLen)
+	}
+	if h == nil {
+		return fmt.Errorf("plumtree: topic %q: nil handler", topic)
+	}
+	_, known := p.handlers[topic]
+	p.handlers[topic] = h
+	if known {
+		return nil
+	}
+	i, _ := slices.BinarySearch(p.topics, topic)
+	p.topics = slices.Insert(p.topics, i, topic)
+	for _, peer := range p.neighbors {
+		p.startExchange(peer, topic)
+	}
+	return nil
+}
+
+// Self returns this node's name.
+func (p *Protocol) Self() string { return p.self }
+
+// Now returns the number of ticks so far.
+func (p *Protocol) Now() int64 { return p.now }
+
+// Neighbors returns the current neighbours, sorted.
+func (p *Protocol) Neighbors() []string { return slices.Clone(p.neighbors) }
+
+// HasReady reports whether Ready would return anything.
+func (p *Protocol) HasReady() bool { return len(p.out) > 0 || len(p.results) > 0 }
+
+// Ready returns and clears the pending output.
+func (p *Protocol) Ready() Ready {
+	rd := Ready{Messages: p.out, Trees: p.results}
+	p.out, p.results = nil, nil
+	return rd
+}
+
+// NeighborUp reports a new overlay link. The peer joins the eager set of
+// every known tree (the paper's NeighborUp), and anti-entropy runs with it at
+// once, for every topic: this is the full-state merge on (re)connect.
+func (p *Protocol) NeighborUp(peer string) {
+	if peer == "" || peer == p.self || p.isNeighbor(peer) {
+		return
+	}
+	i, _ := slices.BinarySearch(p.neighbors, peer)
+	p.neighbors = slices.Insert(p.neighbors, i, peer)
+	for _, t := range p.trees {
+		t.makeEager(peer)
+	}
+	p.startExchanges(peer)
+}
+
+// NeighborDown reports a lost overlay link. The peer leaves every tree, its
+// queued announcements are dropped, and payloads we were waiting for from it
+// will be grafted from the next announcer.
+func (p *Protocol) NeighborDown(peer string) {
+	i, ok := slices.BinarySearch(p.neighbors, peer)
+	if !ok {
+		return
+	}
+	p.neighbors = slices.Delete(p.neighbors, i, i+1)
+	for _, t := range p.trees {
+		t.remove(peer)
+	}
+	delete(p.lazyQueues, peer)
+	for _, e := range p.missing {
+		e.announcers = slices.DeleteFunc(e.announcers, func(a announcer) bool { return a.peer == peer })
+		if e.bestPeer == peer {
+			e.bestPeer, e.bestRound = "", 0
+		}
+	}
+	for k := range p.exchanges {
+		if k.peer == peer {
+			delete(p.exchanges, k)
+		}
+	}
+	p.neighborDownQueries(peer)
+}
+
+func (p *Protocol) isNeighbor(peer string) bool {
+	_, ok := slices.BinarySearch(p.neighbors, peer)
+	return ok
+}
+
+// Broadcast sends a message to every node. Merge is not called for it: the
+// application holds it already, or its handler is a LocalRecorder and is
+// told now.
+func (p *Protocol) Broadcast(topic string, id, payload []byte) error {
+	h, ok := p.handlers[topic]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrNoHandler, topic)
+	}
+	if len(id) == 0 || len(id) > MaxIDLen {
+		return fmt.Errorf("plumtree: id of %d bytes: must be 1..%d", len(id), MaxIDLen)
+	}
+	if len(payload) > MaxPayloadLen {
+		return fmt.Errorf("plumtree: payload of %d bytes exceeds the %d-byte limit", len(payload), MaxPayloadLen)
+	}
+	if r, ok := h.(LocalRecorder); ok {
+		r.RecordLocal(id, payload)
+	}
+	key := msgKey{topic, string(id)}
+	delete(p.missing, key)
+	p.remember(key, p.self, 0, "", payload)
+	p.push(p.tree(p.self), topic, id, p.self, 1, payload, "")
+	return nil
+}
+
+// Step handles a message received from a neighbour. An error means the
+// message was not acted on (malformed, or for a topic without a handler);
+// it changes no protocol state, only counters.
+func (p *Protocol) Step(from string, m Message) error {
+	if err := validate(m); err != nil {
+		return fmt.Errorf("plumtree: message from %s: %w", from, err)
+	}
+	p.stats.Received[m.Type]++
+	switch m.Type {
+	case MsgGossip:
+		return p.onGossip(from, m)
+	case MsgIHave:
+		p.onIHave(from, m)
+	case MsgGraft:
+		return p.onGraft(from, m)
+	case MsgPrune:
+		if p.isNeighbor(from) {
+			p.tree(m.Root).makeLazy(from)
+		}
+	case MsgExchange:
+		return p.onExchange(from, m)
+	case MsgTreeQuery:
+		p.onTreeQuery(from, m)
+	case MsgTreeReply:
+		p.onTreeReply(from, m)
+	}
+	return nil
+}
+
+// validate refuses what the codec lets through but the protocol cannot use.
+func validate(m Message) error {
+	switch m.Type {
+	case MsgGossip:
+		if len(m.ID) == 0 || m.Root == "" {
+			return fmt.Errorf("%v without id or root", m.Type)
+		}
+	case MsgGraft, MsgPrune:
+		if m.Root == "" {
+			return fmt.Errorf("%v without root", m.Type)
+		}
+	case MsgTreeQuery:
+		if m.Root == "" || m.Origin == "" {
+			return fmt.Errorf("%v without root or origin", m.Type)
+		}
+	case MsgIHave:
+		for _, a := range m.IHaves {
+			if len(a.ID) == 0 || a.Root == "" {
+				return fmt.Errorf("%v entry without id or root", m.Type)
+			}
+		}
+	case MsgExchange, MsgTreeReply:
+	default:
+		return fmt.Errorf("unknown type %d", uint8(m.Type))
+	}
+	return nil
+}
+
+func (p *Protocol) handler(topic string) (Handler, error) {
+	h, ok := p.handlers[topic]
+	if !ok {
+		p.stats.Unhandled++
+		return nil, fmt.Errorf("%w %q", ErrNoHandler, topic)
+	}
+	return h, nil
+}
+
+func (p *Protocol) onGossip(from string, m Message) error {
+	h, err := p.handler(m.Topic)
+	if err != nil {
+		return err
+	}
+	if !h.Merge(m.ID, m.Payload) {
+		// A second copy over a tree link: that link is redundant for this
+		// root, so both ends make it lazy.
+		p.stats.Duplicates++
+		if p.isNeighbor(from) {
+			p.tree(m.Root).makeLazy(from)
+			p.send(from, Message{Type: MsgPrune, Root: m.Root})
+		}
+		return nil
+	}
+	p.stats.Delivered++
+	if o, ok := h.(DeliveryObserver); ok {
+		o.Delivered(m.ID, m.Root, m.Round, from)
+	}
+	key := msgKey{m.Topic, string(m.ID)}
+	miss := p.missing[key]
+	delete(p.missing, key)
+	t := p.tree(m.Root)
+	if p.isNeighbor(from) {
+		t.makeEager(from)
+	}
+	p.remember(key, m.Root, m.Round, from, m.Payload)
+	p.push(t, m.Topic, m.ID, m.Root, nextRound(m.Round), m.Payload, from)
+	// The payload came the long way while a lazy link had announced it
+	// from much closer to the root: use that link for the tree instead.
+	if miss != nil && miss.bestPeer != "" {
+		p.optimize(m.Root, key, miss.bestPeer, miss.bestRound, from, m.Round)
+	}
+	return nil
+}
+
+// push sends a payload on along the eager links and queues announcements for
+// the lazy ones, skipping the peer it came from.
+func (p *Protocol) push(t *tree, topic string, id []byte, root string, round uint32, payload []byte, except string) {
+	for _, peer := range t.eager {
+		if peer != except {
+			p.send(peer, Message{Type: MsgGossip, Topic: topic, ID: id, Root: root, Round: round, Payload: payload})
+		}
+	}
+	for _, peer := range t.lazy {
+		if peer == except {
+			continue
+		}
+		q := p.lazyQueues[peer]
+		if len(q) >= p.cfg.LazyQueueLimit {
+			p.stats.LazyDropped++
+			continue
+		}
+		p.lazyQueues[peer] = append(q, Announcement{Topic: topic, ID: id, Root: root, Round: round})
+	}
+}
+
+func (p *Protocol) onIHave(from string, m Message) {
+	for _, a := range m.IHaves {
+		h, err := p.handler(a.Topic)
+		if err != nil {
+			continue
+		}
+		key := msgKey{a.Topic, string(a.ID)}
+		if h.IsStale(a.ID) {
+			if r := p.recent[key]; r != nil && r.root == a.Root {
+				p.optimize(a.Root, key, from, a.Round, r.from, r.round)
+			}
+			continue
+		}
+		p.announced(from, key, a)
+	}
+}
+
+// announced records that from has a payload we lack, and starts the graft
+// timer if none runs.
+func (p *Protocol) announced(from string, key msgKey, a Announcement) {
+	e := p.missing[key]
+	if e == nil {
+		if len(p.missing) >= p.cfg.MaxMissing {
+			p.stats.MissingDropped++
+			return
+		}
+		e = &missingEntry{topic: a.Topic, id: slices.Clone(a.ID), root: a.Root, created: p.now}
+		p.missing[key] = e
+	}
+	if e.deadline == 0 {
+		e.deadline = p.now + int64(p.cfg.GraftTimeoutTicks)
+	}
+	if e.bestPeer == "" || a.Round < e.bestRound {
+		e.bestPeer, e.bestRound = from, a.Round
+	}
+	if len(e.announcers) < p.cfg.MaxAnnouncers &&
+		!slices.ContainsFunc(e.announcers, func(x announcer) bool { return x.peer == from }) {
+		e.announcers = append(e.announcers, announcer{peer: from, round: a.Round})
+	}
+}
+
+// optimize swaps the eager link to eagerPeer for the lazy link to lazyPeer
+// when the lazy one is at least the threshold of hops closer to the root.
+func (p *Protocol) optimize(root string, key msgKey, lazyPeer string, lazyRound uint32, eagerPeer string, eagerRound uint32) {
+	if p.cfg.DisableOptimization || eagerPeer == "" || lazyPeer == eagerPeer ||
+		int64(eagerRound)-int64(lazyRound) < int64(p.cfg.OptimizationThreshold) ||
+		!p.isNeighbor(lazyPeer) || !p.isNeighbor(eagerPeer) {
+		return
+	}
+	t := p.tree(root)
+	t.makeEager(lazyPeer)
+	t.makeLazy(eagerPeer)
+	p.send(lazyPeer, Message{Type: MsgGraft, Root: root})
+	p.send(eagerPeer, Message{Type: MsgPrune, Root: root})
+	if r := p.recent[key]; r != nil {
+		r.from, r.round = lazyPeer, lazyRound
+	}
+	p.stats.Optimizations++
+}
+
+func (p *Protocol) onGraft(from string, m Message) error {
+	if p.isNeighbor(from) {
+		p.tree(m.Root).makeEager(from)
+	}
+	if len(m.ID) == 0 {
+		return nil
+	}
+	h, err := p.handler(m.Topic)
+	if err != nil {
+		return err
+	}
+	payload, ok := h.Graft(m.ID)
+	if !ok {
+		if r := p.recent[msgKey{m.Topic, string(m.ID)}]; r != nil && r.payload != nil {
+			payload, ok = r.payload, true
+		}
+	}
+	if !ok {
+		p.stats.GraftMisses++
+		return nil
+	}
+	p.send(from, Message{Type: MsgGossip, Topic: m.Topic, ID: m.ID, Root: m.Root, Round: m.Round, Payload: payload})
+	return nil
+}
+
+// Tick advances time by one tick: graft timers fire, announcements are
+// flushed, anti-entropy starts, and bounded state ages out.
+func (p *Protocol) Tick() {
+	p.now++
+	p.fireGraftTimers()
+	if p.now%int64(p.cfg.LazyFlushTicks) == 0 {
+		p.flushLazy()
+	}
+	p.expireRecent()
+	if p.now%int64(p.cfg.ExchangeTicks) == 0 {
+		p.periodicExchange()
+	}
+	p.expireExchanges()
+	p.expireQueries()
+	for _, topic := range p.topics {
+		if tk, ok := p.handlers[topic].(Ticker); ok {
+			tk.Tick()
+		}
+	}
+}
+
+func (p *Protocol) fireGraftTimers() {
+	if len(p.missing) == 0 {
+		return
+	}
+	var due []msgKey
+	for k, e := range p.missing {
+		if p.now-e.created >= int64(p.cfg.MissingTTLTicks) {
+			delete(p.missing, k)
+			p.stats.MissingExpired++
+			continue
+		}
+		if e.deadline != 0 && e.deadline <= p.now {
+			due = append(due, k)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool {
+		if due[i].topic != due[j].topic {
+			return due[i].topic < due[j].topic
+		}
+		return due[i].id < due[j].id
+	})
+	for _, k := range due {
+		e := p.missing[k]
+		if len(e.announcers) == 0 {
+			e.deadline = 0 // until someone else announces it
+			continue
+		}
+		a := e.announcers[0]
+		e.announcers = e.announcers[1:]
+		p.tree(e.root).makeEager(a.peer)
+		p.send(a.peer, Message{Type: MsgGraft, Topic: e.topic, ID: e.id, Root: e.root, Round: a.round})
+		p.stats.GraftsSent++
+		e.deadline = p.now + int64(p.cfg.GraftRetryTicks)
+	}
+}
+
+func (p *Protocol) flushLazy() {
+	if len(p.lazyQueues) == 0 {
+		return
+	}
+	peers := make([]string, 0, len(p.lazyQueues))
+	for peer := range p.lazyQueues {
+		peers = append(peers, peer)
+	}
+	slices.Sort(peers)
+	for _, peer := range peers {
+		q := p.lazyQueues[peer]
+		delete(p.lazyQueues, peer)
+		for len(q) > 0 {
+			n := min(len(q), MaxIHaveEntries)
+			p.send(peer, Message{Type: MsgIHave, IHaves: q[:n:n]})
+			q = q[n:]
+		}
+	}
+}
+
+// remember records a delivery in the bounded recent set.
+func (p *Protocol) remember(key msgKey, root string, round uint32, from string, payload []byte) {
+	if old := p.recent[key]; old != nil {
+		p.recentSize -= len(old.payload)
+	}
+	r := &recentEntry{root: root, round: round, from: from, at: p.now}
+	if !p.cfg.DisablePayloadCache && p.recentSize+len(payload) <= p.cfg.RecentPayloadBytes {
+		r.payload = payload
+		p.recentSize += len(payload)
+	}
+	p.recent[key] = r
+	p.recentFIFO = append(p.recentFIFO, recentRef{key: key, at: p.now})
+	for len(p.recent) > p.cfg.MaxRecent {
+		p.popRecent()
+	}
+}
+
+func (p *Protocol) expireRecent() {
+	for len(p.recentFIFO) > 0 && p.now-p.recentFIFO[0].at >= int64(p.cfg.RecentTTLTicks) {
+		p.popRecent()
+	}
+	// Reclaim the FIFO's backing array once most of it is consumed.
+	if cap(p.recentFIFO) > 64 && len(p.recentFIFO) < cap(p.recentFIFO)/4 {
+		p.recentFIFO = slices.Clone(p.recentFIFO)
+	}
+}
+
+func (p *Protocol) popRecent() {
+	ref := p.recentFIFO[0]
+	p.recentFIFO = p.recentFIFO[1:]
+	// A key remembered twice has two FIFO refs; only the newest one owns it.
+	if r := p.recent[ref.key]; r != nil && r.at == ref.at {
+		p.recentSize -= len(r.payload)
+		delete(p.recent, ref.key)
+	}
+}
+
+// nextRound counts one more hop, saturating so that a hostile round cannot
+// wrap around to look like the shortest path.
+func nextRound(r uint32) uint32 {
+	if r == math.MaxUint32 {
+		return r
+	}
+	return r + 1
+}
+
+func (p *Protocol) send(to string, m Message) {
+	p.stats.Sent[m.Type]++
+	p.out = append(p.out, Envelope{To: to, Msg: m})
+}

@@ -1,0 +1,134 @@
+package plumtree
+
+import (
+	"slices"
+	"sort"
+)
+
+// Exchange describes one anti-entropy exchange in progress.
+type Exchange struct {
+	Peer      string
+	Topic     string
+	ID        uint64
+	Initiated bool  // this node opened it
+	Started   int64 // tick
+	Active    int64 // tick of the last message
+	Steps     int   // messages so far
+}
+
+type exchangeKey struct {
+	peer  string
+	topic string
+	mine  bool
+	id    uint64
+}
+
+// startExchanges opens an exchange with peer for every topic whose handler
+// has something to say.
+func (p *Protocol) startExchanges(peer string) {
+	for _, topic := range p.topics {
+		p.startExchange(peer, topic)
+	}
+}
+
+func (p *Protocol) startExchange(peer, topic string) {
+	if len(p.exchanges) >= p.cfg.MaxTrackedExchanges {
+		p.stats.ExchangesRefused++
+		return
+	}
+	data := p.handlers[topic].ExchangeStart(peer)
+	if data == nil {
+		return
+	}
+	p.nextExchangeID++
+	id := p.nextExchangeID
+	p.exchanges[exchangeKey{peer: peer, topic: topic, mine: true, id: id}] = &Exchange{
+		Peer: peer, Topic: topic, ID: id, Initiated: true, Started: p.now, Active: p.now, Steps: 1,
+	}
+	p.send(peer, Message{Type: MsgExchange, Topic: topic, Exchange: id, Step: 0, Payload: data})
+}
+
+// periodicExchange runs anti-entropy with one random neighbour, unless the
+// exchanges this node opened are already at the limit.
+func (p *Protocol) periodicExchange() {
+	if len(p.neighbors) == 0 || len(p.topics) == 0 {
+		return
+	}
+	running := 0
+	for k := range p.exchanges {
+		if k.mine {
+			running++
+		}
+	}
+	if running >= p.cfg.MaxExchanges {
+		p.stats.ExchangesSkipped++
+		return
+	}
+	p.startExchanges(p.neighbors[p.cfg.Rand.IntN(len(p.neighbors))])
+}
+
+func (p *Protocol) onExchange(from string, m Message) error {
+	h, err := p.handler(m.Topic)
+	if err != nil {
+		return err
+	}
+	// Even steps come from the initiator, odd ones from the responder.
+	key := exchangeKey{peer: from, topic: m.Topic, mine: m.Step%2 == 1, id: m.Exchange}
+	x := p.exchanges[key]
+	if x == nil {
+		if m.Step != 0 {
+			p.stats.ExchangesLate++ // we gave up on it already
+			return nil
+		}
+		if len(p.exchanges) >= p.cfg.MaxTrackedExchanges {
+			p.stats.ExchangesRefused++
+			return nil
+		}
+		x = &Exchange{Peer: from, Topic: m.Topic, ID: m.Exchange, Started: p.now}
+		p.exchanges[key] = x
+	}
+	x.Active = p.now
+	x.Steps++
+	reply := h.ExchangeReceive(from, m.Payload)
+	if reply == nil || int(m.Step)+1 >= p.cfg.MaxExchangeSteps || !p.isNeighbor(from) {
+		delete(p.exchanges, key)
+		return nil
+	}
+	x.Steps++
+	if int(m.Step)+2 >= p.cfg.MaxExchangeSteps {
+		delete(p.exchanges, key) // no answer may follow this last step
+	}
+	p.send(from, Message{Type: MsgExchange, Topic: m.Topic, Exchange: m.Exchange, Step: m.Step + 1, Payload: reply})
+	return nil
+}
+
+func (p *Protocol) expireExchanges() {
+	for k, x := range p.exchanges {
+		if p.now-x.Active >= int64(p.cfg.ExchangeTimeoutTicks) {
+			delete(p.exchanges, k)
+		}
+	}
+}
+
+// Exchanges returns the exchanges in progress, as partisan's exchanges():
+// opened by either side and not yet ended or timed out.
+func (p *Protocol) Exchanges() []Exchange {
+	xs := make([]Exchange, 0, len(p.exchanges))
+	for _, x := range p.exchanges {
+		xs = append(xs, *x)
+	}
+	sort.Slice(xs, func(i, j int) bool {
+		a, b := xs[i], xs[j]
+		if a.Peer != b.Peer {
+			return a.Peer < b.Peer
+		}
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		if a.Initiated != b.Initiated {
+			return a.Initiated
+		}
+		return a.ID < b.ID
+	})
+	return slices.Clip(xs)
+}

@@ -1,0 +1,355 @@
+package plumtree
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func newCore(t *testing.T, cfg Config, topics ...string) (*Protocol, *recordingHandler) {
+	t.Helper()
+	p, err := New(cfg)
+	require.NoError(t, err)
+	h := newRecordingHandler(cfg.Self)
+	for _, topic := range append([]string{"t"}, topics...) {
+		require.NoError(t, p.Register(topic, h))
+	}
+	return p, h
+}
+
+func ihaves(n int) Message {
+	m := Message{Type: MsgIHave}
+	for i := range n {
+		m.IHaves = append(m.IHaves, Announcement{Topic: "t", ID: fmt.Appendf(nil, "m%d", i), Root: "r", Round: 2})
+	}
+	return m
+}
+
+func TestMissingIsBoundedInSizeAndTime(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a", MaxMissing: 4, MissingTTLTicks: 20})
+	p.NeighborUp("b")
+	p.Ready()
+	require.NoError(t, p.Step("b", ihaves(10)))
+	require.Len(t, p.missing, 4)
+	require.EqualValues(t, 6, p.Stats().MissingDropped)
+
+	// The one announcer is grafted at the timeout; after that nobody else
+	// can help, and the entries age out at the TTL.
+	for range 19 {
+		p.Tick()
+	}
+	require.Len(t, p.missing, 4)
+	require.EqualValues(t, 4, p.Stats().GraftsSent)
+	p.Tick()
+	require.Empty(t, p.missing)
+	require.EqualValues(t, 4, p.Stats().MissingExpired)
+}
+
+func TestAnnouncersAreBoundedAndGraftedInTurn(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a", MaxAnnouncers: 2, GraftTimeoutTicks: 3, GraftRetryTicks: 1})
+	for _, peer := range []string{"b", "c", "d"} {
+		p.NeighborUp(peer)
+		require.NoError(t, p.Step(peer, ihaves(1)))
+	}
+	p.Ready()
+	var grafted []string
+	for range 6 {
+		p.Tick()
+		for _, env := range p.Ready().Messages {
+			if env.Msg.Type == MsgGraft {
+				grafted = append(grafted, env.To)
+			}
+		}
+	}
+	// First graft at the timeout, the next one retry later; d was past
+	// MaxAnnouncers and is never asked.
+	require.Equal(t, []string{"b", "c"}, grafted)
+	eager, _ := p.Peers("r")
+	require.Equal(t, []string{"b", "c", "d"}, eager)
+}
+
+func TestLazyQueueIsBounded(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a", LazyQueueLimit: 3})
+	p.NeighborUp("b")
+	p.NeighborUp("c")
+	require.NoError(t, p.Step("c", Message{Type: MsgPrune, Root: "a"}))
+	for i := range 5 {
+		require.NoError(t, p.Broadcast("t", fmt.Appendf(nil, "m%d", i), []byte("x")))
+	}
+	p.Ready()
+	require.EqualValues(t, 2, p.Stats().LazyDropped)
+	p.Tick()
+	msgs := p.Ready().Messages
+	require.Len(t, msgs, 1)
+	require.Equal(t, "c", msgs[0].To)
+	require.Len(t, msgs[0].Msg.IHaves, 3)
+	require.Empty(t, p.lazyQueues)
+}
+
+// forgetfulHandler has lost every payload, so grafts fall back to the
+// protocol's recent cache.
+type forgetfulHandler struct{ recordingHandler }
+
+func (forgetfulHandler) Graft([]byte) ([]byte, bool) { return nil, false }
+
+func TestRecentCacheIsBoundedAndAnswersGrafts(t *testing.T) {
+	p, err := New(Config{Self: "a", MaxRecent: 2, RecentPayloadBytes: 10, RecentTTLTicks: 5})
+	require.NoError(t, err)
+	require.NoError(t, p.Register("t", &forgetfulHandler{*newRecordingHandler("a")}))
+	p.NeighborUp("b")
+	for i, payload := range []string{"aaaa", "bbbbbb", "cccccc"} {
+		require.NoError(t, p.Broadcast("t", fmt.Appendf(nil, "m%d", i), []byte(payload)))
+	}
+	p.Ready()
+	require.Len(t, p.recent, 2, "MaxRecent")
+	require.LessOrEqual(t, p.recentSize, 10, "RecentPayloadBytes")
+
+	// m1 ("bbbbbb") fit the byte budget; m2 did not, so its graft misses.
+	require.NoError(t, p.Step("b", Message{Type: MsgGraft, Topic: "t", ID: []byte("m1"), Root: "a", Round: 1}))
+	require.NoError(t, p.Step("b", Message{Type: MsgGraft, Topic: "t", ID: []byte("m2"), Root: "a", Round: 1}))
+	msgs := p.Ready().Messages
+	require.Len(t, msgs, 1)
+	require.Equal(t, "bbbbbb", string(msgs[0].Msg.Payload))
+	require.EqualValues(t, 1, p.Stats().GraftMisses)
+
+	for range 5 {
+		p.Tick()
+	}
+	require.Empty(t, p.recent)
+	require.Zero(t, p.recentSize)
+}
+
+func TestTreesAreBounded(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a", MaxTrees: 2})
+	p.NeighborUp("b")
+	for _, root := range []string{"r1", "r2", "r3"} {
+		require.NoError(t, p.Step("b", Message{Type: MsgPrune, Root: root}))
+		p.Tick()
+	}
+	require.Equal(t, []string{"r2", "r3"}, p.Roots())
+	// A forgotten tree restarts all-eager.
+	eager, lazy := p.Peers("r1")
+	require.Equal(t, []string{"b"}, eager)
+	require.Empty(t, lazy)
+}
+
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a"})
+	p.NeighborUp("b")
+	p.Ready()
+	require.ErrorIs(t, p.Broadcast("nope", []byte("m"), nil), ErrNoHandler)
+	require.Error(t, p.Broadcast("t", nil, nil))
+	require.Error(t, p.Broadcast("t", bytes.Repeat([]byte("x"), MaxIDLen+1), nil))
+	require.Error(t, p.Step("b", Message{Type: 0}))
+	require.Error(t, p.Step("b", Message{Type: MsgGossip, Topic: "t", ID: []byte("m")}))
+	require.Error(t, p.Step("b", Message{Type: MsgPrune}))
+	require.Error(t, p.Step("b", Message{Type: MsgIHave, IHaves: []Announcement{{Topic: "t", Root: "r"}}}))
+	require.ErrorIs(t, p.Step("b", Message{Type: MsgGossip, Topic: "nope", ID: []byte("m"), Root: "b"}), ErrNoHandler)
+	require.False(t, p.HasReady())
+	require.Empty(t, p.recent)
+	require.Equal(t, []string{}, p.Roots())
+	require.Error(t, p.Register("", newRecordingHandler("a")))
+	require.Error(t, p.Register("x", nil))
+	_, err := New(Config{})
+	require.ErrorIs(t, err, ErrNoSelf)
+}
+
+func TestNeighborDownForgetsThePeerEverywhere(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a"})
+	p.NeighborUp("b")
+	p.NeighborUp("c")
+	require.NoError(t, p.Step("c", Message{Type: MsgPrune, Root: "a"}))
+	require.NoError(t, p.Broadcast("t", []byte("m1"), nil))
+	require.NoError(t, p.Step("b", ihaves(1)))
+	p.NeighborDown("c")
+	p.NeighborDown("b")
+	require.Empty(t, p.lazyQueues)
+	for _, e := range p.missing {
+		require.Empty(t, e.announcers)
+	}
+	eager, lazy := p.Peers("a")
+	require.Empty(t, eager)
+	require.Empty(t, lazy)
+	require.Empty(t, p.Neighbors())
+}
+
+// digestHandler is a small anti-entropy application: a set of ids whose
+// exchange is digest, then what the peer lacks plus our digest, then what
+// we lack.
+type digestHandler struct {
+	recordingHandler
+	started, received int
+	alwaysReply       bool
+}
+
+func (h *digestHandler) ExchangeStart(string) []byte { h.started++; return []byte("digest") }
+func (h *digestHandler) ExchangeReceive(peer string, data []byte) []byte {
+	h.received++
+	if h.alwaysReply || string(data) == "digest" {
+		return []byte("delta+digest")
+	}
+	return nil
+}
+
+func TestExchangeOnLinkUpAndPeriodically(t *testing.T) {
+	cfg := Config{ExchangeTicks: 10, ExchangeTimeoutTicks: 5}
+	cfg.Self = "a"
+	a, err := New(cfg)
+	require.NoError(t, err)
+	cfg.Self = "b"
+	b, err := New(cfg)
+	require.NoError(t, err)
+	ha, hb := &digestHandler{}, &digestHandler{}
+	require.NoError(t, a.Register("t", ha))
+	require.NoError(t, b.Register("t", hb))
+
+	a.NeighborUp("b")
+	require.Len(t, a.Exchanges(), 1)
+	require.True(t, a.Exchanges()[0].Initiated)
+	b.NeighborUp("a")
+	// Run the two exchanges the new link opened to the end.
+	pump := func() int {
+		n := 0
+		for a.HasReady() || b.HasReady() {
+			for _, env := range a.Ready().Messages {
+				n++
+				require.NoError(t, b.Step("a", env.Msg))
+			}
+			for _, env := range b.Ready().Messages {
+				n++
+				require.NoError(t, a.Step("b", env.Msg))
+			}
+		}
+		return n
+	}
+	require.Equal(t, 4, pump())
+	require.Equal(t, 1, ha.started)
+	require.Equal(t, 2, ha.received) // b's digest, and b's delta for a's
+	// Each side answered the other's digest last and cannot know that the
+	// initiator ended there: it lists that exchange until the timeout.
+	for _, p := range []*Protocol{a, b} {
+		require.Len(t, p.Exchanges(), 1)
+		require.False(t, p.Exchanges()[0].Initiated)
+		for range 5 {
+			p.Tick()
+		}
+		require.Empty(t, p.Exchanges())
+	}
+
+	for range 5 {
+		a.Tick()
+	}
+	require.Equal(t, 2, ha.started, "periodic exchange")
+	require.Len(t, a.Exchanges(), 1)
+	// MaxExchanges (1) is taken; the timeout frees it.
+	for range 5 {
+		a.Tick()
+	}
+	require.Empty(t, a.Exchanges())
+	require.EqualValues(t, 0, a.Stats().ExchangesSkipped)
+}
+
+func TestExchangeStepsAreBounded(t *testing.T) {
+	cfg := Config{MaxExchangeSteps: 5}
+	cfg.Self = "a"
+	a, _ := New(cfg)
+	cfg.Self = "b"
+	b, _ := New(cfg)
+	ha, hb := &digestHandler{alwaysReply: true}, &digestHandler{alwaysReply: true}
+	require.NoError(t, a.Register("t", ha))
+	require.NoError(t, b.Register("t", hb))
+	a.NeighborUp("b")
+	b.NeighborUp("a")
+	b.Ready() // only a's exchange
+	sent := 0
+	for a.HasReady() || b.HasReady() {
+		for _, env := range a.Ready().Messages {
+			sent++
+			require.NoError(t, b.Step("a", env.Msg))
+		}
+		for _, env := range b.Ready().Messages {
+			sent++
+			require.NoError(t, a.Step("b", env.Msg))
+		}
+	}
+	require.Equal(t, 5, sent)
+	require.Empty(t, a.Exchanges())
+	require.Len(t, b.Exchanges(), 1) // its own, whose opening we discarded
+	require.True(t, b.Exchanges()[0].Initiated)
+}
+
+func TestTreeQueryCollectsTheTree(t *testing.T) {
+	c := newCluster(t, Config{})
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		c.add(n)
+	}
+	for _, l := range [][2]string{{"a", "b"}, {"b", "c"}, {"c", "d"}, {"d", "e"}, {"e", "a"}, {"b", "d"}} {
+		c.link(l[0], l[1])
+	}
+	c.dropExchanges()
+	require.NoError(t, c.nodes["a"].Broadcast("t", []byte("m1"), nil))
+	c.handlers["a"].have["m1"] = nil
+	c.collect("a", 0)
+	c.deliverFIFO(nil, nil)
+
+	id, err := c.nodes["c"].QueryTree("a")
+	require.NoError(t, err)
+	c.collect("c", 0)
+	c.deliverFIFO(nil, nil)
+	got := c.trees["c"]
+	require.Len(t, got, 1)
+	require.Equal(t, id, got[0].Query)
+	var names []string
+	for _, node := range got[0].Nodes {
+		names = append(names, node.Name)
+		eager, lazy := c.nodes[node.Name].Peers("a")
+		require.Equal(t, eager, node.Eager, node.Name)
+		require.Equal(t, lazy, node.Lazy, node.Name)
+	}
+	require.Equal(t, []string{"a", "b", "c", "d", "e"}, names)
+	require.Zero(t, c.nodes["c"].Now(), "answered without waiting for the budget")
+}
+
+func TestTreeQueriesAreBounded(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a", MaxTreeQueries: 1, TreeQueryTicks: 20})
+	p.NeighborUp("b")
+	_, err := p.QueryTree("a")
+	require.NoError(t, err)
+	_, err = p.QueryTree("a")
+	require.True(t, errors.Is(err, ErrTooManyQueries))
+	for range 20 {
+		p.Tick()
+	}
+	rd := p.Ready()
+	require.Len(t, rd.Trees, 1, "the budget ends the query with what answered")
+	require.Len(t, rd.Trees[0].Nodes, 1)
+}
+
+func TestTrackedExchangesAreBounded(t *testing.T) {
+	p, err := New(Config{Self: "a", MaxTrackedExchanges: 2})
+	require.NoError(t, err)
+	h := &digestHandler{}
+	require.NoError(t, p.Register("t", h))
+	p.NeighborUp("b") // opens one
+	for id := range uint64(3) {
+		require.NoError(t, p.Step("b", Message{Type: MsgExchange, Topic: "t", Exchange: 100 + id, Payload: []byte("digest")}))
+	}
+	require.Len(t, p.Exchanges(), 2)
+	require.EqualValues(t, 2, p.Stats().ExchangesRefused)
+	require.Equal(t, 1, h.received, "refused exchanges never reach the handler")
+}
+
+func TestRoundSaturates(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a"})
+	p.NeighborUp("b")
+	p.NeighborUp("c")
+	p.Ready()
+	require.NoError(t, p.Step("b", Message{Type: MsgGossip, Topic: "t", ID: []byte("m"), Root: "r", Round: math.MaxUint32}))
+	msgs := p.Ready().Messages
+	require.Len(t, msgs, 1)
+	require.Equal(t, uint32(math.MaxUint32), msgs[0].Msg.Round)
+}

@@ -1,0 +1,169 @@
+package hyparview
+
+import (
+	"fmt"
+	"testing"
+)
+
+// After a partition heals, HyParView alone leaves the overlay split: both
+// sides refilled their views from their own nodes. A few Mix links, drawn
+// from the whole cluster as the driver draws them from memberlist, join
+// the sides again without breaking the views' invariants.
+func TestMixJoinsTheSidesOfAHealedPartition(t *testing.T) {
+	const nodes = 100
+	cfg := DefaultConfig()
+	net := newTestNet(7, cfg)
+	for i := range nodes {
+		h := net.add(fmt.Sprintf("n%03d", i))
+		if i > 0 {
+			live := net.live()
+			h.Join(Peer{Name: live[net.rng.Intn(len(live)-1)]})
+			if err := net.collectFrom(h.Self().Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ticks := func(k int) {
+		t.Helper()
+		for range k {
+			if err := net.tick(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ticks(3 * cfg.ShuffleTicks)
+	if comps := net.components(); len(comps) != 1 {
+		t.Fatalf("before the partition: %d components", len(comps))
+	}
+
+	side := map[string]int{}
+	for i, name := range net.names {
+		side[name] = i % 2
+	}
+	if err := net.partition(side); err != nil {
+		t.Fatal(err)
+	}
+	ticks(3 * cfg.ShuffleTicks)
+	if err := net.partition(nil); err != nil {
+		t.Fatal(err)
+	}
+	ticks(3 * cfg.ShuffleTicks)
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+	if comps := net.components(); len(comps) != 2 {
+		t.Fatalf("without Mix the healed overlay should stay in its 2 sides, has %d components", len(comps))
+	}
+
+	// One Mix every 10 ticks somewhere in the cluster, to a random node.
+	mixes := 0
+	for tick := 0; len(net.components()) > 1; tick++ {
+		if tick > 3*cfg.ShuffleTicks {
+			t.Fatalf("still %d components after %d mixes", len(net.components()), mixes)
+		}
+		if tick%10 == 0 {
+			from, to := net.names[net.rng.Intn(nodes)], net.names[net.rng.Intn(nodes)]
+			net.nodes[from].Mix(Peer{Name: to})
+			if err := net.collectFrom(from); err != nil {
+				t.Fatal(err)
+			}
+			mixes++
+		}
+		ticks(1)
+	}
+	ticks(cfg.ShuffleTicks)
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+	if comps := net.components(); len(comps) != 1 {
+		t.Fatalf("after mixing: %d components", len(comps))
+	}
+	if m := minActive(net); m < cfg.ActiveSize-1 {
+		t.Fatalf("after mixing a node has only %d active peers", m)
+	}
+	t.Logf("one component again after %d mixes; active view sizes %v", mixes, net.activeSizes())
+}
+
+// A clique of nodes linked only among themselves (every view full, no
+// failure) notices it from the few shuffle origins it sees, and Mix joins it
+// to the rest; nodes of the large overlay do not mistake themselves for an
+// island.
+func TestIslandIsNoticedAndJoined(t *testing.T) {
+	cfg := DefaultConfig()
+	net := newTestNet(11, cfg)
+	// Each group joins among itself, and its joins are delivered before
+	// the first tick, so that no node is ever isolated and rejoins through
+	// a node of the other group.
+	group := func(names []string) {
+		for i, name := range names {
+			h := net.add(name)
+			contact := names[(i+1)%len(names)]
+			if i > 0 {
+				contact = names[net.rng.Intn(i)]
+			}
+			h.Join(Peer{Name: contact})
+			if err := net.collectFrom(name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := net.drain(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var main, island []string
+	for i := range 120 {
+		main = append(main, fmt.Sprintf("n%03d", i))
+	}
+	for i := range cfg.ActiveSize + 1 {
+		island = append(island, fmt.Sprintf("i%d", i))
+	}
+	group(island)
+	group(main)
+	ticks := func(k int) {
+		t.Helper()
+		for range k {
+			if err := net.tick(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ticks(int(cfg.islandWindow()) + cfg.ShuffleTicks)
+	if comps := net.components(); len(comps) != 2 {
+		t.Fatalf("setup: want the main overlay and the island, have %d components", len(comps))
+	}
+	for _, name := range island {
+		if !net.nodes[name].Island() {
+			t.Errorf("%s does not notice it is in an island (%d shuffle origins)", name, len(net.nodes[name].origins))
+		}
+	}
+	wrong := 0
+	for _, name := range main {
+		if net.nodes[name].Island() {
+			wrong++
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d of %d nodes of the main overlay think they are in an island", wrong, len(main))
+	}
+
+	// The driver's answer: every mixing interval, a node that suspects an
+	// island mixes with a node drawn from the whole cluster.
+	all := append(append([]string(nil), main...), island...)
+	for round := 0; len(net.components()) > 1; round++ {
+		if round > 5 {
+			t.Fatalf("still %d components after %d mixing intervals", len(net.components()), round)
+		}
+		for _, name := range all {
+			if net.nodes[name].Island() {
+				net.nodes[name].Mix(Peer{Name: all[net.rng.Intn(len(all))]})
+				if err := net.collectFrom(name); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		ticks(3 * cfg.ShuffleTicks)
+	}
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+}
