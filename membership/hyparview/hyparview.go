@@ -31,8 +31,11 @@ type Protocol struct {
 	passive  []Peer
 	attempts []attempt
 	// backoff holds, per peer name, the tick until which the peer is not
-	// tried for promotion: it refused us or dropped us.
+	// tried for promotion while we hold another link: it dropped us.
 	backoff map[string]uint64
+	// refused holds, per peer name, the tick until which the peer is not
+	// asked with low priority: it refused such a request (it was full).
+	refused map[string]uint64
 
 	nextShuffle uint64
 	// lastShuffle is what our last SHUFFLE offered; its reply replaces these
@@ -63,6 +66,7 @@ func New(self Peer, cfg Config, rng *rand.Rand) *Protocol {
 		cfg:     cfg,
 		rng:     rng,
 		backoff: make(map[string]uint64),
+		refused: make(map[string]uint64),
 	}
 	// Spread first shuffles over one period, so that nodes started together
 	// do not shuffle in lockstep.
@@ -90,11 +94,11 @@ func (h *Protocol) Passive() []Peer {
 	return out
 }
 
-// Isolated reports that the node has no active peer, no passive peer left to
-// try and no request outstanding: only a new Join can bring it back, so the
-// driver rejoins through its other sources of contacts (memberlist).
+// Isolated reports that the node has no active peer, no request
+// outstanding and no passive peer it may ask: only a new Join can bring it
+// back, so it rejoins through the cluster's directory (see SetDirectory).
 func (h *Protocol) Isolated() bool {
-	return len(h.active) == 0 && len(h.passive) == 0 && len(h.attempts) == 0
+	return len(h.active) == 0 && len(h.attempts) == 0 && len(h.candidates(true)) == 0
 }
 
 // Join starts joining the overlay through contact: it sends JOIN, and the
@@ -155,11 +159,8 @@ func (h *Protocol) LinkFailed(peer Peer) {
 func (h *Protocol) Tick() {
 	h.now++
 	h.expireAttempts()
-	for name, until := range h.backoff {
-		if until <= h.now {
-			delete(h.backoff, name)
-		}
-	}
+	expire(h.backoff, h.now)
+	expire(h.refused, h.now)
 	if h.now >= h.nextShuffle {
 		h.nextShuffle = h.now + uint64(h.cfg.ShuffleTicks)
 		h.shuffle()
@@ -195,4 +196,13 @@ func (h *Protocol) observeEpoch(e uint64) {
 // String summarises the node's views, for logs and tests.
 func (h *Protocol) String() string {
 	return fmt.Sprintf("%s active=%s passive=%s", h.self.Name, peerList(h.Active()), peerList(h.Passive()))
+}
+
+// expire deletes the entries of a backoff map whose tick has come.
+func expire(until map[string]uint64, now uint64) {
+	for name, t := range until {
+		if t <= now {
+			delete(until, name)
+		}
+	}
 }

@@ -77,7 +77,10 @@ func (h *Protocol) stepNeighborReply(from Peer, m MsgNeighborReply) {
 	h.attempts = slices.Delete(h.attempts, ai, ai+1)
 	switch {
 	case !m.Accept:
-		h.backoff[from.Name] = h.now + uint64(h.cfg.BackoffTicks)
+		// Only a low-priority request can be refused, and the refusal only
+		// says the peer is full: it is not asked with low priority again
+		// for a while, but a high-priority request may go to it at once.
+		h.refused[from.Name] = h.now + uint64(h.cfg.BackoffTicks)
 	case h.activeIndex(from.Name) >= 0:
 		h.settleEpoch(from, m.Link)
 	case len(h.active) >= h.cfg.ActiveSize && att.kind == attemptPromotion:
@@ -140,7 +143,7 @@ func (h *Protocol) stepDisconnect(from Peer, m MsgDisconnect) {
 
 // refill tries one passive peer at a time while the active view has room:
 // high priority (the peer must take us) below Config.HighPriorityBelow, low
-// otherwise. Peers in backoff are skipped.
+// otherwise.
 func (h *Protocol) refill() {
 	if len(h.active)+len(h.attempts) >= h.cfg.ActiveSize {
 		return
@@ -150,17 +153,38 @@ func (h *Protocol) refill() {
 			return
 		}
 	}
-	candidates := make([]Peer, 0, len(h.passive))
-	for _, p := range h.passive {
-		if _, waiting := h.backoff[p.Name]; !waiting && h.attemptIndex(p.Name) < 0 {
-			candidates = append(candidates, p)
-		}
-	}
+	high := h.askHigh()
+	candidates := h.candidates(high)
 	if len(candidates) == 0 {
 		return
 	}
-	high := len(h.active) < h.cfg.highPriorityBelow()
 	h.request(candidates[h.rng.Intn(len(candidates))], attemptPromotion, high)
+}
+
+// askHigh reports whether a promotion request now goes with high priority.
+func (h *Protocol) askHigh() bool { return len(h.active) < h.cfg.highPriorityBelow() }
+
+// candidates returns the passive peers this node may ask for a link now.
+// A peer that refused a low-priority request is skipped only for another
+// low-priority one: a high-priority request cannot be refused. A peer that
+// disconnected us is skipped for BackoffTicks whatever the priority, so
+// that two nodes do not evict each other in a loop; a node left with no
+// candidate at all is Isolated and rejoins through the directory instead.
+func (h *Protocol) candidates(high bool) []Peer {
+	out := make([]Peer, 0, len(h.passive))
+	for _, p := range h.passive {
+		if h.attemptIndex(p.Name) >= 0 {
+			continue
+		}
+		if _, refused := h.refused[p.Name]; refused && !high {
+			continue
+		}
+		if _, dropped := h.backoff[p.Name]; dropped {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // request sends NEIGHBOR to peer and records the attempt.
