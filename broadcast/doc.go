@@ -22,11 +22,16 @@
 //
 // Register a plumtree.Handler per topic on every node, then Broadcast. A handler
 // backed by replicated state (the registry's CRDT, whose op ids are owner,
-// incarnation and sequence) answers Merge, IsStale and Graft from that state,
-// and runs anti-entropy through ExchangeStart/ExchangeReceive: a digest, then
-// the deltas each side lacks. Anti-entropy runs with a new neighbour at once
-// and with one random neighbour every ExchangeTicks. Applications without
-// such state use a [plumtree.SeenSet], whose limits its documentation lists.
+// incarnation and sequence) answers Merge (New, Known by other means, or a
+// Duplicate), IsStale and Graft from that state, and runs anti-entropy
+// through ExchangeStart/ExchangeReceive: a digest, then the deltas each side
+// lacks. Handlers never call the Node: they return plumtree.Actions (open an
+// exchange with a peer now, broadcast on a root's tree), which the protocol
+// carries out once they return. Anti-entropy runs with a new neighbour at
+// once and with one random neighbour every ExchangeTicks; StartExchange and
+// CancelExchanges drive it by hand, and BroadcastOn passes on state on
+// another root's tree. Applications without such state use a
+// [plumtree.SeenSet], whose limits its documentation lists.
 //
 // # Delivery guarantees
 //
@@ -46,7 +51,7 @@
 //
 // # Introspection
 //
-// Peers returns a node's eager and lazy peers for a root (partisan's
-// debug_get_peers), QueryTree collects the tree of a root from the nodes
+// Peers (or BroadcastMembers) returns a node's eager and lazy peers for a
+// root (partisan's debug_get_peers and broadcast_members), QueryTree collects the tree of a root from the nodes
 // that answer (debug_get_tree), Exchanges lists the exchanges in progress.
 package broadcast

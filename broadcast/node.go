@@ -72,7 +72,7 @@ func Start(tr Transport, opts Options) (*Node, error) {
 	if cfg.Self == "" {
 		cfg.Self = tr.Self().Name
 	}
-	core, err := plumtree.New(cfg)
+	core, err := plumtree.NewProtocol(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +113,44 @@ func (n *Node) Broadcast(topic string, id, payload []byte) error {
 		return derr
 	}
 	return err
+}
+
+// BroadcastOn broadcasts on the tree of root, which need not be this node
+// (see plumtree.Protocol.BroadcastOn). id and payload are copied.
+func (n *Node) BroadcastOn(topic, root string, id, payload []byte) error {
+	id = append([]byte(nil), id...)
+	payload = append([]byte(nil), payload...)
+	var err error
+	if derr := n.do(func() { err = n.core.BroadcastOn(topic, root, id, payload) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// StartExchange opens an anti-entropy exchange on topic with the neighbour
+// peer now; start, when not nil, is its first message (it is copied),
+// otherwise the handler's ExchangeStart is asked.
+func (n *Node) StartExchange(topic, peer string, start []byte) error {
+	if start != nil {
+		start = append([]byte{}, start...)
+	}
+	var err error
+	if derr := n.do(func() { err = n.core.StartExchange(topic, peer, start) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// CancelExchanges ends every exchange with peer (topic "" = all topics).
+func (n *Node) CancelExchanges(topic, peer string) error {
+	return n.do(func() { n.core.CancelExchanges(topic, peer) })
+}
+
+// BroadcastMembers returns this node's eager and lazy peers in the tree of
+// root, as partisan's broadcast_members.
+func (n *Node) BroadcastMembers(root string) (eager, lazy []string, err error) {
+	err = n.do(func() { eager, lazy = n.core.BroadcastMembers(root) })
+	return eager, lazy, err
 }
 
 // Peers returns this node's eager and lazy peers in the tree of root.

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/cpggo/cpg/broadcast/plumtree"
 )
 
 // Protocol names a broadcast protocol the simulator can run.
@@ -181,16 +183,19 @@ type probe struct {
 	node int32
 }
 
-func (p *probe) Merge(id, _ []byte) bool {
+func (p *probe) Merge(_ string, id, _ []byte) (plumtree.Verdict, []plumtree.Action) {
 	b := p.s.bcastOf(id)
 	if b == nil {
-		return false
+		return plumtree.Duplicate, nil
 	}
 	var round uint32
 	if m := p.s.incoming; m != nil {
 		round = m.Round
 	}
-	return p.s.deliver(b, p.node, round)
+	if !p.s.deliver(b, p.node, round) {
+		return plumtree.Duplicate, nil
+	}
+	return plumtree.New, nil
 }
 
 func (p *probe) IsStale(id []byte) bool {
@@ -206,5 +211,7 @@ func (p *probe) Graft(id []byte) ([]byte, bool) {
 	return p.s.payload, true
 }
 
-func (p *probe) ExchangeStart(string) []byte           { return nil }
-func (p *probe) ExchangeReceive(string, []byte) []byte { return nil }
+func (p *probe) ExchangeStart(string) []byte { return nil }
+func (p *probe) ExchangeReceive(plumtree.Exchange, []byte) ([]byte, []plumtree.Action) {
+	return nil, nil
+}

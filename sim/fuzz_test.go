@@ -3,6 +3,7 @@ package sim
 import (
 	"testing"
 
+	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
 )
 
@@ -21,14 +22,14 @@ func FuzzRegistryExchange(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &registryReplica{st: crdt.New(crdt.Config{Self: "a", Incarnation: 1}), buffered: map[string]struct{}{}}
 		r.st.LocalJoin("sim", "g", "x", 2, nil, 1)
-		reply := r.ExchangeReceive("b", data)
+		reply, _ := r.ExchangeReceive(plumtree.Exchange{Peer: "b"}, data)
 		if reply == nil {
 			return
 		}
 		switch reply[0] {
 		case exchangeDeltaDigest:
 			other := &registryReplica{st: crdt.New(crdt.Config{Self: "c", Incarnation: 1}), buffered: map[string]struct{}{}}
-			other.ExchangeReceive("a", reply)
+			other.ExchangeReceive(plumtree.Exchange{Peer: "a"}, reply)
 		case exchangeDelta:
 			if _, err := crdt.DecodeDelta(reply[1:]); err != nil {
 				t.Fatalf("replica answered a malformed delta: %v", err)

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 
+	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
 	"github.com/cpggo/cpg/internal/wire"
 )
@@ -88,25 +89,25 @@ func decodeOpID(id []byte) (owner string, v crdt.Version, err error) {
 	return owner, v, d.Finish()
 }
 
-func (r *registryReplica) Merge(id, payload []byte) bool {
+func (r *registryReplica) Merge(_ string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
 	op, err := crdt.DecodeOp(payload)
 	if err != nil {
-		return false
+		return plumtree.Duplicate, nil
 	}
 	switch r.st.Apply(&op) {
 	case crdt.Applied:
-		return true
+		return plumtree.New, nil
 	case crdt.Buffered:
 		if _, again := r.buffered[string(id)]; again {
-			return false
+			return plumtree.Duplicate, nil
 		}
 		if len(r.buffered) >= maxBuffered {
 			clear(r.buffered)
 		}
 		r.buffered[string(id)] = struct{}{}
-		return true
+		return plumtree.New, nil
 	}
-	return false
+	return plumtree.Duplicate, nil
 }
 
 func (r *registryReplica) IsStale(id []byte) bool {
@@ -137,48 +138,48 @@ func (r *registryReplica) ExchangeStart(string) []byte {
 	return crdt.AppendDigest([]byte{exchangeDigest}, &dg)
 }
 
-func (r *registryReplica) ExchangeReceive(_ string, data []byte) []byte {
+func (r *registryReplica) ExchangeReceive(_ plumtree.Exchange, data []byte) ([]byte, []plumtree.Action) {
 	if len(data) == 0 {
-		return nil
+		return nil, nil
 	}
 	switch data[0] {
 	case exchangeDigest:
 		theirs, err := crdt.DecodeDigest(data[1:])
 		if err != nil {
-			return nil
+			return nil, nil
 		}
 		mine := r.st.Digest()
 		if mine.Equal(&theirs) {
-			return nil
+			return nil, nil
 		}
 		delta := r.st.Delta(&theirs)
 		b := wire.AppendBytes([]byte{exchangeDeltaDigest}, crdt.AppendDelta(nil, &delta))
-		return crdt.AppendDigest(b, &mine)
+		return crdt.AppendDigest(b, &mine), nil
 	case exchangeDeltaDigest:
 		d := wire.NewDecoder(data[1:])
 		deltaBytes := d.Bytes(len(data))
 		if d.Err() != nil {
-			return nil
+			return nil, nil
 		}
 		delta, err := crdt.DecodeDelta(deltaBytes)
 		if err != nil {
-			return nil
+			return nil, nil
 		}
 		theirs, err := crdt.DecodeDigest(data[len(data)-d.Len():])
 		if err != nil {
-			return nil
+			return nil, nil
 		}
 		r.st.Merge(&delta)
 		back := r.st.Delta(&theirs)
 		if back.Empty() {
-			return nil
+			return nil, nil
 		}
-		return crdt.AppendDelta([]byte{exchangeDelta}, &back)
+		return crdt.AppendDelta([]byte{exchangeDelta}, &back), nil
 	case exchangeDelta:
 		delta, err := crdt.DecodeDelta(data[1:])
 		if err == nil {
 			r.st.Merge(&delta)
 		}
 	}
-	return nil
+	return nil, nil
 }

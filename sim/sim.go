@@ -213,7 +213,7 @@ func (s *Simulator) start(i int32) {
 	pcfg := s.cfg.Plumtree
 	pcfg.Self = n.name
 	pcfg.Rand = rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()))
-	pt, err := plumtree.New(pcfg)
+	pt, err := plumtree.NewProtocol(pcfg)
 	if err != nil {
 		panic(fmt.Sprintf("sim: %v", err)) // Config was validated by the caller's first start
 	}

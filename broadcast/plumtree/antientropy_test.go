@@ -31,7 +31,7 @@ func (h *setHandler) digest() string {
 
 func (h *setHandler) ExchangeStart(string) []byte { return []byte(h.digest()) }
 
-func (h *setHandler) ExchangeReceive(peer string, data []byte) []byte {
+func (h *setHandler) ExchangeReceive(_ Exchange, data []byte) ([]byte, []Action) {
 	var theirs map[string]bool
 	opened := false
 	for _, part := range strings.Split(string(data), ";") {
@@ -45,13 +45,13 @@ func (h *setHandler) ExchangeReceive(peer string, data []byte) []byte {
 		case strings.HasPrefix(part, "give:"):
 			for _, kv := range strings.Split(strings.TrimPrefix(part, "give:"), ",") {
 				if id, payload, ok := strings.Cut(kv, "="); ok {
-					h.Merge([]byte(id), []byte(payload))
+					h.learn([]byte(id), []byte(payload))
 				}
 			}
 		}
 	}
 	if theirs == nil {
-		return nil // a final delta: nothing to answer
+		return nil, nil // a final delta: nothing to answer
 	}
 	var give []string
 	for id, payload := range h.have {
@@ -62,12 +62,12 @@ func (h *setHandler) ExchangeReceive(peer string, data []byte) []byte {
 	slices.Sort(give)
 	reply := "give:" + strings.Join(give, ",")
 	if opened {
-		return []byte(reply + ";" + h.digest())
+		return []byte(reply + ";" + h.digest()), nil
 	}
 	if len(give) == 0 {
-		return nil
+		return nil, nil
 	}
-	return []byte(reply)
+	return []byte(reply), nil
 }
 
 // A node that links up after broadcasts were made gets them all through the
@@ -77,7 +77,7 @@ func TestExchangeOnNewLinkCatchesUp(t *testing.T) {
 	nodes := map[string]*Protocol{}
 	handlers := map[string]*setHandler{}
 	for _, name := range []string{"a", "b", "c"} {
-		p, err := New(Config{Self: name})
+		p, err := NewProtocol(Config{Self: name})
 		require.NoError(t, err)
 		handlers[name] = newSetHandler(name)
 		require.NoError(t, p.Register("t", handlers[name]))

@@ -82,7 +82,7 @@ func FuzzStep(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p, err := New(Config{Self: "a", MaxMissing: 8, MaxTrees: 4})
+		p, err := NewProtocol(Config{Self: "a", MaxMissing: 8, MaxTrees: 4})
 		if err != nil {
 			t.Fatal(err)
 		}

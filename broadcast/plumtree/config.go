@@ -53,7 +53,8 @@ type Config struct {
 	// Default 50 (5 s).
 	ExchangeTimeoutTicks int
 	// MaxExchangeSteps bounds the messages of one exchange, so two handlers
-	// can never ping-pong forever. Default 4 (a digest/delta exchange needs 3).
+	// can never ping-pong forever. Default 8 (a digest/delta exchange needs 3,
+	// a hashed one, comparing bucket hashes first, 5).
 	MaxExchangeSteps int
 
 	// MissingTTLTicks is how long a node remembers the announcements of a
@@ -119,7 +120,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.MaxExchanges, 1)
 	def(&c.ExchangeTimeoutTicks, 50)
 	def(&c.MaxTrackedExchanges, 256)
-	def(&c.MaxExchangeSteps, 4)
+	def(&c.MaxExchangeSteps, 8)
 	def(&c.MissingTTLTicks, 100)
 	def(&c.MaxMissing, 4096)
 	def(&c.MaxAnnouncers, 8)

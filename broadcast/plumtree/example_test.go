@@ -15,7 +15,7 @@ func ExampleProtocol() {
 	}
 	nodes := map[string]*plumtree.Protocol{}
 	for _, name := range []string{"a", "b"} {
-		p, _ := plumtree.New(plumtree.Config{Self: name})
+		p, _ := plumtree.NewProtocol(plumtree.Config{Self: name})
 		seen, _ := plumtree.NewSeenSet(plumtree.SeenSetConfig{Deliver: deliver(name)})
 		p.Register("chat", seen)
 		nodes[name] = p

@@ -8,27 +8,54 @@ import (
 )
 
 // recordingHandler is a test application: it knows every payload it has
-// seen (as a CRDT would) and counts deliveries per id.
+// seen (as a CRDT would) and counts deliveries per id. It tells apart what
+// came over the tree from what it learned by other means (learn), which it
+// answers Known the first time the tree brings it.
 type recordingHandler struct {
 	name      string
 	have      map[string][]byte
+	learned   map[string]bool // held, but never seen over the tree
 	delivered map[string]int
 	rounds    map[string]uint32 // hops from the root at delivery
 	log       *strings.Builder  // deliveries are written here when set
+	// actions, when set, are returned by Merge for a New payload.
+	actions func(from string, id []byte) []Action
 }
 
 func newRecordingHandler(name string) *recordingHandler {
-	return &recordingHandler{name: name, have: map[string][]byte{}, delivered: map[string]int{}}
+	return &recordingHandler{name: name, have: map[string][]byte{}, learned: map[string]bool{}, delivered: map[string]int{}}
 }
 
-func (h *recordingHandler) Merge(id, payload []byte) bool {
+func (h *recordingHandler) Merge(from string, id, payload []byte) (Verdict, []Action) {
 	if _, ok := h.have[string(id)]; ok {
-		return false
+		if h.learned[string(id)] {
+			delete(h.learned, string(id))
+			return Known, nil
+		}
+		return Duplicate, nil
 	}
 	h.have[string(id)] = append([]byte(nil), payload...)
 	h.delivered[string(id)]++
 	if h.log != nil {
 		fmt.Fprintf(h.log, "  %s delivers %s\n", h.name, id)
+	}
+	if h.actions != nil {
+		return New, h.actions(from, id)
+	}
+	return New, nil
+}
+
+// learn takes a payload by other means than the tree (an exchange): it is
+// delivered, and the tree's copy will be Known.
+func (h *recordingHandler) learn(id, payload []byte) bool {
+	if _, ok := h.have[string(id)]; ok {
+		return false
+	}
+	h.have[string(id)] = append([]byte(nil), payload...)
+	h.learned[string(id)] = true
+	h.delivered[string(id)]++
+	if h.log != nil {
+		fmt.Fprintf(h.log, "  %s learns %s\n", h.name, id)
 	}
 	return true
 }
@@ -48,8 +75,10 @@ func (h *recordingHandler) Graft(id []byte) ([]byte, bool) {
 	return p, ok
 }
 
-func (h *recordingHandler) ExchangeStart(string) []byte           { return nil }
-func (h *recordingHandler) ExchangeReceive(string, []byte) []byte { return nil }
+func (h *recordingHandler) ExchangeStart(string) []byte { return nil }
+func (h *recordingHandler) ExchangeReceive(Exchange, []byte) ([]byte, []Action) {
+	return nil, nil
+}
 
 // inflight is a message on its way, due at a step of the simulated clock.
 type inflight struct {
@@ -87,7 +116,7 @@ func (c *cluster) add(name string) {
 	cfg := c.cfg
 	cfg.Self = name
 	cfg.Rand = nil
-	p, err := New(cfg)
+	p, err := NewProtocol(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -88,8 +88,9 @@ type Ready struct {
 // ErrNoHandler reports a broadcast on a topic without a registered handler.
 var ErrNoHandler = errors.New("plumtree: no handler for topic")
 
-// New returns a Plumtree with no neighbours and no handlers.
-func New(cfg Config) (*Protocol, error) {
+// NewProtocol returns a Plumtree with no neighbours and no handlers. (New is
+// the Verdict.)
+func NewProtocol(cfg Config) (*Protocol, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -198,13 +199,38 @@ func (p *Protocol) isNeighbor(peer string) bool {
 	return ok
 }
 
-// Broadcast sends a message to every node. Merge is not called for it: the
-// application holds it already, or its handler is a LocalRecorder and is
-// told now.
+// RoundUnknown is the Round of a message relayed on another node's tree
+// (BroadcastOn with a root other than this node): its hops from the root
+// are unknown, it is forwarded as RoundUnknown, and it never drives the tree
+// optimisation, which would otherwise take the relay for the root and pull
+// the root's tree towards it.
+const RoundUnknown uint32 = 0
+
+// Broadcast sends a message to every node along this node's own tree. Merge
+// is not called for it: the application holds it already, or its handler is
+// a LocalRecorder and is told now.
 func (p *Protocol) Broadcast(topic string, id, payload []byte) error {
+	return p.BroadcastOn(topic, p.self, id, payload)
+}
+
+// BroadcastOn broadcasts on the tree of root (not necessarily this node).
+// A replica uses it to pass on, on an owner's tree, state it learned by
+// other means (an exchange). Merge is not called for it, as for Broadcast.
+//
+// Round: when root is this node, the first hop is round 1, as for
+// Broadcast. Otherwise the message carries RoundUnknown all the way: this
+// node's distance to root is not known (it may not be on root's tree at
+// all), and rounds counted from the relay would make the optimisation swap
+// root's links towards the relay. A copy of such a message that turns out
+// to be a Duplicate does not prune either: it says nothing about root's
+// tree, where the relay's parent naturally holds the payload already.
+func (p *Protocol) BroadcastOn(topic, root string, id, payload []byte) error {
 	h, ok := p.handlers[topic]
 	if !ok {
 		return fmt.Errorf("%w %q", ErrNoHandler, topic)
+	}
+	if root == "" || len(root) > MaxNameLen {
+		return fmt.Errorf("plumtree: root %q: length must be 1..%d", root, MaxNameLen)
 	}
 	if len(id) == 0 || len(id) > MaxIDLen {
 		return fmt.Errorf("plumtree: id of %d bytes: must be 1..%d", len(id), MaxIDLen)
@@ -215,11 +241,21 @@ func (p *Protocol) Broadcast(topic string, id, payload []byte) error {
 	if r, ok := h.(LocalRecorder); ok {
 		r.RecordLocal(id, payload)
 	}
+	round := RoundUnknown
+	if root == p.self {
+		round = 1
+	}
 	key := msgKey{topic, string(id)}
 	delete(p.missing, key)
-	p.remember(key, p.self, 0, "", payload)
-	p.push(p.tree(p.self), topic, id, p.self, 1, payload, "")
+	p.remember(key, root, 0, "", payload)
+	p.push(p.tree(root), topic, id, root, round, payload, "")
 	return nil
+}
+
+// BroadcastMembers is partisan's broadcast_members: this node's eager and
+// lazy peers in the tree of root (the same answer as Peers).
+func (p *Protocol) BroadcastMembers(root string) (eager, lazy []string) {
+	return p.Peers(root)
 }
 
 // Step handles a message received from a neighbour. An error means the
@@ -293,14 +329,17 @@ func (p *Protocol) onGossip(from string, m Message) error {
 	if err != nil {
 		return err
 	}
-	if !h.Merge(m.ID, m.Payload) {
+	verdict, actions := h.Merge(from, m.ID, m.Payload)
+	if verdict != New {
 		// A second copy over a tree link: that link is redundant for this
-		// root, so both ends make it lazy.
+		// root, so both ends make it lazy. A relayed copy (round unknown)
+		// says nothing about the root's tree and prunes nothing.
 		p.stats.Duplicates++
-		if p.isNeighbor(from) {
+		if p.isNeighbor(from) && m.Round != RoundUnknown {
 			p.tree(m.Root).makeLazy(from)
 			p.send(from, Message{Type: MsgPrune, Root: m.Root})
 		}
+		p.runActions(m.Topic, actions)
 		return nil
 	}
 	p.stats.Delivered++
@@ -318,10 +357,30 @@ func (p *Protocol) onGossip(from string, m Message) error {
 	p.push(t, m.Topic, m.ID, m.Root, nextRound(m.Round), m.Payload, from)
 	// The payload came the long way while a lazy link had announced it
 	// from much closer to the root: use that link for the tree instead.
-	if miss != nil && miss.bestPeer != "" {
+	if miss != nil && miss.bestPeer != "" && miss.bestRound != RoundUnknown && m.Round != RoundUnknown {
 		p.optimize(m.Root, key, miss.bestPeer, miss.bestRound, from, m.Round)
 	}
+	p.runActions(m.Topic, actions)
 	return nil
+}
+
+// runActions carries out what a handler of topic asked for, once it has
+// returned. What cannot be done is dropped and counted.
+func (p *Protocol) runActions(topic string, actions []Action) {
+	for _, a := range actions {
+		var err error
+		switch a.Kind {
+		case ActExchange:
+			err = p.StartExchange(topic, a.Peer, a.Start)
+		case ActBroadcast:
+			err = p.BroadcastOn(topic, a.Root, a.ID, a.Payload)
+		default:
+			err = fmt.Errorf("plumtree: unknown action %d", a.Kind)
+		}
+		if err != nil {
+			p.stats.ActionsFailed++
+		}
+	}
 }
 
 // push sends a payload on along the eager links and queues announcements for
@@ -353,7 +412,7 @@ func (p *Protocol) onIHave(from string, m Message) {
 		}
 		key := msgKey{a.Topic, string(a.ID)}
 		if h.IsStale(a.ID) {
-			if r := p.recent[key]; r != nil && r.root == a.Root {
+			if r := p.recent[key]; r != nil && r.root == a.Root && r.round != RoundUnknown && a.Round != RoundUnknown {
 				p.optimize(a.Root, key, from, a.Round, r.from, r.round)
 			}
 			continue
@@ -377,7 +436,7 @@ func (p *Protocol) announced(from string, key msgKey, a Announcement) {
 	if e.deadline == 0 {
 		e.deadline = p.now + int64(p.cfg.GraftTimeoutTicks)
 	}
-	if e.bestPeer == "" || a.Round < e.bestRound {
+	if a.Round != RoundUnknown && (e.bestPeer == "" || a.Round < e.bestRound) {
 		e.bestPeer, e.bestRound = from, a.Round
 	}
 	if len(e.announcers) < p.cfg.MaxAnnouncers &&
@@ -545,9 +604,9 @@ func (p *Protocol) popRecent() {
 }
 
 // nextRound counts one more hop, saturating so that a hostile round cannot
-// wrap around to look like the shortest path.
+// wrap around to look like the shortest path. An unknown round stays unknown.
 func nextRound(r uint32) uint32 {
-	if r == math.MaxUint32 {
+	if r == math.MaxUint32 || r == RoundUnknown {
 		return r
 	}
 	return r + 1

@@ -23,6 +23,7 @@ type Stats struct {
 	ExchangesSkipped uint64 // periodic exchanges skipped at MaxExchanges
 	ExchangesLate    uint64 // exchange messages after we ended that exchange
 	ExchangesRefused uint64 // exchanges not opened or refused at MaxTrackedExchanges
+	ActionsFailed    uint64 // handler actions that could not be carried out
 }
 
 // Stats returns the counters so far.

@@ -1,19 +1,26 @@
 package plumtree
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"sort"
 )
 
-// Exchange describes one anti-entropy exchange in progress.
+// Exchange describes one anti-entropy exchange: in Exchanges, one in
+// progress; in Handler.ExchangeReceive, the one the message belongs to.
 type Exchange struct {
 	Peer      string
 	Topic     string
-	ID        uint64
-	Initiated bool  // this node opened it
-	Started   int64 // tick
-	Active    int64 // tick of the last message
-	Steps     int   // messages so far
+	ID        uint64 // chosen by the initiator; unique with (Peer, Initiated)
+	Initiated bool   // this node opened it
+	Started   int64  // tick
+	Active    int64  // tick of the last message
+	Steps     int    // messages so far, sent and received
+	// Step is the step of the last message received: 0 is the initiator's
+	// opening; even steps come from the initiator, odd ones from the
+	// responder.
+	Step uint32
 }
 
 type exchangeKey struct {
@@ -23,6 +30,14 @@ type exchangeKey struct {
 	id    uint64
 }
 
+// ErrExchangeLimit reports an exchange not opened because this node already
+// follows Config.MaxTrackedExchanges.
+var ErrExchangeLimit = errors.New("plumtree: tracked exchanges at the limit")
+
+// ErrNotNeighbor reports an exchange asked for with a peer that is not a
+// current neighbour.
+var ErrNotNeighbor = errors.New("plumtree: not a neighbour")
+
 // startExchanges opens an exchange with peer for every topic whose handler
 // has something to say.
 func (p *Protocol) startExchanges(peer string) {
@@ -31,14 +46,39 @@ func (p *Protocol) startExchanges(peer string) {
 	}
 }
 
+// startExchange opens an exchange the protocol decided on (a new link, the
+// periodic tick); a refusal is only counted.
 func (p *Protocol) startExchange(peer, topic string) {
+	_ = p.openExchange(topic, peer, nil)
+}
+
+// StartExchange opens an exchange on topic with peer now (start nil: ask
+// the handler's ExchangeStart, which may decline with nil). It counts
+// against Config.MaxTrackedExchanges, not MaxExchanges.
+func (p *Protocol) StartExchange(topic, peer string, start []byte) error {
+	if _, ok := p.handlers[topic]; !ok {
+		return fmt.Errorf("%w %q", ErrNoHandler, topic)
+	}
+	if !p.isNeighbor(peer) {
+		return fmt.Errorf("plumtree: exchange on %q with %s: %w", topic, peer, ErrNotNeighbor)
+	}
+	return p.openExchange(topic, peer, start)
+}
+
+func (p *Protocol) openExchange(topic, peer string, start []byte) error {
 	if len(p.exchanges) >= p.cfg.MaxTrackedExchanges {
 		p.stats.ExchangesRefused++
-		return
+		return fmt.Errorf("plumtree: exchange on %q with %s: %w", topic, peer, ErrExchangeLimit)
 	}
-	data := p.handlers[topic].ExchangeStart(peer)
+	if len(start) > MaxPayloadLen {
+		return fmt.Errorf("plumtree: exchange opening of %d bytes exceeds the %d-byte limit", len(start), MaxPayloadLen)
+	}
+	data := start
 	if data == nil {
-		return
+		data = p.handlers[topic].ExchangeStart(peer)
+		if data == nil {
+			return nil
+		}
 	}
 	p.nextExchangeID++
 	id := p.nextExchangeID
@@ -46,6 +86,16 @@ func (p *Protocol) startExchange(peer, topic string) {
 		Peer: peer, Topic: topic, ID: id, Initiated: true, Started: p.now, Active: p.now, Steps: 1,
 	}
 	p.send(peer, Message{Type: MsgExchange, Topic: topic, Exchange: id, Step: 0, Payload: data})
+	return nil
+}
+
+// CancelExchanges ends every exchange with peer (topic "" = all topics).
+func (p *Protocol) CancelExchanges(topic, peer string) {
+	for k := range p.exchanges {
+		if k.peer == peer && (topic == "" || k.topic == topic) {
+			delete(p.exchanges, k)
+		}
+	}
 }
 
 // periodicExchange runs anti-entropy with one random neighbour, unless the
@@ -89,9 +139,11 @@ func (p *Protocol) onExchange(from string, m Message) error {
 	}
 	x.Active = p.now
 	x.Steps++
-	reply := h.ExchangeReceive(from, m.Payload)
+	x.Step = m.Step
+	reply, actions := h.ExchangeReceive(*x, m.Payload)
 	if reply == nil || int(m.Step)+1 >= p.cfg.MaxExchangeSteps || !p.isNeighbor(from) {
 		delete(p.exchanges, key)
+		p.runActions(m.Topic, actions)
 		return nil
 	}
 	x.Steps++
@@ -99,6 +151,7 @@ func (p *Protocol) onExchange(from string, m Message) error {
 		delete(p.exchanges, key) // no answer may follow this last step
 	}
 	p.send(from, Message{Type: MsgExchange, Topic: m.Topic, Exchange: m.Exchange, Step: m.Step + 1, Payload: reply})
+	p.runActions(m.Topic, actions)
 	return nil
 }
 

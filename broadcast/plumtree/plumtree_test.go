@@ -12,7 +12,7 @@ import (
 
 func newCore(t *testing.T, cfg Config, topics ...string) (*Protocol, *recordingHandler) {
 	t.Helper()
-	p, err := New(cfg)
+	p, err := NewProtocol(cfg)
 	require.NoError(t, err)
 	h := newRecordingHandler(cfg.Self)
 	for _, topic := range append([]string{"t"}, topics...) {
@@ -97,7 +97,7 @@ type forgetfulHandler struct{ recordingHandler }
 func (forgetfulHandler) Graft([]byte) ([]byte, bool) { return nil, false }
 
 func TestRecentCacheIsBoundedAndAnswersGrafts(t *testing.T) {
-	p, err := New(Config{Self: "a", MaxRecent: 2, RecentPayloadBytes: 10, RecentTTLTicks: 5})
+	p, err := NewProtocol(Config{Self: "a", MaxRecent: 2, RecentPayloadBytes: 10, RecentTTLTicks: 5})
 	require.NoError(t, err)
 	require.NoError(t, p.Register("t", &forgetfulHandler{*newRecordingHandler("a")}))
 	p.NeighborUp("b")
@@ -154,7 +154,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	require.Equal(t, []string{}, p.Roots())
 	require.Error(t, p.Register("", newRecordingHandler("a")))
 	require.Error(t, p.Register("x", nil))
-	_, err := New(Config{})
+	_, err := NewProtocol(Config{})
 	require.ErrorIs(t, err, ErrNoSelf)
 }
 
@@ -187,21 +187,21 @@ type digestHandler struct {
 }
 
 func (h *digestHandler) ExchangeStart(string) []byte { h.started++; return []byte("digest") }
-func (h *digestHandler) ExchangeReceive(peer string, data []byte) []byte {
+func (h *digestHandler) ExchangeReceive(_ Exchange, data []byte) ([]byte, []Action) {
 	h.received++
 	if h.alwaysReply || string(data) == "digest" {
-		return []byte("delta+digest")
+		return []byte("delta+digest"), nil
 	}
-	return nil
+	return nil, nil
 }
 
 func TestExchangeOnLinkUpAndPeriodically(t *testing.T) {
 	cfg := Config{ExchangeTicks: 10, ExchangeTimeoutTicks: 5}
 	cfg.Self = "a"
-	a, err := New(cfg)
+	a, err := NewProtocol(cfg)
 	require.NoError(t, err)
 	cfg.Self = "b"
-	b, err := New(cfg)
+	b, err := NewProtocol(cfg)
 	require.NoError(t, err)
 	ha, hb := &digestHandler{}, &digestHandler{}
 	require.NoError(t, a.Register("t", ha))
@@ -256,9 +256,9 @@ func TestExchangeOnLinkUpAndPeriodically(t *testing.T) {
 func TestExchangeStepsAreBounded(t *testing.T) {
 	cfg := Config{MaxExchangeSteps: 5}
 	cfg.Self = "a"
-	a, _ := New(cfg)
+	a, _ := NewProtocol(cfg)
 	cfg.Self = "b"
-	b, _ := New(cfg)
+	b, _ := NewProtocol(cfg)
 	ha, hb := &digestHandler{alwaysReply: true}, &digestHandler{alwaysReply: true}
 	require.NoError(t, a.Register("t", ha))
 	require.NoError(t, b.Register("t", hb))
@@ -330,7 +330,7 @@ func TestTreeQueriesAreBounded(t *testing.T) {
 }
 
 func TestTrackedExchangesAreBounded(t *testing.T) {
-	p, err := New(Config{Self: "a", MaxTrackedExchanges: 2})
+	p, err := NewProtocol(Config{Self: "a", MaxTrackedExchanges: 2})
 	require.NoError(t, err)
 	h := &digestHandler{}
 	require.NoError(t, p.Register("t", h))

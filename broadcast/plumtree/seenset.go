@@ -91,13 +91,14 @@ func (s *SeenSet) RecordLocal(id, payload []byte) { s.Add(id, payload) }
 // Len returns the number of ids remembered.
 func (s *SeenSet) Len() int { return len(s.entries) }
 
-// Merge implements Handler: a new id is recorded and delivered.
-func (s *SeenSet) Merge(id, payload []byte) bool {
+// Merge implements Handler: a new id is recorded and delivered (New); an id
+// already seen is a Duplicate (a SeenSet learns nothing by other means).
+func (s *SeenSet) Merge(_ string, id, payload []byte) (Verdict, []Action) {
 	if !s.Add(id, payload) {
-		return false
+		return Duplicate, nil
 	}
 	s.cfg.Deliver(id, payload)
-	return true
+	return New, nil
 }
 
 // IsStale implements Handler.
@@ -118,7 +119,7 @@ func (s *SeenSet) Graft(id []byte) ([]byte, bool) {
 func (s *SeenSet) ExchangeStart(string) []byte { return nil }
 
 // ExchangeReceive implements Handler; a SeenSet does no anti-entropy.
-func (s *SeenSet) ExchangeReceive(string, []byte) []byte { return nil }
+func (s *SeenSet) ExchangeReceive(Exchange, []byte) ([]byte, []Action) { return nil, nil }
 
 // Tick implements Ticker: ids older than TTLTicks are forgotten.
 func (s *SeenSet) Tick() {
