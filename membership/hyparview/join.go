@@ -24,6 +24,8 @@ func (h *Protocol) stepForwardJoin(from Peer, m MsgForwardJoin) {
 		return
 	}
 	h.observeAddr(joiner)
+	// A walk is never longer than our own ARWL, whatever the sender says.
+	m.TTL = min(m.TTL, uint32(h.cfg.ARWL))
 	if m.TTL == 0 || len(h.active) <= 1 {
 		h.offerLink(joiner)
 		return

@@ -13,6 +13,12 @@ const (
 	maxNameLen      = 255
 	maxAddrLen      = 255
 	maxShufflePeers = 64
+	// MaxEpoch bounds the link epochs a message may carry. A node's counter
+	// grows by one per request it sends or accepts, so no honest node gets
+	// near it in any lifetime; an epoch beyond it is refused at decode, so
+	// that the counter (raised past every epoch received) cannot wrap and
+	// let a late DISCONNECT cut a newer link.
+	MaxEpoch = 1 << 62
 )
 
 // EncodeMessage returns m's wire type (1..63) and body.
@@ -52,19 +58,19 @@ func DecodeMessage(typ byte, body []byte) (ProtocolMessage, error) {
 	var m ProtocolMessage
 	switch typ {
 	case typeJoin:
-		m = MsgJoin{Epoch: d.Uvarint()}
+		m = MsgJoin{Epoch: decodeEpoch(d)}
 	case typeForwardJoin:
 		joiner := decodePeer(d)
 		m = MsgForwardJoin{Joiner: joiner, TTL: d.Uint32()}
 	case typeDisconnect:
-		m = MsgDisconnect{Epoch: d.Uvarint()}
+		m = MsgDisconnect{Epoch: decodeEpoch(d)}
 	case typeNeighbor:
 		high := d.Bool()
-		m = MsgNeighbor{High: high, Epoch: d.Uvarint()}
+		m = MsgNeighbor{High: high, Epoch: decodeEpoch(d)}
 	case typeNeighborReply:
 		accept := d.Bool()
-		epoch := d.Uvarint()
-		m = MsgNeighborReply{Accept: accept, Epoch: epoch, Link: d.Uvarint()}
+		epoch := decodeEpoch(d)
+		m = MsgNeighborReply{Accept: accept, Epoch: epoch, Link: decodeEpoch(d)}
 	case typeShuffle:
 		origin := decodePeer(d)
 		ttl := d.Uint32()
@@ -78,6 +84,14 @@ func DecodeMessage(typ byte, body []byte) (ProtocolMessage, error) {
 		return nil, fmt.Errorf("membership: decode message type %d: %w", typ, err)
 	}
 	return m, nil
+}
+
+func decodeEpoch(d *wire.Decoder) uint64 {
+	e := d.Uvarint()
+	if d.Err() == nil && e > MaxEpoch {
+		d.Fail(fmt.Errorf("membership: epoch %d exceeds %d", e, uint64(MaxEpoch)))
+	}
+	return e
 }
 
 func appendPeer(b []byte, p Peer) []byte {

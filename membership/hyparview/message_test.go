@@ -2,6 +2,7 @@ package hyparview
 
 import (
 	"bytes"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ func sampleMessages() []ProtocolMessage {
 	b := Peer{Name: "b"}
 	return []ProtocolMessage{
 		MsgJoin{Epoch: 1},
-		MsgJoin{Epoch: 1 << 63},
+		MsgJoin{Epoch: MaxEpoch},
 		MsgForwardJoin{Joiner: a, TTL: 6},
 		MsgForwardJoin{Joiner: b, TTL: 0},
 		MsgDisconnect{Epoch: 42},
@@ -64,6 +65,10 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{"too many peers", typeShuffleReply, tooMany, "exceeds limit"},
 		{"empty peer name", typeForwardJoin, []byte{0, 0, 1}, "empty name"},
 		{"name too long", typeForwardJoin, append(wire.AppendUvarint(nil, maxNameLen+1), bytes.Repeat([]byte{'x'}, maxNameLen+1)...), "exceeds limit"},
+		{"absurd join epoch", typeJoin, wire.AppendUvarint(nil, math.MaxUint64), "exceeds"},
+		{"absurd disconnect epoch", typeDisconnect, wire.AppendUvarint(nil, MaxEpoch+1), "exceeds"},
+		{"absurd neighbor epoch", typeNeighbor, wire.AppendUvarint([]byte{1}, MaxEpoch+1), "exceeds"},
+		{"absurd link epoch", typeNeighborReply, wire.AppendUvarint([]byte{1, 1}, math.MaxUint64), "exceeds"},
 		{"ttl over 32 bits", typeForwardJoin, wire.AppendUvarint([]byte{1, 'a', 0}, 1<<32), "overflows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,6 +97,9 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if e, ok := messageEpochs(m); ok && e > MaxEpoch {
+			t.Fatalf("%v decoded with an epoch beyond MaxEpoch", m)
+		}
 		typ2, body2 := EncodeMessage(m)
 		if typ2 != typ {
 			t.Fatalf("%v decoded from type %d encodes as type %d", m, typ, typ2)
@@ -104,4 +112,19 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("round trip changed %v into %v", m, m2)
 		}
 	})
+}
+
+// messageEpochs returns the largest epoch m carries, if it carries one.
+func messageEpochs(m ProtocolMessage) (uint64, bool) {
+	switch m := m.(type) {
+	case MsgJoin:
+		return m.Epoch, true
+	case MsgDisconnect:
+		return m.Epoch, true
+	case MsgNeighbor:
+		return m.Epoch, true
+	case MsgNeighborReply:
+		return max(m.Epoch, m.Link), true
+	}
+	return 0, false
 }

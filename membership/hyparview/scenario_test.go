@@ -27,6 +27,10 @@ import (
 //	tick A... [n=N]              advance the nodes' clocks
 //	shuffle A                    A starts a shuffle now
 //	fail A peer=B                A's driver reports the link to B lost
+//	transient-failed A peer=B    A's driver reports a short-lived send to B failed
+//	step A from=B shuffle origin=C ttl=N
+//	step A from=B forwardjoin joiner=C ttl=N
+//	                             A receives a message as if from the wire
 //	kill A                       A dies; its linked peers see the link fail
 //	inflight                     list the messages in flight
 //	views [A...]                 print views (all nodes if none named)
@@ -155,6 +159,8 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		d.ScanArgs(t, "peer", &peer)
 		s.node(t, d, argNames(d)[0]).LinkFailed(Peer{Name: peer})
 		s.collect(t)
+	case "step":
+		s.step(t, d)
 	case "kill":
 		for _, name := range argNames(d) {
 			s.node(t, d, name)
@@ -245,4 +251,33 @@ func argNames(d *datadriven.TestData) []string {
 		}
 	}
 	return names
+}
+
+// step hands a node a message built from the command's arguments, as a
+// peer (honest or not) could send it.
+func (s *scenario) step(t *testing.T, d *datadriven.TestData) {
+	names := argNames(d)
+	if len(names) != 2 {
+		d.Fatalf(t, "step A from=B KIND ...: want a node and a message kind")
+	}
+	var from string
+	var ttl int
+	d.ScanArgs(t, "from", &from)
+	d.ScanArgs(t, "ttl", &ttl)
+	var m ProtocolMessage
+	switch names[1] {
+	case "shuffle":
+		var origin string
+		d.ScanArgs(t, "origin", &origin)
+		m = MsgShuffle{Origin: Peer{Name: origin}, TTL: uint32(ttl), Peers: []Peer{{Name: origin}}}
+	case "forwardjoin":
+		var joiner string
+		d.ScanArgs(t, "joiner", &joiner)
+		m = MsgForwardJoin{Joiner: Peer{Name: joiner}, TTL: uint32(ttl)}
+	default:
+		d.Fatalf(t, "step: unknown message kind %q", names[1])
+	}
+	s.net.logf("deliver %s -> %s: %s", from, names[0], m)
+	s.node(t, d, names[0]).Step(Peer{Name: from}, m)
+	s.collect(t)
 }

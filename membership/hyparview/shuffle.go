@@ -12,7 +12,8 @@ func (h *Protocol) stepShuffle(from Peer, m MsgShuffle) {
 		return
 	}
 	h.noteShuffleOrigin(m.Origin.Name)
-	ttl := m.TTL
+	// A walk is never longer than our own ARWL, whatever the sender says.
+	ttl := min(m.TTL, uint32(h.cfg.ARWL))
 	if ttl > 0 {
 		ttl--
 	}
