@@ -129,7 +129,11 @@ func (n *testNet) deliver(i int) error {
 			return nil
 		}
 		n.logf("undeliverable %s", p)
-		n.nodes[p.from.Name].LinkFailed(p.to)
+		if p.transient {
+			n.nodes[p.from.Name].TransientFailed(p.to)
+		} else {
+			n.nodes[p.from.Name].LinkFailed(p.to)
+		}
 		return n.collectFrom(p.from.Name)
 	}
 	n.logf("deliver %s", p)

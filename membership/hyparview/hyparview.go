@@ -153,6 +153,21 @@ func (h *Protocol) LinkFailed(peer Peer) {
 	h.refill()
 }
 
+// TransientFailed tells the core that a message to peer over a short-lived
+// connection (an Envelope with Transient set) could not be delivered: the
+// peer is unreachable from here, so an attempt towards it is given up and
+// it leaves the passive view. An active link to the same peer is left
+// alone: it runs over its own connection, whose failure the driver reports
+// with LinkFailed.
+func (h *Protocol) TransientFailed(peer Peer) {
+	if h.activeIndex(peer.Name) >= 0 {
+		return
+	}
+	h.removePassive(peer.Name)
+	h.dropAttempt(peer.Name)
+	h.refill()
+}
+
 // Tick advances logical time by one tick: it expires attempts whose reply
 // is overdue, shuffles every ShuffleTicks, and keeps trying to fill the
 // active view from the passive view.

@@ -300,3 +300,22 @@ func runInputs(t testing.TB, ops []byte) {
 		}
 	}
 }
+
+// FORWARD_JOIN walks ending at one node (a join burst, or a peer sending
+// them on purpose) open at most ActiveSize link offers at a time.
+func TestForwardJoinOffersAreBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	h := newTestCore("a", cfg)
+	for i := range 200 {
+		h.Step(Peer{Name: "b"}, MsgForwardJoin{Joiner: Peer{Name: fmt.Sprintf("j%03d", i)}, TTL: 0})
+	}
+	if got := len(h.attempts); got > cfg.ActiveSize {
+		t.Fatalf("%d link offers outstanding after 200 walks, want at most %d", got, cfg.ActiveSize)
+	}
+	if sent := len(h.Ready().Messages); sent > cfg.ActiveSize {
+		t.Fatalf("%d NEIGHBOR offers sent, want at most %d", sent, cfg.ActiveSize)
+	}
+	if len(h.Passive()) == 0 {
+		t.Fatal("joiners past the offer bound should be kept as passive contacts")
+	}
+}

@@ -47,5 +47,19 @@ func (h *Protocol) offerLink(joiner Peer) {
 	if h.activeIndex(joiner.Name) >= 0 || h.attemptIndex(joiner.Name) >= 0 {
 		return
 	}
+	// Each offer may evict a peer when accepted; a burst of walks ending
+	// here (many joins at once, or a hostile peer) would otherwise open
+	// requests without bound. Past ActiveSize outstanding offers the joiner
+	// is kept as a passive contact instead.
+	offers := 0
+	for _, a := range h.attempts {
+		if a.kind == attemptForwardJoin {
+			offers++
+		}
+	}
+	if offers >= h.cfg.ActiveSize {
+		h.addPassive(joiner)
+		return
+	}
 	h.request(joiner, attemptForwardJoin, true)
 }

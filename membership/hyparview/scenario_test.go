@@ -161,6 +161,11 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		s.collect(t)
 	case "step":
 		s.step(t, d)
+	case "transient-failed":
+		var peer string
+		d.ScanArgs(t, "peer", &peer)
+		s.node(t, d, argNames(d)[0]).TransientFailed(Peer{Name: peer})
+		s.collect(t)
 	case "kill":
 		for _, name := range argNames(d) {
 			s.node(t, d, name)
