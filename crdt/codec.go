@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
@@ -116,99 +117,191 @@ func readMeta(d *wire.Decoder) Meta {
 	return m
 }
 
-// AppendDigest appends a digest's encoding to b.
+// AppendDigest appends a digest's encoding to b. Owner lines carry the
+// version and chain; tombstone lines only the dead incarnation.
 func AppendDigest(b []byte, dg *Digest) []byte {
-	b = appendVersions(b, dg.Owners)
-	return appendVersions(b, dg.Tombstones)
+	b = wire.AppendUvarint(b, uint64(len(dg.Owners)))
+	for _, v := range dg.Owners {
+		b = wire.AppendString(b, v.Owner)
+		b = wire.AppendUvarint(b, v.Incarnation)
+		b = wire.AppendUvarint(b, v.Seq)
+		b = wire.AppendUvarint(b, v.Chain)
+	}
+	return appendTombstones(b, dg.Tombstones)
 }
 
-// DecodeDigest decodes a digest.
+// DecodeDigest decodes a digest, refusing lines out of order or repeated.
 func DecodeDigest(b []byte) (Digest, error) {
 	d := wire.NewDecoder(b)
-	dg := Digest{Owners: readVersions(d), Tombstones: readVersions(d)}
+	var dg Digest
+	n := d.Int(maxListLen)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		ov := OwnerVersion{Owner: d.String(MaxNameLen), Version: Version{d.Uvarint(), d.Uvarint()}, Chain: d.Uvarint()}
+		if d.Err() == nil && i > 0 && dg.Owners[i-1].Owner >= ov.Owner {
+			d.Fail(fmt.Errorf("digest owners not sorted at %q", ov.Owner))
+		}
+		dg.Owners = append(dg.Owners, ov)
+	}
+	dg.Tombstones = readTombstones(d)
 	if err := d.Finish(); err != nil {
 		return Digest{}, fmt.Errorf("crdt: decode digest: %w", err)
 	}
 	return dg, nil
 }
 
-func appendVersions(b []byte, vs []OwnerVersion) []byte {
+func appendTombstones(b []byte, vs []OwnerVersion) []byte {
 	b = wire.AppendUvarint(b, uint64(len(vs)))
 	for _, v := range vs {
 		b = wire.AppendString(b, v.Owner)
 		b = wire.AppendUvarint(b, v.Incarnation)
-		b = wire.AppendUvarint(b, v.Seq)
 	}
 	return b
 }
 
-func readVersions(d *wire.Decoder) []OwnerVersion {
+func readTombstones(d *wire.Decoder) []OwnerVersion {
 	n := d.Int(maxListLen)
 	var vs []OwnerVersion
 	for i := 0; i < n && d.Err() == nil; i++ {
-		vs = append(vs, OwnerVersion{Owner: d.String(MaxNameLen), Version: Version{d.Uvarint(), d.Uvarint()}})
+		ov := OwnerVersion{Owner: d.String(MaxNameLen), Version: Version{Incarnation: d.Uvarint()}}
+		if d.Err() == nil && i > 0 && vs[i-1].Owner >= ov.Owner {
+			d.Fail(fmt.Errorf("tombstones not sorted at %q", ov.Owner))
+		}
+		vs = append(vs, ov)
 	}
 	return vs
+}
+
+// AppendOwnerState appends the encoding of one owner's state to b: what a
+// refute or a re-broadcast of an exchange's result carries.
+func AppendOwnerState(b []byte, st *OwnerState) []byte {
+	b = wire.AppendString(b, st.Owner)
+	b = wire.AppendUvarint(b, st.Version.Incarnation)
+	b = wire.AppendUvarint(b, st.Version.Seq)
+	b = wire.AppendUvarint(b, st.Chain)
+	return appendGroups(b, st.Groups)
+}
+
+// DecodeOwnerState decodes one owner's state, refusing what Merge must not
+// see (see DecodeDelta).
+func DecodeOwnerState(b []byte) (OwnerState, error) {
+	d := wire.NewDecoder(b)
+	st := readOwnerState(d)
+	if err := d.Finish(); err != nil {
+		return OwnerState{}, fmt.Errorf("crdt: decode owner state: %w", err)
+	}
+	return st, nil
+}
+
+func appendGroups(b []byte, groups []GroupEntries) []byte {
+	b = wire.AppendUvarint(b, uint64(len(groups)))
+	for _, ge := range groups {
+		b = wire.AppendString(b, ge.Scope)
+		b = wire.AppendString(b, ge.Group)
+		b = wire.AppendUvarint(b, uint64(len(ge.Entries)))
+		for _, e := range ge.Entries {
+			b = wire.AppendString(b, e.Member)
+			b = wire.AppendUvarint(b, uint64(e.Count))
+			b = wire.AppendVarint(b, e.Joined)
+			b = appendMeta(b, e.Meta)
+		}
+	}
+	return b
+}
+
+func readOwnerState(d *wire.Decoder) OwnerState {
+	st := OwnerState{Owner: d.String(MaxNameLen), Version: Version{d.Uvarint(), d.Uvarint()}, Chain: d.Uvarint()}
+	ng := d.Int(maxListLen)
+	if d.Err() == nil && st.Version.Seq == 0 && (ng > 0 || st.Chain != 0) {
+		// Seq 0 is an incarnation before its first step: nothing to hold.
+		d.Fail(fmt.Errorf("owner %q at seq 0 with entries or a chain", st.Owner))
+	}
+	for j := 0; j < ng && d.Err() == nil; j++ {
+		ge := GroupEntries{Scope: d.String(MaxNameLen), Group: d.String(MaxNameLen)}
+		if d.Err() == nil && j > 0 {
+			prev := st.Groups[j-1]
+			if prev.Scope > ge.Scope || (prev.Scope == ge.Scope && prev.Group >= ge.Group) {
+				d.Fail(fmt.Errorf("groups not sorted at %q/%q", ge.Scope, ge.Group))
+			}
+		}
+		ne := d.Int(maxListLen)
+		for k := 0; k < ne && d.Err() == nil; k++ {
+			e := Entry{Member: d.String(MaxNameLen), Count: d.Uint32(), Joined: d.Varint(), Meta: readMeta(d)}
+			if d.Err() == nil && e.Count == 0 {
+				d.Fail(fmt.Errorf("entry %q with count 0", e.Member))
+			}
+			if d.Err() == nil && k > 0 && ge.Entries[k-1].Member >= e.Member {
+				d.Fail(fmt.Errorf("entries not sorted by member at %q", e.Member))
+			}
+			ge.Entries = append(ge.Entries, e)
+		}
+		st.Groups = append(st.Groups, ge)
+	}
+	return st
 }
 
 // AppendDelta appends a delta's encoding to b.
 func AppendDelta(b []byte, dl *Delta) []byte {
 	b = wire.AppendUvarint(b, uint64(len(dl.Owners)))
 	for i := range dl.Owners {
-		st := &dl.Owners[i]
-		b = wire.AppendString(b, st.Owner)
-		b = wire.AppendUvarint(b, st.Version.Incarnation)
-		b = wire.AppendUvarint(b, st.Version.Seq)
-		b = wire.AppendUvarint(b, uint64(len(st.Groups)))
-		for _, ge := range st.Groups {
-			b = wire.AppendString(b, ge.Scope)
-			b = wire.AppendString(b, ge.Group)
-			b = wire.AppendUvarint(b, uint64(len(ge.Entries)))
-			for _, e := range ge.Entries {
-				b = wire.AppendString(b, e.Member)
-				b = wire.AppendUvarint(b, uint64(e.Count))
-				b = wire.AppendVarint(b, e.Joined)
-				b = appendMeta(b, e.Meta)
-			}
-		}
+		b = AppendOwnerState(b, &dl.Owners[i])
 	}
-	return appendVersions(b, dl.Tombstones)
+	return appendTombstones(b, dl.Tombstones)
 }
 
-// DecodeDelta decodes a delta, refusing entries with a zero count.
+// DecodeDelta decodes a delta, refusing entries with a zero count, groups
+// and entries out of order or repeated, and entries at seq 0.
 func DecodeDelta(b []byte) (Delta, error) {
 	d := wire.NewDecoder(b)
 	var dl Delta
 	n := d.Int(maxListLen)
 	for i := 0; i < n && d.Err() == nil; i++ {
-		st := OwnerState{Owner: d.String(MaxNameLen), Version: Version{d.Uvarint(), d.Uvarint()}}
-		ng := d.Int(maxListLen)
-		for j := 0; j < ng && d.Err() == nil; j++ {
-			ge := GroupEntries{Scope: d.String(MaxNameLen), Group: d.String(MaxNameLen)}
-			if d.Err() == nil && j > 0 {
-				prev := st.Groups[j-1]
-				if prev.Scope > ge.Scope || (prev.Scope == ge.Scope && prev.Group >= ge.Group) {
-					d.Fail(fmt.Errorf("groups not sorted at %q/%q", ge.Scope, ge.Group))
-				}
-			}
-			ne := d.Int(maxListLen)
-			for k := 0; k < ne && d.Err() == nil; k++ {
-				e := Entry{Member: d.String(MaxNameLen), Count: d.Uint32(), Joined: d.Varint(), Meta: readMeta(d)}
-				if d.Err() == nil && e.Count == 0 {
-					d.Fail(fmt.Errorf("entry %q with count 0", e.Member))
-				}
-				if d.Err() == nil && k > 0 && ge.Entries[k-1].Member >= e.Member {
-					d.Fail(fmt.Errorf("entries not sorted by member at %q", e.Member))
-				}
-				ge.Entries = append(ge.Entries, e)
-			}
-			st.Groups = append(st.Groups, ge)
-		}
-		dl.Owners = append(dl.Owners, st)
+		dl.Owners = append(dl.Owners, readOwnerState(d))
 	}
-	dl.Tombstones = readVersions(d)
+	dl.Tombstones = readTombstones(d)
 	if err := d.Finish(); err != nil {
 		return Delta{}, fmt.Errorf("crdt: decode delta: %w", err)
 	}
 	return dl, nil
+}
+
+// AppendSummary appends a digest summary's encoding to b.
+func AppendSummary(b []byte, sum Summary) []byte {
+	b = wire.AppendUvarint(b, sum.Hash)
+	return wire.AppendUvarint(b, uint64(sum.Lines))
+}
+
+// DecodeSummary decodes a digest summary.
+func DecodeSummary(b []byte) (Summary, error) {
+	d := wire.NewDecoder(b)
+	sum := Summary{Hash: d.Uvarint(), Lines: d.Int(2 * maxListLen)}
+	if err := d.Finish(); err != nil {
+		return Summary{}, fmt.Errorf("crdt: decode summary: %w", err)
+	}
+	return sum, nil
+}
+
+// AppendBucketHashes appends the encoding of DigestBuckets bucket hashes
+// (as BucketHashes returns them) to b: 8 bytes each, little-endian, since
+// hashes are as long as uvarints get.
+func AppendBucketHashes(b []byte, hashes []uint64) []byte {
+	for i := range DigestBuckets {
+		var h uint64
+		if i < len(hashes) {
+			h = hashes[i]
+		}
+		b = binary.LittleEndian.AppendUint64(b, h)
+	}
+	return b
+}
+
+// DecodeBucketHashes decodes DigestBuckets bucket hashes.
+func DecodeBucketHashes(b []byte) ([]uint64, error) {
+	if len(b) != 8*DigestBuckets {
+		return nil, fmt.Errorf("crdt: decode bucket hashes: %d bytes, want %d", len(b), 8*DigestBuckets)
+	}
+	hashes := make([]uint64, DigestBuckets)
+	for i := range hashes {
+		hashes[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return hashes, nil
 }

@@ -4,16 +4,20 @@ import (
 	"sort"
 )
 
-// OwnerVersion is one line of a digest: an owner and the version a replica
-// holds of it (for a tombstone: the dead incarnation, Seq 0).
+// OwnerVersion is one line of a digest: an owner, the version a replica
+// holds of it and the chain hash of the owner's ops up to that version; for
+// a tombstone, the dead incarnation (Seq and Chain 0).
 type OwnerVersion struct {
 	Owner string
 	Version
+	Chain uint64
 }
 
 // Digest summarises a replica in one line per owner: what two replicas
 // swap to find out which owners either is missing. Both lists are sorted by
-// owner, so equal replicas have equal digests.
+// owner, so equal replicas have equal digests. An owner record with no op
+// applied (seq 0, no entries) is not a line: it means the same as an
+// unknown owner.
 type Digest struct {
 	Owners     []OwnerVersion
 	Tombstones []OwnerVersion
@@ -44,11 +48,15 @@ type GroupEntries struct {
 }
 
 // OwnerState is everything one owner holds at one version: the unit of
-// full-state merge.
+// full-state merge, and what a refute announces.
 type OwnerState struct {
 	Owner   string
 	Version Version
-	Groups  []GroupEntries // sorted by (Scope, Group)
+	// Chain is the owner's chain hash at Version: two states of one
+	// version with different chains come from two processes that reused
+	// an incarnation.
+	Chain  uint64
+	Groups []GroupEntries // sorted by (Scope, Group)
 }
 
 // Delta is what a peer is missing: whole owner states where this replica is
@@ -61,17 +69,22 @@ type Delta struct {
 // Empty reports whether the delta carries nothing.
 func (d *Delta) Empty() bool { return len(d.Owners) == 0 && len(d.Tombstones) == 0 }
 
-// Digest returns this replica's digest.
-func (s *State) Digest() Digest {
-	d := Digest{Owners: make([]OwnerVersion, 0, len(s.owners))}
-	for name, o := range s.owners {
-		d.Owners = append(d.Owners, OwnerVersion{name, o.version})
+// Digest returns this replica's digest. It costs O(owners); Summary and
+// BucketHashes are the cheap first steps of an exchange.
+func (s *State) Digest() Digest { return s.DigestOf(allBuckets) }
+
+// DigestOf returns the digest lines (owners and tombstones) of the given
+// buckets only (sorted bucket numbers; others are ignored).
+func (s *State) DigestOf(buckets []int) Digest {
+	var d Digest
+	for _, name := range s.digest.namesIn(buckets) {
+		if o, ok := s.owners[name]; ok && o.version.Seq > 0 {
+			d.Owners = append(d.Owners, OwnerVersion{Owner: name, Version: o.version, Chain: o.chain})
+		}
+		if t, ok := s.tombstones[name]; ok {
+			d.Tombstones = append(d.Tombstones, OwnerVersion{Owner: name, Version: Version{Incarnation: t.inc}})
+		}
 	}
-	for name, inc := range s.tombstones {
-		d.Tombstones = append(d.Tombstones, OwnerVersion{name, Version{Incarnation: inc}})
-	}
-	sortVersions(d.Owners)
-	sortVersions(d.Tombstones)
 	return d
 }
 
@@ -79,81 +92,160 @@ func sortVersions(vs []OwnerVersion) {
 	sort.Slice(vs, func(i, j int) bool { return vs[i].Owner < vs[j].Owner })
 }
 
+// ahead reports whether a holding (v, chain) of an owner is ahead of a peer
+// holding (w, wchain): a higher version, or the same version with a higher
+// chain. Ordering conflicting chains makes every replica keep the same one
+// of two processes that reused an incarnation, until the owner refutes.
+func ahead(v Version, chain uint64, w Version, wchain uint64) bool {
+	if v != w {
+		return w.Less(v)
+	}
+	return wchain < chain
+}
+
 // Delta returns what a peer with digest peer is missing from this replica.
-func (s *State) Delta(peer *Digest) Delta {
-	theirs := make(map[string]Version, len(peer.Owners))
+// An owner the peer lists at an older version is sent even when this
+// replica's record of it is empty (a restart replaces stale entries);
+// an owner the peer does not list is sent only if it holds something.
+//
+// The peer's lines also tell this replica about itself: a newer version
+// of this node, or its version with another chain, is noted for
+// NeedsRefute; a conflicting chain of any owner is counted (Conflicts).
+func (s *State) Delta(peer *Digest) Delta { return s.DeltaOf(peer, allBuckets) }
+
+// DeltaOf is Delta restricted to the given buckets (sorted bucket
+// numbers): what a peer whose digest of those buckets is peer lacks.
+func (s *State) DeltaOf(peer *Digest, buckets []int) Delta {
+	in := make(map[int]bool, len(buckets))
+	for _, b := range buckets {
+		in[b] = true
+	}
+	theirs := make(map[string]OwnerVersion, len(peer.Owners))
 	for _, ov := range peer.Owners {
-		theirs[ov.Owner] = ov.Version
+		if in[Bucket(ov.Owner)] {
+			theirs[ov.Owner] = ov
+		}
 	}
 	theirDead := make(map[string]uint64, len(peer.Tombstones))
 	for _, ov := range peer.Tombstones {
-		theirDead[ov.Owner] = ov.Incarnation
+		if in[Bucket(ov.Owner)] {
+			theirDead[ov.Owner] = ov.Incarnation
+		}
+	}
+	if ov, ok := theirs[s.self.name]; ok {
+		s.learnOfSelf(ov)
 	}
 	var d Delta
-	for _, name := range s.Owners() {
-		o := s.owners[name]
-		if dead, ok := theirDead[name]; ok && o.version.Incarnation <= dead {
-			continue
+	for _, name := range s.digest.namesIn(buckets) {
+		if o, ok := s.owners[name]; ok {
+			ov, listed := theirs[name]
+			if listed && ov.Version == o.version && ov.Chain != o.chain {
+				s.noteConflict(o, o.version)
+			}
+			dead, tombstoned := theirDead[name]
+			switch {
+			case tombstoned && o.version.Incarnation <= dead:
+			case listed && !ahead(o.version, o.chain, ov.Version, ov.Chain):
+			case !listed && o.version.Seq == 0:
+			default:
+				d.Owners = append(d.Owners, s.ownerState(o))
+			}
 		}
-		if v, ok := theirs[name]; ok && !v.Less(o.version) {
-			continue
+		if t, ok := s.tombstones[name]; ok {
+			if dead, ok := theirDead[name]; !ok || dead < t.inc {
+				d.Tombstones = append(d.Tombstones, OwnerVersion{Owner: name, Version: Version{Incarnation: t.inc}})
+			}
 		}
-		d.Owners = append(d.Owners, s.ownerState(o))
 	}
-	for name, inc := range s.tombstones {
-		if dead, ok := theirDead[name]; !ok || dead < inc {
-			d.Tombstones = append(d.Tombstones, OwnerVersion{name, Version{Incarnation: inc}})
-		}
-	}
-	sortVersions(d.Tombstones)
 	return d
 }
 
+// learnOfSelf notes what a peer's line about this node reveals: a version
+// this process did not reach, or its own version with another chain.
+func (s *State) learnOfSelf(ov OwnerVersion) {
+	switch {
+	case s.self.version.Less(ov.Version):
+		s.noteClaim(ov.Version)
+	case s.self.version == ov.Version && ov.Chain != s.self.chain:
+		s.noteConflict(s.self, ov.Version)
+	}
+}
+
 // Snapshot is the whole replica as a delta: what a peer that knows nothing
-// is missing. Two replicas hold the same state exactly when their snapshots
+// is missing. Two replicas hold the same data exactly when their snapshots
 // are deeply equal.
 func (s *State) Snapshot() Delta { return s.Delta(&Digest{}) }
 
+// OwnerState returns one owner's whole state, with its version and chain.
+func (s *State) OwnerState(name string) (OwnerState, bool) {
+	o, ok := s.owners[name]
+	if !ok {
+		return OwnerState{}, false
+	}
+	return s.ownerState(o), true
+}
+
 func (s *State) ownerState(o *owner) OwnerState {
-	st := OwnerState{Owner: o.name, Version: o.version}
+	st := OwnerState{Owner: o.name, Version: o.version, Chain: o.chain}
 	for _, g := range sortedGroups(o.groups) {
 		st.Groups = append(st.Groups, GroupEntries{Scope: g.Scope, Group: g.Name, Entries: g.entriesOf(o.name)})
 	}
 	return st
 }
 
-// Merge folds a peer's delta into this replica: tombstones first, then, per
-// owner, the peer's state replaces ours where its version is higher. Changes
-// are reported as the differences between the old and the new entries, so a
-// subscriber sees no churn for entries that did not change.
+// Merge folds a peer's delta into this replica: tombstones first (through
+// MergeTombstone, stamped with the latest time given to Tombstone), then
+// each owner through MergeOwner.
+//
+// Merge is commutative, associative and idempotent over replicas' states
+// (per owner, the higher (incarnation, seq, chain) wins; per dead owner,
+// the higher tombstone). Ops buffered ahead of a gap are outside that
+// lattice: a merge that fills the gap drains them, so with buffers a⊔b and
+// b⊔a can differ by what one side had buffered, until every gap is filled.
 func (s *State) Merge(d *Delta) {
 	for _, t := range d.Tombstones {
-		s.Tombstone(t.Owner, t.Incarnation)
+		s.MergeTombstone(t.Owner, t.Incarnation, s.lastNow)
 	}
 	for i := range d.Owners {
-		s.mergeOwner(&d.Owners[i])
+		s.MergeOwner(&d.Owners[i])
 	}
 }
 
-func (s *State) mergeOwner(st *OwnerState) {
+// MergeOwner folds one owner's state in (as Merge does for each owner of a
+// delta) and says what it did: Applied if it moved the owner forward,
+// Duplicate if this replica already held that version or newer, Refused if
+// the owner is tombstoned at that incarnation, rejected by Config.Alive, or
+// is this node (a claim about this node is noted for NeedsRefute).
+//
+// The owner's entries become the state's at once, and the observer hears
+// only the differences: a refute that carries the owner's entries over to
+// a new incarnation reports nothing for entries that did not change.
+func (s *State) MergeOwner(st *OwnerState) Result {
 	if st.Owner == s.self.name {
-		if s.self.version.Less(st.Version) {
-			s.noteClaim(st.Version)
-		}
-		return
+		s.learnOfSelf(OwnerVersion{Owner: st.Owner, Version: st.Version, Chain: st.Chain})
+		return Refused
 	}
-	if dead, ok := s.tombstones[st.Owner]; ok && st.Version.Incarnation <= dead {
-		return
+	if !s.alive(st.Owner) {
+		return Refused
+	}
+	if t, ok := s.tombstones[st.Owner]; ok && st.Version.Incarnation <= t.inc {
+		return Refused
 	}
 	o := s.owners[st.Owner]
 	if o == nil {
 		o = s.newOwner(st.Owner, Version{})
-	} else if !o.version.Less(st.Version) {
-		return
+	} else {
+		if o.version == st.Version && o.chain != st.Chain {
+			s.noteConflict(o, st.Version)
+		}
+		if !ahead(st.Version, st.Chain, o.version, o.chain) {
+			return Duplicate
+		}
 	}
 	s.replaceEntries(o, st)
-	o.version = st.Version
+	s.setVersion(o, st.Version, st.Chain)
 	s.drainPending(o)
+	return Applied
 }
 
 // replaceEntries makes o's entries equal to st's, reporting the difference.

@@ -43,7 +43,7 @@ func ExampleState_Delta() {
 	b := crdt.New(crdt.Config{Self: "b", Incarnation: 1})
 	a.LocalJoin("prod", "/svc/web", "web-1", 1, nil, 1700000000)
 	b.LocalJoin("prod", "/svc/web", "web-2", 1, nil, 1700000001)
-	b.Tombstone("c", 7) // b knows node c's incarnation 7 is dead
+	b.Tombstone("c", 7, 0) // b knows node c's incarnation 7 is dead (at time 0)
 
 	exchange := func(to, from *crdt.State) {
 		dg := to.Digest()

@@ -68,29 +68,37 @@ func (s *State) nextOp(kind OpKind, scope, group, member string) Op {
 
 func (s *State) applyLocal(op *Op) {
 	s.applyEntry(s.self, op)
-	s.self.version.Seq = op.Seq
+	s.setVersion(s.self, op.Version(), chainNext(s.self.chain, AppendOp(nil, op)))
 }
 
-// Refute answers a tombstone for this node, or ops under its name that it
-// did not make: it moves to an incarnation above every claim and returns
-// ops that announce its current entries again, from seq 1. Replicas that
-// apply them drop whatever they held for the older incarnations, so they
-// end with exactly this node's entries. Nothing changes locally but the
-// version, so local subscribers see no churn.
-func (s *State) Refute() []Op {
-	inc := max(s.self.version.Incarnation, s.claim.Incarnation) + 1
-	s.self.version = Version{Incarnation: inc}
-	s.claim = Version{}
-	var ops []Op
-	for _, g := range sortedGroups(s.self.groups) {
-		for _, e := range g.entriesOf(s.self.name) {
-			s.self.version.Seq++
-			ops = append(ops, Op{
-				Owner: s.self.name, Incarnation: inc, Seq: s.self.version.Seq,
-				Kind: Join, Scope: g.Scope, Group: g.Name, Member: e.Member,
-				Count: e.Count, Meta: e.Meta, Time: e.Joined,
-			})
-		}
+// Refute answers a tombstone for this node, ops under its name that it did
+// not make, or a second process under its name and incarnation: it moves
+// to a new incarnation, above every claim and (with Config.Clock) at least
+// the clock, and returns its whole state there as one OwnerState, to
+// broadcast and to hand to peers (MergeOwner). Replicas that merge it
+// replace whatever they held of this node at once, so their subscribers
+// see only real differences; nothing changes locally but the version.
+//
+// The new incarnation starts at seq 1 when the node holds entries (the
+// refute is that incarnation's first step, so an op made after it waits
+// on a replica until the refute arrives), and at seq 0 when it holds none
+// (an empty new incarnation, like a fresh start).
+func (s *State) Refute() OwnerState {
+	inc := max(s.self.version.Incarnation, s.claim.Incarnation)
+	if t, ok := s.tombstones[s.self.name]; ok {
+		inc = max(inc, t.inc)
 	}
-	return ops
+	inc++
+	if s.cfg.Clock != nil {
+		inc = max(inc, s.cfg.Clock())
+	}
+	s.claim, s.selfConflict = Version{}, false
+	st := s.ownerState(s.self)
+	st.Version, st.Chain = Version{Incarnation: inc}, 0
+	if len(st.Groups) > 0 {
+		st.Version.Seq = 1
+		st.Chain = chainNext(0, appendGroups(nil, st.Groups))
+	}
+	s.setVersion(s.self, st.Version, st.Chain)
+	return st
 }

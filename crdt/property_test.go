@@ -24,26 +24,33 @@ import (
 // soak run: go test -run Test -crdt.seeds 5000 ./crdt/
 var seeds = flag.Int("crdt.seeds", 150, "histories per property test")
 
-// event is one thing a replica can be told: an owner's op, or that an owner
-// is dead up to an incarnation.
+// event is one thing a replica can be told: an owner's op, an owner's
+// whole state (a refute), or that an owner is dead up to an incarnation.
 type event struct {
 	op      *Op
+	state   *OwnerState
 	dead    string
 	deadInc uint64
 }
 
 func (e event) String() string {
-	if e.op != nil {
+	switch {
+	case e.op != nil:
 		return e.op.String()
+	case e.state != nil:
+		return fmt.Sprintf("state %s@%s", e.state.Owner, e.state.Version)
 	}
 	return fmt.Sprintf("tombstone %s@%d", e.dead, e.deadInc)
 }
 
 func (e event) deliver(s *State) Result {
-	if e.op != nil {
+	switch {
+	case e.op != nil:
 		return s.Apply(e.op)
+	case e.state != nil:
+		return s.MergeOwner(e.state)
 	}
-	if s.Tombstone(e.dead, e.deadInc) {
+	if s.Tombstone(e.dead, e.deadInc, 0) {
 		return Applied
 	}
 	return Duplicate
@@ -130,12 +137,9 @@ func genHistory(r *rand.Rand, shape historyShape) *history {
 				// tombstone and refutes it with a new incarnation.
 				_, v := o.Self()
 				evs = append(evs, event{dead: name, deadInc: v.Incarnation})
-				o.Tombstone(name, v.Incarnation)
-				for _, op := range o.Refute() {
-					emit(op)
-				}
-				// An empty new incarnation sends no op: replicas learn of it
-				// only by anti-entropy, which ops-only tests do not model.
+				o.Tombstone(name, v.Incarnation, 0)
+				st := o.Refute()
+				evs = append(evs, event{state: &st})
 				emit(o.LocalJoin(scope, group, member, 1, nil, now))
 			}
 			if r.IntN(8) == 0 {
@@ -499,6 +503,11 @@ func senderStates(h *history) map[*Op]Delta {
 	out := make(map[*Op]Delta)
 	owners := make(map[string]*State)
 	for _, e := range h.events {
+		if e.state != nil {
+			if o := owners[e.state.Owner]; o != nil {
+				o.MergeOwner(e.state)
+			}
+		}
 		if e.op == nil {
 			continue
 		}
@@ -533,7 +542,7 @@ func TestTombstoneIsNeverResurrected(t *testing.T) {
 			stale = append(stale, partial(r, fmt.Sprintf("old%d", i), h))
 		}
 		type step func(*State)
-		steps := []step{func(s *State) { s.Tombstone("n0", v.Incarnation) }}
+		steps := []step{func(s *State) { s.Tombstone("n0", v.Incarnation, 0) }}
 		for _, e := range scramble(r, h.events, 0.3, 0) {
 			steps = append(steps, func(s *State) { e.deliver(s) })
 		}
@@ -571,24 +580,14 @@ func TestTombstoneIsNeverResurrected(t *testing.T) {
 		// refutes it; its new incarnation comes back with its entries.
 		merged(x, s)
 		require.True(t, x.NeedsRefute())
-		ops := x.Refute()
-		var evs []event
-		for i := range ops {
-			evs = append(evs, event{op: &ops[i]})
-		}
-		feedUntilSettled(t, r, s, evs)
+		st := x.Refute()
+		require.Equal(t, Applied, s.MergeOwner(&st))
 		want := view(x)
-		if len(ops) > 0 {
-			got := view(s)
-			require.Equal(t, want.Owners, got.Owners, "the refuted owner is back as it is")
-		}
-		// An owner with no entries refutes with no op at all: replicas learn
-		// of its new incarnation by anti-entropy.
+		got := view(s)
+		require.Equal(t, want.Owners, got.Owners, "the refuted owner is back as it is")
 		dg := s.Digest()
 		d := x.Delta(&dg)
-		s.Merge(&d)
-		got := view(s)
-		require.Equal(t, want.Owners, got.Owners, "the refuted owner is back after anti-entropy")
+		require.True(t, d.Empty(), "nothing left for anti-entropy: %+v", d)
 	})
 }
 
@@ -779,13 +778,15 @@ func TestObserverReplayReproducesTheState(t *testing.T) {
 // The generator must produce what the properties claim to cover; a change
 // that made it stop restarting owners or refuting would leave them hollow.
 func TestHistoriesCoverTheRules(t *testing.T) {
-	var restarts, deaths, buffered, refused, leaves, metas, biggest int
+	var restarts, deaths, refutes, buffered, refused, leaves, metas, biggest int
 	for seed := range uint64(50) {
 		r := rand.New(rand.NewPCG(seed, 0x5eed))
 		h := genHistory(r, defaultShape)
 		incs := map[string]uint64{}
 		for _, e := range h.events {
 			switch {
+			case e.state != nil:
+				refutes++
 			case e.op == nil:
 				deaths++
 			case e.op.Kind == Leave:
@@ -815,7 +816,7 @@ func TestHistoriesCoverTheRules(t *testing.T) {
 	}
 	require.Greater(t, biggest, indexThreshold, "some group grows past the member index threshold")
 	for name, n := range map[string]int{
-		"incarnation changes": restarts, "tombstones": deaths, "buffered": buffered,
+		"incarnation changes": restarts, "tombstones": deaths, "refutes": refutes, "buffered": buffered,
 		"refused": refused, "leaves": leaves, "meta updates": metas,
 	} {
 		require.Positive(t, n, name)

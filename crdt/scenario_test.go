@@ -16,18 +16,21 @@ import (
 //
 // Commands (node arguments name replicas; ops are named owner@inc.seq):
 //
-//	node name=a [inc=1]                     start a replica (or restart it empty)
+//	node name=a [inc=1] [clock=N]           start a replica (or restart it empty); its clock reads N
 //	join node=a scope=s group=/g member=m [count=1] [meta=(k=v, ...)] [time=0]
 //	leave node=a scope=s group=/g member=m [count=1]
 //	meta node=a scope=s group=/g member=m [meta=(k=v, ...)]
 //	deliver to=b ops=(a@1.2, a@1.1, ...)    Apply, printing each result
-//	tombstone node=b owner=a inc=1
-//	refute node=a                           prints the ops it announces
+//	tombstone node=b owner=a inc=1 [now=0]
+//	collect node=b before=10 [dead=(a, ...)] collect tombstones; the named owners are no longer alive
+//	refute node=a                           prints the state it announces (named owner@inc.seq)
+//	merge to=b states=(a@2.1, ...)          MergeOwner, printing each result
 //	pull to=b from=a                        b sends its digest, merges a's delta
 //	state node=b
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
-		w := &world{nodes: map[string]*State{}, ops: map[string]Op{}, heard: map[string][]string{}}
+		w := &world{nodes: map[string]*State{}, ops: map[string]Op{}, states: map[string]OwnerState{},
+			heard: map[string][]string{}, dead: map[string]map[string]bool{}}
 		datadriven.RunTest(t, path, func(t *testing.T, td *datadriven.TestData) string {
 			out, err := w.run(t, td)
 			if err != nil {
@@ -41,6 +44,11 @@ func TestScenarios(t *testing.T) {
 type world struct {
 	nodes map[string]*State
 	ops   map[string]Op
+	// states are the owner states refutes announced, by owner@inc.seq.
+	states map[string]OwnerState
+	// dead is, per replica, the owners its membership layer no longer
+	// lists as alive.
+	dead map[string]map[string]bool
 	// heard is what each replica's observer reported since it was last
 	// printed: what a subscriber to that replica would have been told.
 	heard map[string][]string
@@ -64,9 +72,17 @@ func (w *world) run(t *testing.T, td *datadriven.TestData) (string, error) {
 		inc := uint64(1)
 		td.ScanArgs(t, "name", &name)
 		td.MaybeScanArgs(t, "inc", &inc)
+		var clock func() uint64
+		if td.HasArg("clock") {
+			var now uint64
+			td.ScanArgs(t, "clock", &now)
+			clock = func() uint64 { return now }
+		}
+		dead := map[string]bool{}
+		w.dead[name] = dead
 		w.nodes[name] = New(Config{Self: name, Incarnation: inc, Observer: func(c *Change) {
 			w.heard[name] = append(w.heard[name], describeChange(c))
-		}})
+		}, Alive: func(owner string) bool { return !dead[owner] }, Clock: clock})
 		w.printState(&b, name)
 
 	case "join", "leave", "meta":
@@ -115,15 +131,43 @@ func (w *world) run(t *testing.T, td *datadriven.TestData) (string, error) {
 		var inc uint64
 		td.ScanArgs(t, "owner", &owner)
 		td.ScanArgs(t, "inc", &inc)
-		fmt.Fprintf(&b, "changed: %t\n", s.Tombstone(owner, inc))
+		var now int64
+		td.MaybeScanArgs(t, "now", &now)
+		fmt.Fprintf(&b, "changed: %t\n", s.Tombstone(owner, inc, now))
 		self, _ := s.Self()
+		w.printState(&b, self)
+
+	case "collect":
+		s := w.node(t, td, "node")
+		self, _ := s.Self()
+		var before int64
+		td.ScanArgs(t, "before", &before)
+		if arg, ok := td.Arg("dead"); ok {
+			for _, owner := range arg.Vals {
+				w.dead[self][owner] = true
+			}
+		}
+		fmt.Fprintf(&b, "collected: %d\n", s.CollectTombstones(before))
 		w.printState(&b, self)
 
 	case "refute":
 		s := w.node(t, td, "node")
-		for _, op := range s.Refute() {
-			w.ops[opName(&op)] = op
-			fmt.Fprintf(&b, "op %s\n", describeOp(&op))
+		st := s.Refute()
+		name := fmt.Sprintf("%s@%s", st.Owner, st.Version)
+		w.states[name] = st
+		fmt.Fprintf(&b, "state %s\n", describeState(&st))
+		self, _ := s.Self()
+		w.printState(&b, self)
+
+	case "merge":
+		s := w.node(t, td, "to")
+		arg, _ := td.Arg("states")
+		for _, name := range arg.Vals {
+			st, ok := w.states[name]
+			if !ok {
+				return "", fmt.Errorf("no state %q", name)
+			}
+			fmt.Fprintf(&b, "%s: %s\n", name, s.MergeOwner(&st))
 		}
 		self, _ := s.Self()
 		w.printState(&b, self)
@@ -219,19 +263,27 @@ func describeDigest(dg *Digest) string {
 	return fmt.Sprintf("owners %s; dead %s", describeVersions(dg.Owners, true), describeVersions(dg.Tombstones, false))
 }
 
+func describeState(st *OwnerState) string {
+	n := 0
+	for _, g := range st.Groups {
+		n += len(g.Entries)
+	}
+	return fmt.Sprintf("%s@%s (%d entries)", st.Owner, st.Version, n)
+}
+
 func describeDelta(d *Delta) string {
 	if d.Empty() {
 		return "empty"
 	}
 	var parts []string
-	for _, st := range d.Owners {
-		n := 0
-		for _, g := range st.Groups {
-			n += len(g.Entries)
-		}
-		parts = append(parts, fmt.Sprintf("%s@%s (%d entries)", st.Owner, st.Version, n))
+	for i := range d.Owners {
+		parts = append(parts, describeState(&d.Owners[i]))
 	}
-	return fmt.Sprintf("owners %s; dead %s", strings.Join(parts, " "), describeVersions(d.Tombstones, false))
+	owners := "-"
+	if len(parts) > 0 {
+		owners = strings.Join(parts, " ")
+	}
+	return fmt.Sprintf("owners %s; dead %s", owners, describeVersions(d.Tombstones, false))
 }
 
 // printState prints a replica: its versions per owner, tombstones, buffered
@@ -252,6 +304,9 @@ func (w *world) printState(b *strings.Builder, name string) {
 	}
 	if s.NeedsRefute() {
 		fmt.Fprintf(b, "  needs refute\n")
+	}
+	if n := s.Conflicts(); n > 0 {
+		fmt.Fprintf(b, "  conflicts %d\n", n)
 	}
 	for _, scope := range s.Scopes() {
 		var gs []*Group

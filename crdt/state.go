@@ -92,6 +92,18 @@ type Config struct {
 	Self string
 	// Incarnation is this start's incarnation; it must grow at every start.
 	Incarnation uint64
+	// Clock, if set, reads the clock incarnations are taken from (the
+	// registry uses the wall clock in nanoseconds). A refute moves to
+	// max(Clock(), last known incarnation + 1): incarnations stay close to
+	// the clock, so the next start (which reads the clock) is above them,
+	// and a clock that went backwards still yields an incarnation above
+	// every one the cluster has seen. Nil: incarnations count up by one.
+	Clock func() uint64
+	// Alive, if set, says whether the membership layer lists owner as a
+	// live node. A replica never applies or merges in entries of an owner
+	// it rejects: that is what lets tombstones be collected without
+	// resurrecting anyone. Nil: every owner is alive.
+	Alive func(owner string) bool
 	// PendingLimit bounds the ops buffered per owner ahead of a gap
 	// (default 64). Past it, newer ops are dropped: the pull repairs them.
 	PendingLimit int
@@ -104,18 +116,36 @@ type State struct {
 	cfg        Config
 	self       *owner
 	owners     map[string]*owner
-	tombstones map[string]uint64
+	tombstones map[string]*tombstone
 	scopes     map[string]map[string]*Group
 	// claim is the highest version someone else attributed to this node: a
 	// tombstone for us or ops under our name that we did not make.
 	claim Version
+	// selfConflict: a peer holds this node's current version with another
+	// chain: a second process runs under our name and incarnation.
+	selfConflict bool
+	conflicts    uint64
+	// lastNow is the latest time a caller passed to Tombstone: the time a
+	// tombstone learned from a peer is stamped with.
+	lastNow int64
+	digest  digestHashes
 }
 
 type owner struct {
 	name    string
 	version Version
+	// chain hashes the owner's op stream up to version (0 at seq 0).
+	chain   uint64
 	groups  map[*Group]int // entries per group
 	pending []Op
+	// conflictAt is the last version at which a conflicting chain was
+	// counted, so one conflict seen in many exchanges counts once.
+	conflictAt Version
+}
+
+type tombstone struct {
+	inc uint64
+	at  int64 // when it was recorded, in the caller's time unit
 }
 
 // New returns a replica holding only this node's empty owner state.
@@ -126,7 +156,7 @@ func New(cfg Config) *State {
 	s := &State{
 		cfg:        cfg,
 		owners:     make(map[string]*owner),
-		tombstones: make(map[string]uint64),
+		tombstones: make(map[string]*tombstone),
 		scopes:     make(map[string]map[string]*Group),
 	}
 	s.self = s.newOwner(cfg.Self, Version{Incarnation: cfg.Incarnation})
@@ -136,8 +166,31 @@ func New(cfg Config) *State {
 func (s *State) newOwner(name string, v Version) *owner {
 	o := &owner{name: name, version: v, groups: make(map[*Group]int)}
 	s.owners[name] = o
+	s.digest.addName(name)
 	return o
 }
+
+// setVersion moves o to v with chain, keeping the digest hashes current.
+func (s *State) setVersion(o *owner, v Version, chain uint64) {
+	if o.version.Seq > 0 {
+		s.digest.remove(o.name, ownerLineHash(o.name, o.version, o.chain))
+	}
+	o.version, o.chain = v, chain
+	if v.Seq > 0 {
+		s.digest.add(o.name, ownerLineHash(o.name, v, chain))
+	}
+}
+
+// deleteOwner forgets o, whose entries are already gone.
+func (s *State) deleteOwner(o *owner) {
+	s.setVersion(o, Version{}, 0)
+	delete(s.owners, o.name)
+	if _, dead := s.tombstones[o.name]; !dead {
+		s.digest.removeName(o.name)
+	}
+}
+
+func (s *State) alive(name string) bool { return s.cfg.Alive == nil || s.cfg.Alive(name) }
 
 // Self returns this node's name and current version.
 func (s *State) Self() (string, Version) { return s.self.name, s.self.version }
@@ -148,6 +201,29 @@ func (s *State) Owner(name string) (Version, bool) {
 		return o.version, true
 	}
 	return Version{}, false
+}
+
+// Known reports whether this replica already has what an op (or a state)
+// of owner at version v would bring: it holds that version or a newer one,
+// it buffers that op, or a tombstone refuses it. This is the broadcast's
+// "is stale" question.
+func (s *State) Known(name string, v Version) bool {
+	if t, ok := s.tombstones[name]; ok && v.Incarnation <= t.inc && name != s.self.name {
+		return true
+	}
+	o, ok := s.owners[name]
+	if !ok {
+		return false
+	}
+	if !o.version.Less(v) {
+		return true
+	}
+	for i := range o.pending {
+		if o.pending[i].Version() == v {
+			return true
+		}
+	}
+	return false
 }
 
 // Owners lists the known owners (this node included), sorted.
@@ -162,9 +238,16 @@ func (s *State) Owners() []string {
 
 // Tombstoned reports the incarnation up to which owner is known dead.
 func (s *State) Tombstoned(name string) (uint64, bool) {
-	inc, ok := s.tombstones[name]
-	return inc, ok
+	if t, ok := s.tombstones[name]; ok {
+		return t.inc, true
+	}
+	return 0, false
 }
+
+// Conflicts counts the reused incarnations seen: an owner's version held
+// with two different chains (two processes that started under one name
+// with one incarnation). Each (owner, version) counts once.
+func (s *State) Conflicts() uint64 { return s.conflicts }
 
 // Group returns a group, or nil if no owner has entries in it.
 func (s *State) Group(scope, name string) *Group { return s.scopes[scope][name] }
@@ -198,7 +281,15 @@ func (s *State) OwnerGroups(name string, fn func(*Group)) {
 // Apply applies an op received from the network (or replayed) and says what
 // it did. Ops from this node's own name are only accepted as duplicates: a
 // newer one means someone believes in a newer incarnation of us, and we
-// refute it (NeedsRefute).
+// refute it (NeedsRefute). Ops of an owner that Config.Alive rejects are
+// refused.
+//
+// An op of a newer incarnation than the replica holds replaces the owner's
+// entries only if it is that incarnation's first op (a new process starts
+// empty). A later one waits in the buffer with the old entries left in
+// place: the gap before it may be a refute, which carries the owner's
+// entries over to the new incarnation, so emptying the owner now would
+// show every member leaving and coming back.
 func (s *State) Apply(op *Op) Result {
 	if op.Owner == s.self.name {
 		if s.self.version.Less(op.Version()) {
@@ -207,7 +298,10 @@ func (s *State) Apply(op *Op) Result {
 		}
 		return Duplicate
 	}
-	if dead, ok := s.tombstones[op.Owner]; ok && op.Incarnation <= dead {
+	if !s.alive(op.Owner) {
+		return Refused
+	}
+	if t, ok := s.tombstones[op.Owner]; ok && op.Incarnation <= t.inc {
 		return Refused
 	}
 	o := s.owners[op.Owner]
@@ -217,23 +311,28 @@ func (s *State) Apply(op *Op) Result {
 	switch {
 	case op.Incarnation < o.version.Incarnation:
 		return Refused
-	case op.Incarnation > o.version.Incarnation:
-		// The owner restarted: its old process and everything it held is gone.
-		s.clearOwner(o)
-		o.version = Version{Incarnation: op.Incarnation}
-		o.pending = dropThrough(o.pending, o.version)
-	}
-	switch {
-	case op.Seq <= o.version.Seq:
-		return Duplicate
-	case op.Seq > o.version.Seq+1:
+	case op.Incarnation > o.version.Incarnation && op.Seq > 1,
+		op.Incarnation == o.version.Incarnation && op.Seq > o.version.Seq+1:
 		s.buffer(o, op)
 		return Buffered
+	case op.Incarnation == o.version.Incarnation && op.Seq <= o.version.Seq:
+		return Duplicate
 	}
-	s.applyEntry(o, op)
-	o.version.Seq = op.Seq
+	s.applyOp(o, op)
 	s.drainPending(o)
 	return Applied
+}
+
+// applyOp applies the owner's next op: the next seq of its incarnation, or
+// the first op of a newer one (which starts from nothing).
+func (s *State) applyOp(o *owner, op *Op) {
+	chain := o.chain
+	if op.Incarnation != o.version.Incarnation {
+		s.clearOwner(o)
+		chain = 0
+	}
+	s.applyEntry(o, op)
+	s.setVersion(o, op.Version(), chainNext(chain, AppendOp(nil, op)))
 }
 
 func (s *State) buffer(o *owner, op *Op) {
@@ -256,12 +355,13 @@ func (s *State) drainPending(o *owner) {
 	o.pending = dropThrough(o.pending, o.version)
 	for len(o.pending) > 0 {
 		next := &o.pending[0]
-		if next.Incarnation != o.version.Incarnation || next.Seq != o.version.Seq+1 {
-			return
+		sameInc := next.Incarnation == o.version.Incarnation && next.Seq == o.version.Seq+1
+		restart := next.Incarnation > o.version.Incarnation && next.Seq == 1
+		if !sameInc && !restart {
+			break
 		}
-		s.applyEntry(o, next)
-		o.version.Seq = next.Seq
-		o.pending = o.pending[1:]
+		s.applyOp(o, next)
+		o.pending = dropThrough(o.pending[1:], o.version)
 	}
 	if len(o.pending) == 0 {
 		o.pending = nil
@@ -425,39 +525,3 @@ func sortedGroups(set map[*Group]int) []*Group {
 	})
 	return gs
 }
-
-// Tombstone records that owner is dead up to incarnation inc: its entries
-// go, and its ops from that or an older incarnation are refused from now
-// on. A tombstone for this node is recorded but not obeyed: the node
-// refutes it (NeedsRefute) by moving to a newer incarnation.
-// It reports whether anything changed.
-func (s *State) Tombstone(name string, inc uint64) bool {
-	if dead, ok := s.tombstones[name]; ok && dead >= inc {
-		return false
-	}
-	s.tombstones[name] = inc
-	if name == s.self.name {
-		// Recorded all the same: once Refute has moved past it, it is true
-		// (that incarnation is gone), and keeping it makes this replica's
-		// digest equal to its peers'.
-		if inc >= s.self.version.Incarnation {
-			s.noteClaim(Version{Incarnation: inc, Seq: ^uint64(0)})
-		}
-		return true
-	}
-	if o, ok := s.owners[name]; ok && o.version.Incarnation <= inc {
-		s.clearOwner(o)
-		delete(s.owners, name)
-	}
-	return true
-}
-
-func (s *State) noteClaim(v Version) {
-	if s.claim.Less(v) {
-		s.claim = v
-	}
-}
-
-// NeedsRefute reports whether some replica holds a tombstone for this node,
-// or ops under its name that it did not make: Refute answers that.
-func (s *State) NeedsRefute() bool { return s.self.version.Less(s.claim) }

@@ -34,6 +34,11 @@ type Config struct {
 	// members, in order, while the registry's lock is held: it must not
 	// block or call back into the node. Replication hooks in here.
 	OnLocalOp func(op *crdt.Op)
+	// OnLocalState is called, under the same rules as OnLocalOp, when this
+	// node refutes a claim about itself (a tombstone, or a second process
+	// under its name): st is its whole state at its new incarnation, to
+	// be broadcast and merged by peers (crdt.State.MergeOwner).
+	OnLocalState func(st *crdt.OwnerState)
 }
 
 // Node is one node's registry: its own members and the replicas of every
@@ -77,7 +82,10 @@ func New(cfg Config) (*Node, error) {
 		cfg.WatchBuffer = 1024
 	}
 	n := &Node{cfg: cfg, name: cfg.Name, bindings: make(map[*binding]struct{})}
-	n.state = crdt.New(crdt.Config{Self: cfg.Name, Incarnation: cfg.Incarnation, Observer: n.observe})
+	n.state = crdt.New(crdt.Config{
+		Self: cfg.Name, Incarnation: cfg.Incarnation, Observer: n.observe,
+		Clock: func() uint64 { return uint64(cfg.Now().UnixNano()) },
+	})
 	empty := map[string]*scopeIndex{}
 	n.scopes.Store(&empty)
 	return n, nil
@@ -220,7 +228,9 @@ func (n *Node) Digest() crdt.Digest {
 func (n *Node) Delta(peer *crdt.Digest) crdt.Delta {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.state.Delta(peer)
+	d := n.state.Delta(peer)
+	n.refuteLocked()
+	return d
 }
 
 // Merge folds a peer's delta into the replica.
@@ -231,12 +241,14 @@ func (n *Node) Merge(d *crdt.Delta) {
 	n.refuteLocked()
 }
 
-// Tombstone purges a dead node's members; for this node's own name it
-// starts a new incarnation instead, and announces the members again.
+// Tombstone purges a dead node's members; incarnation is the dead
+// process's own, as the membership layer advertised it. For this node's
+// own name it starts a new incarnation instead, and announces its members
+// again as one state (Config.OnLocalState).
 func (n *Node) Tombstone(owner string, incarnation uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.state.Tombstone(owner, incarnation)
+	n.state.Tombstone(owner, incarnation, n.cfg.Now().UnixNano())
 	n.refuteLocked()
 }
 
@@ -244,7 +256,8 @@ func (n *Node) refuteLocked() {
 	if !n.state.NeedsRefute() {
 		return
 	}
-	for _, op := range n.state.Refute() {
-		n.publish(&op)
+	st := n.state.Refute()
+	if n.cfg.OnLocalState != nil {
+		n.cfg.OnLocalState(&st)
 	}
 }

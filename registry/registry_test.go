@@ -18,10 +18,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // pair is two nodes that replicate through an explicit queue, so a test
 // decides when ops arrive.
 type pair struct {
-	a, b   *Node
-	toA    []crdt.Op
-	toB    []crdt.Op
-	clockN int64
+	a, b *Node
+	toA  []crdt.Op
+	toB  []crdt.Op
+	// statesToA/B are refutes: whole owner states to merge.
+	statesToA, statesToB []crdt.OwnerState
+	clockN               int64
 }
 
 func newPair(t *testing.T, rtt func(string) (time.Duration, bool)) *pair {
@@ -29,18 +31,24 @@ func newPair(t *testing.T, rtt func(string) (time.Duration, bool)) *pair {
 	p := &pair{}
 	clock := func() time.Time { p.clockN++; return time.Unix(0, p.clockN) }
 	var err error
-	p.a, err = New(Config{Name: "a", Incarnation: 1, Now: clock, RTT: rtt, OnLocalOp: func(op *crdt.Op) { p.toB = append(p.toB, *op) }})
+	p.a, err = New(Config{Name: "a", Incarnation: 1, Now: clock, RTT: rtt, OnLocalOp: func(op *crdt.Op) { p.toB = append(p.toB, *op) },
+		OnLocalState: func(st *crdt.OwnerState) { p.statesToB = append(p.statesToB, *st) }})
 	require.NoError(t, err)
-	p.b, err = New(Config{Name: "b", Incarnation: 1, Now: clock, RTT: rtt, OnLocalOp: func(op *crdt.Op) { p.toA = append(p.toA, *op) }})
+	p.b, err = New(Config{Name: "b", Incarnation: 1, Now: clock, RTT: rtt, OnLocalOp: func(op *crdt.Op) { p.toA = append(p.toA, *op) },
+		OnLocalState: func(st *crdt.OwnerState) { p.statesToA = append(p.statesToA, *st) }})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.a.Close(); p.b.Close() })
 	return p
 }
 
 func (p *pair) sync() {
-	for len(p.toA) > 0 || len(p.toB) > 0 {
+	for len(p.toA) > 0 || len(p.toB) > 0 || len(p.statesToA) > 0 || len(p.statesToB) > 0 {
 		toA, toB := p.toA, p.toB
 		p.toA, p.toB = nil, nil
+		statesToA, statesToB := p.statesToA, p.statesToB
+		p.statesToA, p.statesToB = nil, nil
+		p.a.Merge(&crdt.Delta{Owners: statesToA})
+		p.b.Merge(&crdt.Delta{Owners: statesToB})
 		for i := range toA {
 			p.a.ApplyOp(&toA[i])
 		}
