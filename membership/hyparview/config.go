@@ -35,13 +35,6 @@ type Config struct {
 	// left out of the promotion candidates, so that two full nodes do not
 	// evict and re-request each other in a loop.
 	BackoffTicks int
-	// IslandWindowTicks is how far back Island looks at the shuffles that
-	// passed through this node. Zero means 5 shuffle periods (50 s at the
-	// default): long enough that a node of a large overlay sees dozens of
-	// origins (each shuffle walks ARWL hops, so a node sees about ARWL
-	// passes per period), short enough that an island a failure leaves
-	// behind is noticed within a minute.
-	IslandWindowTicks int
 }
 
 // DefaultConfig returns gen_hypar's defaults, with the shuffle period
@@ -83,8 +76,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("membership: NeighborTimeoutTicks %d must be at least 1", c.NeighborTimeoutTicks)
 	case c.BackoffTicks < 0:
 		return fmt.Errorf("membership: BackoffTicks %d must not be negative", c.BackoffTicks)
-	case c.IslandWindowTicks < 0:
-		return fmt.Errorf("membership: IslandWindowTicks %d must not be negative", c.IslandWindowTicks)
 	}
 	return nil
 }
@@ -95,12 +86,4 @@ func (c Config) highPriorityBelow() int {
 		return max(1, c.ActiveSize-1)
 	}
 	return c.HighPriorityBelow
-}
-
-// islandWindow is IslandWindowTicks with its zero value resolved.
-func (c Config) islandWindow() uint64 {
-	if c.IslandWindowTicks == 0 {
-		return 5 * uint64(c.ShuffleTicks)
-	}
-	return uint64(c.IslandWindowTicks)
 }

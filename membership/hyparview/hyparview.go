@@ -41,9 +41,9 @@ type Protocol struct {
 	// lastShuffle is what our last SHUFFLE offered; its reply replaces these
 	// entries first, as the paper prescribes.
 	lastShuffle []Peer
-	// origins holds, per shuffle origin seen passing through, the tick it
-	// was last seen (see Island).
-	origins map[string]uint64
+	// origins holds the origins of the last shuffles seen passing through
+	// (see Island).
+	origins originRing
 
 	ready Ready
 }
@@ -179,7 +179,6 @@ func (h *Protocol) Tick() {
 	if h.now >= h.nextShuffle {
 		h.nextShuffle = h.now + uint64(h.cfg.ShuffleTicks)
 		h.shuffle()
-		h.forgetOldOrigins()
 	}
 	h.refill()
 }

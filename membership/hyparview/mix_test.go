@@ -2,6 +2,7 @@ package hyparview
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -127,13 +128,14 @@ func TestIslandIsNoticedAndJoined(t *testing.T) {
 			}
 		}
 	}
-	ticks(int(cfg.islandWindow()) + cfg.ShuffleTicks)
+	// Enough periods for every node to see islandVisits shuffles pass.
+	ticks(2 * cfg.islandVisits() / cfg.ARWL * cfg.ShuffleTicks)
 	if comps := net.components(); len(comps) != 2 {
 		t.Fatalf("setup: want the main overlay and the island, have %d components", len(comps))
 	}
 	for _, name := range island {
 		if !net.nodes[name].Island() {
-			t.Errorf("%s does not notice it is in an island (%d shuffle origins)", name, len(net.nodes[name].origins))
+			t.Errorf("%s does not notice it is in an island (%d shuffle origins)", name, len(net.nodes[name].origins.count))
 		}
 	}
 	wrong := 0
@@ -165,5 +167,51 @@ func TestIslandIsNoticedAndJoined(t *testing.T) {
 	}
 	if err := net.check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The island check must stay quiet in a large connected overlay for every
+// configuration Validate accepts: with a short walk (ARWL 2) a node sees
+// few shuffles per period, with a large view it needs more origins to be
+// sure, and neither may make it mistake itself for an island. (A 5-period
+// window and a 2·ActiveSize threshold flagged about half the nodes with
+// ARWL 2, and made 6,005 Mix calls in 10 intervals at 1,000 nodes instead
+// of 20.)
+func TestIslandCheckQuietInALargeOverlay(t *testing.T) {
+	for _, c := range []struct{ active, arwl int }{{4, 2}, {5, 2}, {10, 2}, {5, 6}, {4, 8}, {10, 8}} {
+		t.Run(fmt.Sprintf("active=%d/arwl=%d", c.active, c.arwl), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.ActiveSize, cfg.ARWL, cfg.PRWL = c.active, c.arwl, min(cfg.PRWL, c.arwl)
+			cfg.ShuffleTicks = 10 // the check counts shuffles, not time
+			net := newTestNet(int64(c.active*100+c.arwl), cfg)
+			const nodes = 200
+			for i := range nodes {
+				h := net.add(fmt.Sprintf("n%03d", i))
+				if i > 0 {
+					h.Join(Peer{Name: net.names[net.rng.Intn(i)]})
+					if err := net.collectFrom(h.Self().Name); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for range 60 * cfg.ShuffleTicks {
+				if err := net.tick(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Joins alone can leave a small island (the driver's mixing
+			// joins it later): look at the main overlay only.
+			comps := net.components()
+			slices.SortFunc(comps, func(a, b []string) int { return len(b) - len(a) })
+			suspects := 0
+			for _, name := range comps[0] {
+				if net.nodes[name].Island() {
+					suspects++
+				}
+			}
+			if suspects > 0 {
+				t.Errorf("%d of %d nodes of one connected overlay think they are in an island", suspects, len(comps[0]))
+			}
+		})
 	}
 }
