@@ -99,8 +99,8 @@ func FuzzStep(f *testing.F) {
 			p.Tick()
 		}
 		p.Ready()
-		if len(p.missing) > 8 || len(p.trees) > 4 {
-			t.Fatalf("bounds broken: %d missing, %d trees", len(p.missing), len(p.trees))
+		if len(p.missing) > 8 || p.trees.len() > 4 {
+			t.Fatalf("bounds broken: %d missing, %d trees", len(p.missing), p.trees.len())
 		}
 	})
 }

@@ -80,8 +80,12 @@ type Config struct {
 	RecentPayloadBytes  int
 	DisablePayloadCache bool
 
-	// MaxTrees bounds the per-root trees kept; the least recently used is
-	// forgotten (it restarts all-eager and prunes itself again). Default 1024.
+	// MaxTrees bounds the per-root trees kept. Every node of a registry is a
+	// root, and a tree costs about a hundred bytes (its root's name, an index
+	// entry and a bitmask of lazy links), so the default, 65,536, keeps
+	// every root of a 10,000-node cluster in about a megabyte. Beyond it a
+	// tree not used lately is evicted, and the next new tree starts from its
+	// links rather than all-eager, so it does not flood the overlay again.
 	MaxTrees int
 	// TreeQueryTicks is the time budget of a tree query; each level of the
 	// tree takes one tick off, so it also bounds the depth explored.
@@ -128,7 +132,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.RecentTTLTicks, 100)
 	def(&c.MaxRecent, 4096)
 	def(&c.RecentPayloadBytes, 8<<20)
-	def(&c.MaxTrees, 1024)
+	def(&c.MaxTrees, 1<<16)
 	def(&c.TreeQueryTicks, 30)
 	def(&c.MaxTreeQueries, 16)
 	return c, nil

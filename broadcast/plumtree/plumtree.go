@@ -23,7 +23,7 @@ type Protocol struct {
 	topics   []string // sorted, so handler calls happen in a fixed order
 
 	neighbors []string // sorted
-	trees     map[string]*tree
+	trees     *treeSet
 
 	missing    map[msgKey]*missingEntry
 	recent     map[msgKey]*recentEntry
@@ -99,7 +99,7 @@ func NewProtocol(cfg Config) (*Protocol, error) {
 		cfg:         cfg,
 		self:        cfg.Self,
 		handlers:    map[string]Handler{},
-		trees:       map[string]*tree{},
+		trees:       newTreeSet(cfg.MaxTrees),
 		missing:     map[msgKey]*missingEntry{},
 		recent:      map[msgKey]*recentEntry{},
 		lazyQueues:  map[string][]Announcement{},
@@ -161,9 +161,7 @@ func (p *Protocol) NeighborUp(peer string) {
 	}
 	i, _ := slices.BinarySearch(p.neighbors, peer)
 	p.neighbors = slices.Insert(p.neighbors, i, peer)
-	for _, t := range p.trees {
-		t.makeEager(peer)
-	}
+	p.trees.neighborUp(peer)
 	p.startExchanges(peer)
 }
 
@@ -176,9 +174,7 @@ func (p *Protocol) NeighborDown(peer string) {
 		return
 	}
 	p.neighbors = slices.Delete(p.neighbors, i, i+1)
-	for _, t := range p.trees {
-		t.remove(peer)
-	}
+	p.trees.neighborDown(peer)
 	delete(p.lazyQueues, peer)
 	for _, e := range p.missing {
 		e.announcers = slices.DeleteFunc(e.announcers, func(a announcer) bool { return a.peer == peer })
@@ -385,14 +381,14 @@ func (p *Protocol) runActions(topic string, actions []Action) {
 
 // push sends a payload on along the eager links and queues announcements for
 // the lazy ones, skipping the peer it came from.
-func (p *Protocol) push(t *tree, topic string, id []byte, root string, round uint32, payload []byte, except string) {
-	for _, peer := range t.eager {
-		if peer != except {
+func (p *Protocol) push(t tree, topic string, id []byte, root string, round uint32, payload []byte, except string) {
+	for peer, lazy := range t.links() {
+		if !lazy && peer != except {
 			p.send(peer, Message{Type: MsgGossip, Topic: topic, ID: id, Root: root, Round: round, Payload: payload})
 		}
 	}
-	for _, peer := range t.lazy {
-		if peer == except {
+	for peer, lazy := range t.links() {
+		if !lazy || peer == except {
 			continue
 		}
 		q := p.lazyQueues[peer]
