@@ -170,3 +170,14 @@ func (d *Decoder) Bytes(max int) []byte {
 func (d *Decoder) String(max int) string {
 	return string(d.Bytes(max))
 }
+
+// Rest returns what remains of the buffer, unread, and leaves the decoder
+// empty: for a message whose last field is another encoding's bytes.
+func (d *Decoder) Rest() []byte {
+	if d.err != nil {
+		return nil
+	}
+	rest := d.buf
+	d.buf = nil
+	return rest
+}

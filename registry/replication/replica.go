@@ -1,0 +1,234 @@
+package replication
+
+import (
+	"github.com/cpggo/cpg/broadcast/plumtree"
+	"github.com/cpggo/cpg/crdt"
+)
+
+// Config tunes a Replica. A zero field takes its default.
+type Config struct {
+	// PullTicks is how long after pulling an owner from a peer (an op
+	// arrived ahead of a gap) the replica waits before it pulls that owner
+	// again: one pull answers every op of the same gap. Default 10 ticks
+	// (1 s at the driver's 100 ms tick).
+	PullTicks int
+	// MaxForwardedGaps bounds the ids of ops this replica forwarded while
+	// they waited ahead of a gap (each is forwarded once, or it would
+	// circle the overlay's cycles for as long as the gap lasts). Past the
+	// bound they are forgotten, which costs a few repeated forwards.
+	// Default 4096.
+	MaxForwardedGaps int
+}
+
+func (c Config) withDefaults() Config {
+	if c.PullTicks <= 0 {
+		c.PullTicks = 10
+	}
+	if c.MaxForwardedGaps <= 0 {
+		c.MaxForwardedGaps = 4096
+	}
+	return c
+}
+
+// Stats counts what a replica did with what it received.
+type Stats struct {
+	Applied    uint64 // ops and owner states that moved an owner forward
+	Buffered   uint64 // ops that arrived ahead of a gap
+	Duplicates uint64 // ops and states already held
+	Refused    uint64 // ops and states of dead owners or claiming to be this node
+	Malformed  uint64 // payloads or exchange messages that did not decode
+	Pulls      uint64 // exchanges opened at once because of a gap
+	Passed     uint64 // owner states passed on after an exchange moved them forward
+	Refutes    uint64 // new incarnations taken because a peer claimed this node dead or ahead
+	// ExchangeBytes is the size of the exchange messages this replica
+	// produced (starts and replies): the anti-entropy traffic it sent.
+	ExchangeBytes uint64
+}
+
+// Replica is one node's replication core: the Plumtree handler of Topic
+// over a crdt.State. The caller owns the state and makes local changes
+// through it (crdt.State.LocalJoin and friends), then broadcasts them with
+// Publish's id and payload.
+type Replica struct {
+	st  *crdt.State
+	cfg Config
+	now int64
+
+	// forwardedGaps holds the ids of ops forwarded while buffered.
+	forwardedGaps map[string]struct{}
+	// pulls holds, per owner, the tick until which no new pull goes out.
+	pulls map[string]int64
+
+	stats Stats
+}
+
+// New returns the replication core of st.
+func New(st *crdt.State, cfg Config) *Replica {
+	return &Replica{
+		st:            st,
+		cfg:           cfg.withDefaults(),
+		forwardedGaps: make(map[string]struct{}),
+		pulls:         make(map[string]int64),
+	}
+}
+
+// State returns the replicated state.
+func (r *Replica) State() *crdt.State { return r.st }
+
+// Now returns the replica's ticks so far: the time unit of its tombstones.
+func (r *Replica) Now() int64 { return r.now }
+
+// Stats returns the replica's counters.
+func (r *Replica) Stats() Stats { return r.stats }
+
+// Publish returns the broadcast id and payload of a local op, to be sent
+// with Plumtree's Broadcast on Topic.
+func Publish(op *crdt.Op) (id, payload []byte) {
+	return MessageID(op.Owner, op.Version()), OpPayload(op)
+}
+
+// Tick advances the replica's time by one tick (Plumtree calls it, the
+// replica being a plumtree.Ticker).
+func (r *Replica) Tick() {
+	r.now++
+	for owner, until := range r.pulls {
+		if until <= r.now {
+			delete(r.pulls, owner)
+		}
+	}
+}
+
+// Merge implements plumtree.Handler: an op or owner state that moves its
+// owner forward is New; one already held, refused or malformed is a
+// Duplicate (nothing to forward); an op ahead of a gap is New the first
+// time (so the nodes below it see it too) and makes the replica pull the
+// owner from the peer that sent it.
+func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
+	p, err := decodePayload(payload)
+	if err != nil || !p.matches(id) {
+		r.stats.Malformed++
+		return plumtree.Duplicate, nil
+	}
+	var verdict plumtree.Verdict
+	var acts []plumtree.Action
+	if p.op != nil {
+		verdict, acts = r.mergeOp(from, id, p.op)
+	} else {
+		verdict = r.count(r.st.MergeOwner(p.state))
+	}
+	return verdict, r.refuteIfClaimed(acts)
+}
+
+func (r *Replica) mergeOp(from string, id []byte, op *crdt.Op) (plumtree.Verdict, []plumtree.Action) {
+	res := r.st.Apply(op)
+	if res != crdt.Buffered {
+		return r.count(res), nil
+	}
+	r.stats.Buffered++
+	var acts []plumtree.Action
+	if pull, ok := r.pull(from, op.Owner); ok {
+		acts = append(acts, pull)
+	}
+	if _, again := r.forwardedGaps[string(id)]; again {
+		return plumtree.Duplicate, acts
+	}
+	if len(r.forwardedGaps) >= r.cfg.MaxForwardedGaps {
+		clear(r.forwardedGaps)
+	}
+	r.forwardedGaps[string(id)] = struct{}{}
+	return plumtree.New, acts
+}
+
+// count turns what the CRDT did into the verdict and counts it.
+func (r *Replica) count(res crdt.Result) plumtree.Verdict {
+	switch res {
+	case crdt.Applied:
+		r.stats.Applied++
+		return plumtree.New
+	case crdt.Refused:
+		r.stats.Refused++
+	default:
+		r.stats.Duplicates++
+	}
+	return plumtree.Duplicate
+}
+
+// pull opens an exchange with peer limited to owner's bucket, unless one
+// went out for that owner within PullTicks.
+func (r *Replica) pull(peer, owner string) (plumtree.Action, bool) {
+	if until, ok := r.pulls[owner]; ok && until > r.now {
+		return plumtree.Action{}, false
+	}
+	r.pulls[owner] = r.now + int64(r.cfg.PullTicks)
+	r.stats.Pulls++
+	start := r.linesMessage(xLines, []int{crdt.Bucket(owner)})
+	r.stats.ExchangeBytes += uint64(len(start))
+	return plumtree.Action{Kind: plumtree.ActExchange, Peer: peer, Start: start}, true
+}
+
+// refuteIfClaimed answers a peer that holds a tombstone for this node, or
+// ops under its name it did not make: the node takes a new incarnation and
+// announces its whole state as one message on its own tree.
+func (r *Replica) refuteIfClaimed(acts []plumtree.Action) []plumtree.Action {
+	if !r.st.NeedsRefute() {
+		return acts
+	}
+	st := r.st.Refute()
+	r.stats.Refutes++
+	return append(acts, plumtree.Action{
+		Kind: plumtree.ActBroadcast, Root: st.Owner,
+		ID: MessageID(st.Owner, st.Version), Payload: StatePayload(&st),
+	})
+}
+
+// IsStale implements plumtree.Handler: an announced op is known when this
+// replica holds its owner at that version or later, when its owner is dead
+// at that incarnation, or when it already waits ahead of a gap.
+func (r *Replica) IsStale(id []byte) bool {
+	owner, v, err := parseMessageID(id)
+	if err != nil {
+		return true
+	}
+	if dead, ok := r.st.Tombstoned(owner); ok && v.Incarnation <= dead {
+		return true
+	}
+	if have, ok := r.st.Owner(owner); ok && !have.Less(v) {
+		return true
+	}
+	_, waiting := r.forwardedGaps[string(id)]
+	return waiting
+}
+
+// Graft implements plumtree.Handler: the payload for a peer that missed
+// id is the owner's state, rebuilt from this replica, when it holds that
+// version or a later one.
+func (r *Replica) Graft(id []byte) ([]byte, bool) {
+	owner, v, err := parseMessageID(id)
+	if err != nil {
+		return nil, false
+	}
+	st, ok := r.st.OwnerState(owner)
+	if !ok || st.Version.Less(v) {
+		return nil, false
+	}
+	payload := StatePayload(&st)
+	if len(payload) > plumtree.MaxPayloadLen {
+		return nil, false
+	}
+	return payload, true
+}
+
+// matches reports whether id names the payload: an op's own id, or for a
+// state the id of a version it includes (a graft answers with the state,
+// which may have moved on since the announced op).
+func (p decoded) matches(id []byte) bool {
+	owner, v, err := parseMessageID(id)
+	if err != nil {
+		return false
+	}
+	pOwner, pv := p.owner()
+	if p.op != nil {
+		return owner == pOwner && v == pv
+	}
+	return owner == pOwner && !pv.Less(v)
+}
