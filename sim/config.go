@@ -92,15 +92,26 @@ type Config struct {
 	// to fail. Default 1 s.
 	DialTimeout time.Duration
 	// RejoinTicks spaces the rejoin attempts of an isolated node through a
-	// random live node, as the membership driver does through memberlist.
-	// Default 10.
+	// random member (hyparview.Config.RejoinTicks). Default 10.
 	RejoinTicks int
-	// MixInterval is the membership driver's mixing period: in each, every
-	// node calls HyParView.Mix on a random live node with probability
-	// 2/(live nodes), so that the cluster makes about two such links per
-	// period; they join the parts of an overlay split by a healed partition.
-	// Default 30 s, the driver's; negative turns mixing off.
+	// MixInterval is the overlay policy's mixing period
+	// (hyparview.Config.MixTicks): the cluster makes about two Mix links
+	// per period; they join the parts of an overlay split by a healed
+	// partition. Default 30 s, the driver's; negative turns mixing off.
 	MixInterval time.Duration
+	// DetectDelay is how long the memberlist stand-in takes to declare a
+	// crashed node, or the far side of a partition, failed. Default 10 s
+	// (memberlist's LAN suspicion at 1,000 nodes is about 12 s).
+	DetectDelay time.Duration
+	// MergeDelay is how long after a successful reconnect two member views
+	// become one (memberlist's push-pull and gossip). Default 1 s.
+	MergeDelay time.Duration
+	// ReconnectInterval and ReconnectTimeout are the overlay policy's
+	// reconnect period and how long a failed member is retried
+	// (hyparview.Config.ReconnectTicks and ReconnectTimeoutTicks):
+	// defaults 30 s and 1 h, Serf's.
+	ReconnectInterval time.Duration
+	ReconnectTimeout  time.Duration
 
 	// HyParView configures every node's membership core. Zero: the
 	// package default (hyparview.DefaultConfig).
@@ -133,14 +144,18 @@ type GossipConfig struct {
 // Plumtree defaults, and memberlist's LAN gossip.
 func DefaultConfig() Config {
 	return Config{
-		Seed:             1,
-		Tick:             100 * time.Millisecond,
-		Latency:          Uniform{Min: time.Millisecond, Max: 5 * time.Millisecond},
-		KeepAliveTimeout: 1500 * time.Millisecond,
-		DialTimeout:      time.Second,
-		RejoinTicks:      10,
-		MixInterval:      30 * time.Second,
-		HyParView:        hyparview.DefaultConfig(),
+		Seed:              1,
+		Tick:              100 * time.Millisecond,
+		Latency:           Uniform{Min: time.Millisecond, Max: 5 * time.Millisecond},
+		KeepAliveTimeout:  1500 * time.Millisecond,
+		DialTimeout:       time.Second,
+		RejoinTicks:       10,
+		MixInterval:       30 * time.Second,
+		DetectDelay:       10 * time.Second,
+		MergeDelay:        time.Second,
+		ReconnectInterval: 30 * time.Second,
+		ReconnectTimeout:  time.Hour,
+		HyParView:         hyparview.DefaultConfig(),
 		Gossip: GossipConfig{
 			Interval:       200 * time.Millisecond,
 			Fanout:         3,
@@ -172,6 +187,35 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HyParView == (hyparview.Config{}) {
 		c.HyParView = d.HyParView
+	}
+	if c.DetectDelay <= 0 {
+		c.DetectDelay = d.DetectDelay
+	}
+	if c.MergeDelay <= 0 {
+		c.MergeDelay = d.MergeDelay
+	}
+	if c.ReconnectInterval <= 0 {
+		c.ReconnectInterval = d.ReconnectInterval
+	}
+	if c.ReconnectTimeout <= 0 {
+		c.ReconnectTimeout = d.ReconnectTimeout
+	}
+	// The overlay policy runs in the core, in ticks.
+	ticks := func(t time.Duration) int { return max(1, int(t/c.Tick)) }
+	if c.HyParView.MixTicks == 0 {
+		c.HyParView.MixTicks = -1
+		if c.MixInterval > 0 {
+			c.HyParView.MixTicks = ticks(c.MixInterval)
+		}
+	}
+	if c.HyParView.RejoinTicks == 0 {
+		c.HyParView.RejoinTicks = c.RejoinTicks
+	}
+	if c.HyParView.ReconnectTicks == 0 {
+		c.HyParView.ReconnectTicks = ticks(c.ReconnectInterval)
+	}
+	if c.HyParView.ReconnectTimeoutTicks == 0 {
+		c.HyParView.ReconnectTimeoutTicks = ticks(c.ReconnectTimeout)
 	}
 	if c.Gossip.Interval <= 0 {
 		c.Gossip.Interval = d.Gossip.Interval

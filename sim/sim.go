@@ -46,6 +46,12 @@ type Simulator struct {
 	// side is each node's partition side; messages between sides are lost.
 	side        []int32
 	partitioned bool
+	// partitionEpoch counts Partition calls, so that a view split
+	// scheduled for one partition does not fire after it healed.
+	partitionEpoch int
+
+	// dir is the memberlist stand-in (directory.go).
+	dir directory
 
 	bcasts  []*bcast
 	payload []byte
@@ -75,7 +81,9 @@ type Stats struct {
 	Gossip     uint64 // memberlist-style gossip packets delivered
 	LinkFailed uint64 // link failures reported to HyParView cores
 	Rejoins    uint64 // joins of isolated nodes
-	Mixes      uint64 // HyParView.Mix calls of the drivers' mixing timers
+	Mixes      uint64 // HyParView.Mix calls of the overlay policy
+	Reconnects uint64 // memberlist joins of failed members the cores asked for
+	ViewMerges uint64 // member views joined again by a reconnect
 	Ticks      uint64 // ticks of the whole cluster
 }
 
@@ -95,10 +103,7 @@ type node struct {
 	// links are the peers whose link the HyParView core reported up and not
 	// yet down: what the driver holds open, and the only peers Plumtree
 	// messages may go to.
-	links      []int32
-	joined     bool
-	ticks      int
-	lastRejoin int
+	links []int32
 
 	gossip *gossipQueue
 	reg    *registryReplica
@@ -119,9 +124,6 @@ func New(cfg Config) (*Simulator, error) {
 		payload:   make([]byte, 64),
 	}
 	s.schedule(&event{at: cfg.Tick, kind: evTick})
-	if cfg.MixInterval > 0 {
-		s.schedule(&event{at: cfg.MixInterval, kind: evMix})
-	}
 	return s, nil
 }
 
@@ -206,7 +208,6 @@ func (s *Simulator) start(i int32) {
 	n.alive = true
 	n.born = s.now
 	n.links = n.links[:0]
-	n.joined, n.ticks, n.lastRejoin = false, 0, 0
 	s.live++
 	self := hyparview.Peer{Name: n.name}
 	n.hv = hyparview.New(self, s.cfg.HyParView, mathrand.New(mathrand.NewSource(int64(s.rng.Uint64()))))
@@ -228,24 +229,27 @@ func (s *Simulator) start(i int32) {
 	n.gossip = nil
 	contact, ok := s.randomLive(i)
 	s.started = append(s.started, i)
+	s.memberJoin(i, contact, ok)
+	n.hv.SetDirectory(nodeDirectory{s: s, i: i})
 	if ok {
-		n.joined = true
 		n.hv.Join(hyparview.Peer{Name: s.nodes[contact].name})
 	}
 	s.flush(n)
 }
 
-// randomLive picks a random live node other than except.
+// randomLive picks a random live node other than except, on except's side
+// of a partition: the contact a starting node's join reaches.
 func (s *Simulator) randomLive(except int32) (int32, bool) {
 	if s.live <= 1 {
 		return 0, false
 	}
-	for {
+	for tries := 0; tries < 1000; tries++ {
 		c := s.started[s.rng.IntN(len(s.started))]
-		if c != except && s.nodes[c].alive {
+		if c != except && s.nodes[c].alive && s.side[c] == s.side[except] {
 			return c, true
 		}
 	}
+	return 0, false
 }
 
 // Crash stops the given nodes at once, as a process crash does: their
@@ -266,6 +270,8 @@ func (s *Simulator) Crash(nodes ...int) {
 		n.hv, n.pt = nil, nil
 		n.reg = nil
 		n.died = s.now
+		i, gen := int32(i), n.gen
+		s.schedule(&event{at: s.now + s.cfg.DetectDelay, kind: evCall, call: func() { s.detectCrash(i, gen) }})
 	}
 	for _, n := range s.nodes {
 		if !n.alive {
@@ -296,6 +302,9 @@ func (s *Simulator) Partition(sides ...[]int) {
 		}
 	}
 	s.partitioned = true
+	s.partitionEpoch++
+	epoch := s.partitionEpoch
+	s.schedule(&event{at: s.now + s.cfg.DetectDelay, kind: evCall, call: func() { s.splitViews(epoch) }})
 	for _, n := range s.nodes {
 		if !n.alive {
 			continue
@@ -308,7 +317,8 @@ func (s *Simulator) Partition(sides ...[]int) {
 	}
 }
 
-// Heal ends every partition.
+// Heal ends every partition. The nodes' member views stay split until the
+// cores' reconnects join them (see directory.go).
 func (s *Simulator) Heal() {
 	clear(s.side)
 	s.partitioned = false
@@ -376,71 +386,41 @@ func (s *Simulator) step(e *event) {
 		s.fireFailure(e)
 	case evCall:
 		e.call()
-	case evMix:
-		s.mix()
-		s.schedule(&event{at: s.now + s.cfg.MixInterval, kind: evMix})
 	}
 }
 
 // tick advances every live node by one tick, in index order, as each
-// node's drivers would on their own timers.
+// node's drivers would on their own timers. The overlay policy (mixing,
+// rejoining, reconnecting) runs inside the HyParView core's Tick.
 func (s *Simulator) tick() {
 	s.stats.Ticks++
+	if s.stats.Ticks%forgetFailedTicks == 0 {
+		s.forgetFailed()
+	}
 	for _, n := range s.nodes {
 		if !n.alive {
 			continue
 		}
-		n.ticks++
 		n.hv.Tick()
-		if n.joined && n.hv.Isolated() && n.ticks-n.lastRejoin >= s.cfg.RejoinTicks {
-			n.lastRejoin = n.ticks
-			if c, ok := s.randomLive(n.idx); ok {
-				s.stats.Rejoins++
-				n.hv.Join(hyparview.Peer{Name: s.nodes[c].name})
-			}
-		}
 		n.pt.Tick()
 		s.flush(n)
 	}
 }
 
-// mixesPerInterval is the membership driver's: how many Mix links the
-// whole cluster makes per MixInterval, on average.
-const mixesPerInterval = 2
-
-// mix is the membership driver's mixing timer on every live node: with
-// probability mixesPerInterval/members, link to a random member. The
-// driver draws members from memberlist; here, every live node (memberlist
-// converged).
-func (s *Simulator) mix() {
-	members := s.live - 1
-	if members <= 0 {
-		return
-	}
-	for _, n := range s.nodes {
-		if !n.alive {
-			continue
-		}
-		// Drawn for every node, so that the network's random sequence does
-		// not depend on which nodes suspect an island.
-		draw := s.rng.Float64() * float64(members)
-		island := n.hv.Island() && members > 4*s.cfg.HyParView.ActiveSize
-		if !island && draw >= mixesPerInterval {
-			continue
-		}
-		if c, ok := s.randomLive(n.idx); ok {
-			s.stats.Mixes++
-			n.hv.Mix(hyparview.Peer{Name: s.nodes[c].name})
-			s.flush(n)
-		}
-	}
-}
+// forgetFailedTicks spaces the sweeps of failed members past
+// ReconnectTimeout.
+const forgetFailedTicks = 600
 
 // flush carries out what node n's cores asked for, as the drivers do: link
 // changes first (Down before Up), fed to Plumtree; then HyParView's
 // messages in order; then Plumtree's.
 func (s *Simulator) flush(n *node) {
 	rd := n.hv.Ready()
+	s.stats.Mixes += uint64(rd.Mixes)
+	s.stats.Rejoins += uint64(rd.Rejoins)
+	for _, p := range rd.Reconnect {
+		s.reconnect(n.idx, s.index(p.Name))
+	}
 	var leaving []int32
 	for _, d := range rd.Down {
 		p := s.index(d.Peer.Name)

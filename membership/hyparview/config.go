@@ -35,6 +35,22 @@ type Config struct {
 	// left out of the promotion candidates, so that two full nodes do not
 	// evict and re-request each other in a loop.
 	BackoffTicks int
+
+	// The overlay policy (see Protocol.SetDirectory); zero takes the
+	// default.
+	//
+	// MixTicks is the mixing period: the cluster makes about two Mix links
+	// per period (default 300, 30 s at 100 ms ticks); negative turns
+	// mixing off.
+	MixTicks int
+	// RejoinTicks spaces the rejoins of an isolated node (default 10).
+	RejoinTicks int
+	// ReconnectTicks is how often a node may ask its driver to reach a
+	// failed member again (default 300, Serf's 30 s), and
+	// ReconnectTimeoutTicks how long a failed member is retried (default
+	// 36,000, an hour).
+	ReconnectTicks        int
+	ReconnectTimeoutTicks int
 }
 
 // DefaultConfig returns gen_hypar's defaults, with the shuffle period
@@ -74,6 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("membership: ShuffleTicks %d must be at least 1", c.ShuffleTicks)
 	case c.NeighborTimeoutTicks < 1:
 		return fmt.Errorf("membership: NeighborTimeoutTicks %d must be at least 1", c.NeighborTimeoutTicks)
+	case c.RejoinTicks < 0 || c.ReconnectTicks < 0 || c.ReconnectTimeoutTicks < 0:
+		return fmt.Errorf("membership: RejoinTicks %d, ReconnectTicks %d and ReconnectTimeoutTicks %d must not be negative", c.RejoinTicks, c.ReconnectTicks, c.ReconnectTimeoutTicks)
 	case c.BackoffTicks < 0:
 		return fmt.Errorf("membership: BackoffTicks %d must not be negative", c.BackoffTicks)
 	}
@@ -87,3 +105,15 @@ func (c Config) highPriorityBelow() int {
 	}
 	return c.HighPriorityBelow
 }
+
+func orDefault(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func (c Config) mixTicks() int              { return orDefault(c.MixTicks, 300) }
+func (c Config) rejoinTicks() int           { return orDefault(c.RejoinTicks, 10) }
+func (c Config) reconnectTicks() int        { return orDefault(c.ReconnectTicks, 300) }
+func (c Config) reconnectTimeoutTicks() int { return orDefault(c.ReconnectTimeoutTicks, 36000) }

@@ -45,6 +45,11 @@ type Protocol struct {
 	// (see Island).
 	origins originRing
 
+	// dir and policy run the overlay policy (policy.go), once SetDirectory
+	// was called.
+	dir    Directory
+	policy policyState
+
 	ready Ready
 }
 
@@ -110,6 +115,7 @@ func (h *Protocol) Join(contact Peer) {
 	}
 	h.observeAddr(contact)
 	h.dropAttempt(contact.Name)
+	h.policy.joined = true
 	epoch := h.nextEpoch()
 	h.attempts = append(h.attempts, attempt{peer: contact, kind: attemptJoin, epoch: epoch, deadline: h.now + uint64(h.cfg.NeighborTimeoutTicks)})
 	h.send(contact, MsgJoin{Epoch: epoch})
@@ -181,6 +187,9 @@ func (h *Protocol) Tick() {
 		h.shuffle()
 	}
 	h.refill()
+	if h.dir != nil {
+		h.runPolicy()
+	}
 }
 
 // Ready returns what accumulated since the previous call and starts a new

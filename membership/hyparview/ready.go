@@ -11,6 +11,16 @@ type Ready struct {
 	Messages []Envelope // to send, in order
 	Up       []Peer     // peers that entered the active view (link confirmed)
 	Down     []PeerDown // peers that left the active view, with why
+	// Reconnect lists failed members the overlay policy wants the driver
+	// to reach through its failure detector (memberlist's join on the
+	// peer's Addr, as the Directory gave it); see SetDirectory.
+	Reconnect []Peer
+	// Mixes counts the Mix calls the overlay policy made in this batch,
+	// for the driver's metrics.
+	Mixes int
+	// Rejoins counts the Join calls the overlay policy made for an
+	// isolated node in this batch.
+	Rejoins int
 }
 
 // Envelope is one message to send.
