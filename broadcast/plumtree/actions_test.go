@@ -41,6 +41,7 @@ func TestMergeActionsAreCarriedOut(t *testing.T) {
 	p.CancelExchanges("", "b")
 	p.CancelExchanges("", "c")
 	require.Empty(t, p.Exchanges())
+	p.Ready()
 
 	h.actions = func(from string, id []byte) []Action {
 		return []Action{
@@ -70,10 +71,14 @@ func TestExchangeActionsAreCarriedOut(t *testing.T) {
 	p.NeighborUp("b")
 	p.Ready()
 	p.CancelExchanges("t", "b")
+	p.Ready()
 	h.replyActions = []Action{{Kind: ActExchange, Peer: "b", Start: []byte("chosen")}}
 	require.NoError(t, p.Step("b", Message{Type: MsgExchange, Topic: "t", Exchange: 7, Step: 0, Payload: []byte("digest")}))
 	require.Equal(t, []Exchange{{Peer: "b", Topic: "t", ID: 7, Steps: 1, Step: 0}}, h.seen)
-	require.Equal(t, []string{`b EXCHANGE t id=2 step=0 "chosen"`}, sentTo(p.Ready().Messages))
+	require.Equal(t, []string{
+		"b EXCHANGE-END t id=7 step=1", // the handler ended b's exchange
+		`b EXCHANGE t id=2 step=0 "chosen"`,
+	}, sentTo(p.Ready().Messages))
 }
 
 func TestStartExchangeAndCancel(t *testing.T) {
@@ -92,7 +97,10 @@ func TestStartExchangeAndCancel(t *testing.T) {
 	require.Len(t, p.Exchanges(), 1)
 	require.Equal(t, "u", p.Exchanges()[0].Topic)
 	require.NoError(t, p.StartExchange("t", "b", []byte("mine")))
-	require.Equal(t, []string{`b EXCHANGE t id=3 step=0 "mine"`}, sentTo(p.Ready().Messages))
+	require.Equal(t, []string{
+		"b EXCHANGE-END t id=1 step=2", // the cancel, told to b
+		`b EXCHANGE t id=3 step=0 "mine"`,
+	}, sentTo(p.Ready().Messages))
 	p.CancelExchanges("", "b")
 	require.Empty(t, p.Exchanges())
 }

@@ -50,6 +50,10 @@ func AppendMessage(b []byte, m Message) []byte {
 		b = wire.AppendUvarint(b, m.Exchange)
 		b = wire.AppendUvarint(b, uint64(m.Step))
 		b = wire.AppendBytes(b, m.Payload)
+	case MsgExchangeEnd:
+		b = wire.AppendString(b, m.Topic)
+		b = wire.AppendUvarint(b, m.Exchange)
+		b = wire.AppendUvarint(b, uint64(m.Step))
 	case MsgTreeQuery:
 		b = wire.AppendString(b, m.Origin)
 		b = wire.AppendUvarint(b, m.Query)
@@ -117,6 +121,10 @@ func DecodeMessage(b []byte) (Message, error) {
 		m.Exchange = d.Uvarint()
 		m.Step = uint32(d.Int(maxExchangeSteps))
 		m.Payload = d.Bytes(MaxPayloadLen)
+	case MsgExchangeEnd:
+		m.Topic = d.String(MaxTopicLen)
+		m.Exchange = d.Uvarint()
+		m.Step = uint32(d.Int(maxExchangeSteps))
 	case MsgTreeQuery:
 		m.Origin = d.String(MaxNameLen)
 		m.Query = d.Uvarint()

@@ -15,6 +15,8 @@ func sampleMessages() []Message {
 		{Type: MsgGraft, Root: "n1"},
 		{Type: MsgPrune, Root: "n1"},
 		{Type: MsgExchange, Topic: "t", Exchange: 42, Step: 1, Payload: []byte("digest")},
+		{Type: MsgExchangeEnd, Topic: "t", Exchange: 42, Step: 2},
+		{Type: MsgGossip, Topic: "t", ID: []byte("relayed"), Root: "n2", Round: RoundUnknown, Payload: []byte("state")},
 		{Type: MsgTreeQuery, Origin: "n3", Query: 9, Root: "n1", Budget: 18},
 		{Type: MsgTreeReply, Origin: "n3", Query: 9, Tree: []TreeNode{{Name: "n1", Eager: []string{"n2"}, Lazy: []string{"n4", "n5"}}, {Name: "n2"}}},
 	}
@@ -95,6 +97,7 @@ func FuzzStep(f *testing.F) {
 		p.NeighborUp("n1")
 		p.NeighborUp("n3")
 		_ = p.Step("n1", m)
+		_ = p.Step("stranger", m)
 		for range 5 {
 			p.Tick()
 		}

@@ -22,18 +22,25 @@ const (
 	MsgTreeQuery
 	// MsgTreeReply answers a tree query with a subtree: Origin, Query, Tree.
 	MsgTreeReply
+	// MsgExchangeEnd ends an exchange: Topic, Exchange, Step (the step its
+	// sender would have sent next, whose parity says whose exchange it is).
+	// The end that stops (its handler had nothing to answer, it cancelled,
+	// or it refused the exchange) sends it, so the other end frees the
+	// exchange at once instead of at the timeout.
+	MsgExchangeEnd
 
 	numMsgTypes
 )
 
 var msgTypeNames = [...]string{
-	MsgGossip:    "GOSSIP",
-	MsgIHave:     "IHAVE",
-	MsgGraft:     "GRAFT",
-	MsgPrune:     "PRUNE",
-	MsgExchange:  "EXCHANGE",
-	MsgTreeQuery: "TREE-QUERY",
-	MsgTreeReply: "TREE-REPLY",
+	MsgGossip:      "GOSSIP",
+	MsgIHave:       "IHAVE",
+	MsgGraft:       "GRAFT",
+	MsgPrune:       "PRUNE",
+	MsgExchange:    "EXCHANGE",
+	MsgTreeQuery:   "TREE-QUERY",
+	MsgTreeReply:   "TREE-REPLY",
+	MsgExchangeEnd: "EXCHANGE-END",
 }
 
 func (t MsgType) String() string {
@@ -104,6 +111,8 @@ func (m Message) String() string {
 		return fmt.Sprintf("PRUNE root=%s", m.Root)
 	case MsgExchange:
 		return fmt.Sprintf("EXCHANGE %s id=%d step=%d %q", m.Topic, m.Exchange, m.Step, m.Payload)
+	case MsgExchangeEnd:
+		return fmt.Sprintf("EXCHANGE-END %s id=%d step=%d", m.Topic, m.Exchange, m.Step)
 	case MsgTreeQuery:
 		return fmt.Sprintf("TREE-QUERY %s#%d root=%s budget=%d", m.Origin, m.Query, m.Root, m.Budget)
 	case MsgTreeReply:

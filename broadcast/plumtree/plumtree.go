@@ -33,6 +33,7 @@ type Protocol struct {
 
 	exchanges      map[exchangeKey]*Exchange
 	nextExchangeID uint64
+	nextExchange   int64 // tick of the next periodic exchange
 
 	queries     map[queryKey]*treeQuery
 	doneQueries map[queryKey]int64
@@ -95,7 +96,7 @@ func NewProtocol(cfg Config) (*Protocol, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Protocol{
+	p := &Protocol{
 		cfg:         cfg,
 		self:        cfg.Self,
 		handlers:    map[string]Handler{},
@@ -106,7 +107,11 @@ func NewProtocol(cfg Config) (*Protocol, error) {
 		exchanges:   map[exchangeKey]*Exchange{},
 		queries:     map[queryKey]*treeQuery{},
 		doneQueries: map[queryKey]int64{},
-	}, nil
+	}
+	// Nodes started together must not exchange in step: each picks its
+	// own phase within the first period.
+	p.nextExchange = 1 + int64(cfg.Rand.IntN(cfg.ExchangeTicks))
+	return p, nil
 }
 
 // Register sets the handler of topic, replacing any earlier one. Every node
@@ -127,6 +132,8 @@ func (p *Protocol) Register(topic string, h Handler) error {
 	}
 	i, _ := slices.BinarySearch(p.topics, topic)
 	p.topics = slices.Insert(p.topics, i, topic)
+	// Only this end knows of the new topic, so it opens, whatever the
+	// names (unlike a new link, see NeighborUp).
 	for _, peer := range p.neighbors {
 		p.startExchange(peer, topic)
 	}
@@ -154,7 +161,9 @@ func (p *Protocol) Ready() Ready {
 
 // NeighborUp reports a new overlay link. The peer joins the eager set of
 // every known tree (the paper's NeighborUp), and anti-entropy runs with it at
-// once, for every topic: this is the full-state merge on (re)connect.
+// once, for every topic: this is the full-state merge on (re)connect. Both
+// ends hear of the link, so only one opens that exchange: the end whose
+// name sorts lower. One exchange moves each side's missing state once.
 func (p *Protocol) NeighborUp(peer string) {
 	if peer == "" || peer == p.self || p.isNeighbor(peer) {
 		return
@@ -162,7 +171,9 @@ func (p *Protocol) NeighborUp(peer string) {
 	i, _ := slices.BinarySearch(p.neighbors, peer)
 	p.neighbors = slices.Insert(p.neighbors, i, peer)
 	p.trees.neighborUp(peer)
-	p.startExchanges(peer)
+	if p.self < peer {
+		p.startExchanges(peer)
+	}
 }
 
 // NeighborDown reports a lost overlay link. The peer leaves every tree, its
@@ -262,6 +273,14 @@ func (p *Protocol) Step(from string, m Message) error {
 		return fmt.Errorf("plumtree: message from %s: %w", from, err)
 	}
 	p.stats.Received[m.Type]++
+	if m.Type != MsgGossip && !p.isNeighbor(from) {
+		// Only neighbours shape the tree, take part in exchanges and
+		// queries: a message from anyone else (in flight when the link
+		// went down, or a confused peer) is ignored. A payload is still
+		// good data and is merged, though it changes no link.
+		p.stats.FromStrangers++
+		return nil
+	}
 	switch m.Type {
 	case MsgGossip:
 		return p.onGossip(from, m)
@@ -270,11 +289,11 @@ func (p *Protocol) Step(from string, m Message) error {
 	case MsgGraft:
 		return p.onGraft(from, m)
 	case MsgPrune:
-		if p.isNeighbor(from) {
-			p.tree(m.Root).makeLazy(from)
-		}
+		p.tree(m.Root).makeLazy(from)
 	case MsgExchange:
 		return p.onExchange(from, m)
+	case MsgExchangeEnd:
+		p.onExchangeEnd(from, m)
 	case MsgTreeQuery:
 		p.onTreeQuery(from, m)
 	case MsgTreeReply:
@@ -304,7 +323,7 @@ func validate(m Message) error {
 				return fmt.Errorf("%v entry without id or root", m.Type)
 			}
 		}
-	case MsgExchange, MsgTreeReply:
+	case MsgExchange, MsgExchangeEnd, MsgTreeReply:
 	default:
 		return fmt.Errorf("unknown type %d", uint8(m.Type))
 	}
@@ -326,7 +345,21 @@ func (p *Protocol) onGossip(from string, m Message) error {
 		return err
 	}
 	verdict, actions := h.Merge(from, m.ID, m.Payload)
-	if verdict != New {
+	key := msgKey{m.Topic, string(m.ID)}
+	// Whatever the verdict, the payload is here: stop waiting for it.
+	miss := p.missing[key]
+	delete(p.missing, key)
+	switch verdict {
+	case New:
+		p.stats.Delivered++
+		if o, ok := h.(DeliveryObserver); ok {
+			o.Delivered(m.ID, m.Root, m.Round, from)
+		}
+	case Known:
+		// Held, but learned off this tree: this node never passed it on,
+		// so the nodes below it are waiting for it. Forward as for New.
+		p.stats.KnownForwarded++
+	default:
 		// A second copy over a tree link: that link is redundant for this
 		// root, so both ends make it lazy. A relayed copy (round unknown)
 		// says nothing about the root's tree and prunes nothing.
@@ -338,13 +371,6 @@ func (p *Protocol) onGossip(from string, m Message) error {
 		p.runActions(m.Topic, actions)
 		return nil
 	}
-	p.stats.Delivered++
-	if o, ok := h.(DeliveryObserver); ok {
-		o.Delivered(m.ID, m.Root, m.Round, from)
-	}
-	key := msgKey{m.Topic, string(m.ID)}
-	miss := p.missing[key]
-	delete(p.missing, key)
 	t := p.tree(m.Root)
 	if p.isNeighbor(from) {
 		t.makeEager(from)
@@ -461,16 +487,16 @@ func (p *Protocol) optimize(root string, key msgKey, lazyPeer string, lazyRound 
 }
 
 func (p *Protocol) onGraft(from string, m Message) error {
-	if p.isNeighbor(from) {
-		p.tree(m.Root).makeEager(from)
-	}
 	if len(m.ID) == 0 {
+		p.tree(m.Root).makeEager(from) // a relink
 		return nil
 	}
+	// An unknown topic is refused before anything changes.
 	h, err := p.handler(m.Topic)
 	if err != nil {
 		return err
 	}
+	p.tree(m.Root).makeEager(from)
 	payload, ok := h.Graft(m.ID)
 	if !ok {
 		if r := p.recent[msgKey{m.Topic, string(m.ID)}]; r != nil && r.payload != nil {
@@ -494,8 +520,9 @@ func (p *Protocol) Tick() {
 		p.flushLazy()
 	}
 	p.expireRecent()
-	if p.now%int64(p.cfg.ExchangeTicks) == 0 {
+	if p.now >= p.nextExchange {
 		p.periodicExchange()
+		p.nextExchange = p.now + p.exchangePeriod()
 	}
 	p.expireExchanges()
 	p.expireQueries()
@@ -529,6 +556,14 @@ func (p *Protocol) fireGraftTimers() {
 	})
 	for _, k := range due {
 		e := p.missing[k]
+		// The payload may have come by other means meanwhile (an exchange,
+		// a copy the handler counted as known): grafting for it would
+		// only earn a duplicate and a prune.
+		if h, ok := p.handlers[e.topic]; ok && h.IsStale(e.id) {
+			delete(p.missing, k)
+			p.stats.GraftsAvoided++
+			continue
+		}
 		if len(e.announcers) == 0 {
 			e.deadline = 0 // until someone else announces it
 			continue

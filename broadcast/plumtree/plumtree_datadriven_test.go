@@ -2,6 +2,8 @@ package plumtree
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +26,15 @@ import (
 //	sets root=a         eager and lazy peers of every node for root a
 //	deliveries          delivery count per node and id, with its hop count
 //	tree from=c root=a  c queries the tree of a; the answer, once complete
+//	learn node=b id=m1  b's application learns m1 by other means than the
+//	                    tree (an exchange): the tree's first copy is Known
+//	hold node=b id=m1   b's application holds m1 and calls every copy a
+//	                    Duplicate (it cannot tell how it got it)
+//	missing             the payloads each node waits for, and who announced them
+//	inject from=z to=a type=IHAVE|GRAFT|PRUNE|TREE-QUERY|EXCHANGE [topic=t] [id=m1] [root=a] [round=1]
+//	                    a receives one message, from a neighbour or not;
+//	                    prints the error, if any, and what a queues
+//	stats node=a        a's non-zero counters, apart from messages by type
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
 		c := newCluster(t, Config{})
@@ -100,6 +111,25 @@ func TestScenarios(t *testing.T) {
 				}
 				delete(c.trees, from)
 				return c.log.String()
+			case "learn", "hold":
+				var node, id string
+				td.ScanArgs(t, "node", &node)
+				td.ScanArgs(t, "id", &id)
+				h := c.handlers[node]
+				if td.Cmd == "learn" {
+					h.learn([]byte(id), []byte("payload of "+id))
+				} else {
+					h.have[id] = []byte("payload of " + id)
+				}
+				return "ok\n"
+			case "missing":
+				return c.missingEntries()
+			case "inject":
+				return c.inject(t, td)
+			case "stats":
+				var node string
+				td.ScanArgs(t, "node", &node)
+				return nonZeroCounters(c.nodes[node].Stats())
 			case "sets":
 				var root string
 				td.ScanArgs(t, "root", &root)
@@ -184,4 +214,92 @@ func sortedKeys(m map[string]int) []string {
 		}
 	}
 	return keys
+}
+
+func (c *cluster) missingEntries() string {
+	var b strings.Builder
+	for _, n := range c.names() {
+		p := c.nodes[n]
+		keys := make([]msgKey, 0, len(p.missing))
+		for k := range p.missing {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(x, y msgKey) int { return strings.Compare(x.topic+"/"+x.id, y.topic+"/"+y.id) })
+		for _, k := range keys {
+			e := p.missing[k]
+			var who []string
+			for _, a := range e.announcers {
+				who = append(who, a.peer)
+			}
+			fmt.Fprintf(&b, "%s: %s/%s announcers=%v\n", n, k.topic, k.id, who)
+		}
+	}
+	if b.Len() == 0 {
+		return "none\n"
+	}
+	return b.String()
+}
+
+// inject hands one message to a node directly, as if from any peer.
+func (c *cluster) inject(t *testing.T, td *datadriven.TestData) string {
+	var from, to, typ string
+	td.ScanArgs(t, "from", &from)
+	td.ScanArgs(t, "to", &to)
+	td.ScanArgs(t, "type", &typ)
+	topic, id, root := c.topic, "", ""
+	var round int
+	if td.HasArg("topic") {
+		td.ScanArgs(t, "topic", &topic)
+	}
+	if td.HasArg("id") {
+		td.ScanArgs(t, "id", &id)
+	}
+	if td.HasArg("root") {
+		td.ScanArgs(t, "root", &root)
+	}
+	if td.HasArg("round") {
+		td.ScanArgs(t, "round", &round)
+	}
+	var m Message
+	switch typ {
+	case "IHAVE":
+		m = Message{Type: MsgIHave, IHaves: []Announcement{{Topic: topic, ID: []byte(id), Root: root, Round: uint32(round)}}}
+	case "GRAFT":
+		m = Message{Type: MsgGraft, Topic: topic, ID: []byte(id), Root: root, Round: uint32(round)}
+	case "PRUNE":
+		m = Message{Type: MsgPrune, Root: root}
+	case "TREE-QUERY":
+		m = Message{Type: MsgTreeQuery, Origin: from, Query: 1, Root: root, Budget: 10}
+	case "EXCHANGE":
+		m = Message{Type: MsgExchange, Topic: topic, Exchange: 1, Payload: []byte("digest")}
+	default:
+		t.Fatalf("inject: unknown type %q", typ)
+	}
+	if err := c.nodes[to].Step(from, m); err != nil {
+		fmt.Fprintf(&c.log, "error: %v\n", err)
+	}
+	for _, env := range c.nodes[to].Ready().Messages {
+		fmt.Fprintf(&c.log, "%s->%s %v (sent)\n", to, env.To, env.Msg)
+	}
+	if c.log.Len() == 0 {
+		return "ok\n"
+	}
+	return c.log.String()
+}
+
+// nonZeroCounters lists a node's counters that are not zero, leaving out
+// the per-type message counts.
+func nonZeroCounters(s Stats) string {
+	var b strings.Builder
+	v := reflect.ValueOf(s)
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() == reflect.Uint64 && f.Uint() != 0 {
+			fmt.Fprintf(&b, "%s=%d\n", v.Type().Field(i).Name, f.Uint())
+		}
+	}
+	if b.Len() == 0 {
+		return "none\n"
+	}
+	return b.String()
 }

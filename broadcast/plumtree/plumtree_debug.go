@@ -12,11 +12,14 @@ type Stats struct {
 	Received [numMsgTypes]uint64
 
 	Delivered        uint64 // payloads a handler accepted as new
-	Duplicates       uint64 // payloads a handler refused as known
+	Duplicates       uint64 // payloads a handler called a Duplicate
+	KnownForwarded   uint64 // payloads a handler held by other means (Known), forwarded
+	GraftsAvoided    uint64 // graft timers that found the payload held by then
 	GraftsSent       uint64 // grafts for a missing payload (not relinks)
 	GraftMisses      uint64 // grafts we could not answer with a payload
 	Optimizations    uint64 // eager links swapped for shorter lazy ones
 	Unhandled        uint64 // messages for a topic without a handler
+	FromStrangers    uint64 // messages other than payloads from a non-neighbour, ignored
 	MissingDropped   uint64 // announcements dropped at Config.MaxMissing
 	MissingExpired   uint64 // missing payloads given up after MissingTTLTicks
 	LazyDropped      uint64 // announcements dropped at Config.LazyQueueLimit

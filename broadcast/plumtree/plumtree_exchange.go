@@ -89,13 +89,52 @@ func (p *Protocol) openExchange(topic, peer string, start []byte) error {
 	return nil
 }
 
-// CancelExchanges ends every exchange with peer (topic "" = all topics).
+// CancelExchanges ends every exchange with peer (topic "" = all topics),
+// telling the peer so that it frees them too.
 func (p *Protocol) CancelExchanges(topic, peer string) {
-	for k := range p.exchanges {
+	var ended []Exchange
+	for k, x := range p.exchanges {
 		if k.peer == peer && (topic == "" || k.topic == topic) {
+			ended = append(ended, *x)
 			delete(p.exchanges, k)
 		}
 	}
+	if !p.isNeighbor(peer) {
+		return
+	}
+	sortExchanges(ended)
+	for _, x := range ended {
+		p.sendEnd(x.Peer, x.Topic, x.ID, nextStep(x))
+	}
+}
+
+// nextStep is the step x's owner at this end would send next: even for the
+// initiator, odd for the responder. An EXCHANGE-END carries it, so that the
+// receiver knows whose exchange ends.
+func nextStep(x Exchange) uint32 {
+	step := uint32(x.Steps)
+	if (step%2 == 0) != x.Initiated {
+		step++
+	}
+	return step
+}
+
+func (p *Protocol) sendEnd(peer, topic string, id uint64, step uint32) {
+	p.send(peer, Message{Type: MsgExchangeEnd, Topic: topic, Exchange: id, Step: step})
+}
+
+// onExchangeEnd frees the exchange the peer ended. One we no longer know
+// (timed out, never tracked) changes nothing.
+func (p *Protocol) onExchangeEnd(from string, m Message) {
+	delete(p.exchanges, exchangeKey{peer: from, topic: m.Topic, mine: m.Step%2 == 1, id: m.Exchange})
+}
+
+// exchangePeriod is the wait until the next periodic exchange: uniform in
+// [ExchangeTicks/2, 3*ExchangeTicks/2], so its mean is ExchangeTicks and
+// nodes drift apart instead of exchanging in lockstep.
+func (p *Protocol) exchangePeriod() int64 {
+	t := p.cfg.ExchangeTicks
+	return max(1, int64(t/2+p.cfg.Rand.IntN(t/2*2+1)))
 }
 
 // periodicExchange runs anti-entropy with one random neighbour, unless the
@@ -132,6 +171,7 @@ func (p *Protocol) onExchange(from string, m Message) error {
 		}
 		if len(p.exchanges) >= p.cfg.MaxTrackedExchanges {
 			p.stats.ExchangesRefused++
+			p.sendEnd(from, m.Topic, m.Exchange, 1)
 			return nil
 		}
 		x = &Exchange{Peer: from, Topic: m.Topic, ID: m.Exchange, Started: p.now}
@@ -141,8 +181,13 @@ func (p *Protocol) onExchange(from string, m Message) error {
 	x.Steps++
 	x.Step = m.Step
 	reply, actions := h.ExchangeReceive(*x, m.Payload)
-	if reply == nil || int(m.Step)+1 >= p.cfg.MaxExchangeSteps || !p.isNeighbor(from) {
+	if reply == nil || int(m.Step)+1 >= p.cfg.MaxExchangeSteps {
 		delete(p.exchanges, key)
+		// The peer cannot tell that the handler stopped; at the step
+		// limit it knows, as both ends count.
+		if int(m.Step)+1 < p.cfg.MaxExchangeSteps {
+			p.sendEnd(from, m.Topic, m.Exchange, m.Step+1)
+		}
 		p.runActions(m.Topic, actions)
 		return nil
 	}
@@ -170,6 +215,11 @@ func (p *Protocol) Exchanges() []Exchange {
 	for _, x := range p.exchanges {
 		xs = append(xs, *x)
 	}
+	sortExchanges(xs)
+	return slices.Clip(xs)
+}
+
+func sortExchanges(xs []Exchange) {
 	sort.Slice(xs, func(i, j int) bool {
 		a, b := xs[i], xs[j]
 		if a.Peer != b.Peer {
@@ -183,5 +233,4 @@ func (p *Protocol) Exchanges() []Exchange {
 		}
 		return a.ID < b.ID
 	})
-	return slices.Clip(xs)
 }

@@ -178,111 +178,6 @@ func TestNeighborDownForgetsThePeerEverywhere(t *testing.T) {
 	require.Empty(t, p.Neighbors())
 }
 
-// digestHandler is a small anti-entropy application: a set of ids whose
-// exchange is digest, then what the peer lacks plus our digest, then what
-// we lack.
-type digestHandler struct {
-	recordingHandler
-	started, received int
-	alwaysReply       bool
-}
-
-func (h *digestHandler) ExchangeStart(string) []byte { h.started++; return []byte("digest") }
-func (h *digestHandler) ExchangeReceive(_ Exchange, data []byte) ([]byte, []Action) {
-	h.received++
-	if h.alwaysReply || string(data) == "digest" {
-		return []byte("delta+digest"), nil
-	}
-	return nil, nil
-}
-
-func TestExchangeOnLinkUpAndPeriodically(t *testing.T) {
-	cfg := Config{ExchangeTicks: 10, ExchangeTimeoutTicks: 5}
-	cfg.Self = "a"
-	a, err := NewProtocol(cfg)
-	require.NoError(t, err)
-	cfg.Self = "b"
-	b, err := NewProtocol(cfg)
-	require.NoError(t, err)
-	ha, hb := &digestHandler{}, &digestHandler{}
-	require.NoError(t, a.Register("t", ha))
-	require.NoError(t, b.Register("t", hb))
-
-	a.NeighborUp("b")
-	require.Len(t, a.Exchanges(), 1)
-	require.True(t, a.Exchanges()[0].Initiated)
-	b.NeighborUp("a")
-	// Run the two exchanges the new link opened to the end.
-	pump := func() int {
-		n := 0
-		for a.HasReady() || b.HasReady() {
-			for _, env := range a.Ready().Messages {
-				n++
-				require.NoError(t, b.Step("a", env.Msg))
-			}
-			for _, env := range b.Ready().Messages {
-				n++
-				require.NoError(t, a.Step("b", env.Msg))
-			}
-		}
-		return n
-	}
-	require.Equal(t, 4, pump())
-	require.Equal(t, 1, ha.started)
-	require.Equal(t, 2, ha.received) // b's digest, and b's delta for a's
-	// Each side answered the other's digest last and cannot know that the
-	// initiator ended there: it lists that exchange until the timeout.
-	for _, p := range []*Protocol{a, b} {
-		require.Len(t, p.Exchanges(), 1)
-		require.False(t, p.Exchanges()[0].Initiated)
-		for range 5 {
-			p.Tick()
-		}
-		require.Empty(t, p.Exchanges())
-	}
-
-	for range 5 {
-		a.Tick()
-	}
-	require.Equal(t, 2, ha.started, "periodic exchange")
-	require.Len(t, a.Exchanges(), 1)
-	// MaxExchanges (1) is taken; the timeout frees it.
-	for range 5 {
-		a.Tick()
-	}
-	require.Empty(t, a.Exchanges())
-	require.EqualValues(t, 0, a.Stats().ExchangesSkipped)
-}
-
-func TestExchangeStepsAreBounded(t *testing.T) {
-	cfg := Config{MaxExchangeSteps: 5}
-	cfg.Self = "a"
-	a, _ := NewProtocol(cfg)
-	cfg.Self = "b"
-	b, _ := NewProtocol(cfg)
-	ha, hb := &digestHandler{alwaysReply: true}, &digestHandler{alwaysReply: true}
-	require.NoError(t, a.Register("t", ha))
-	require.NoError(t, b.Register("t", hb))
-	a.NeighborUp("b")
-	b.NeighborUp("a")
-	b.Ready() // only a's exchange
-	sent := 0
-	for a.HasReady() || b.HasReady() {
-		for _, env := range a.Ready().Messages {
-			sent++
-			require.NoError(t, b.Step("a", env.Msg))
-		}
-		for _, env := range b.Ready().Messages {
-			sent++
-			require.NoError(t, a.Step("b", env.Msg))
-		}
-	}
-	require.Equal(t, 5, sent)
-	require.Empty(t, a.Exchanges())
-	require.Len(t, b.Exchanges(), 1) // its own, whose opening we discarded
-	require.True(t, b.Exchanges()[0].Initiated)
-}
-
 func TestTreeQueryCollectsTheTree(t *testing.T) {
 	c := newCluster(t, Config{})
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
@@ -328,20 +223,6 @@ func TestTreeQueriesAreBounded(t *testing.T) {
 	rd := p.Ready()
 	require.Len(t, rd.Trees, 1, "the budget ends the query with what answered")
 	require.Len(t, rd.Trees[0].Nodes, 1)
-}
-
-func TestTrackedExchangesAreBounded(t *testing.T) {
-	p, err := NewProtocol(Config{Self: "a", MaxTrackedExchanges: 2})
-	require.NoError(t, err)
-	h := &digestHandler{}
-	require.NoError(t, p.Register("t", h))
-	p.NeighborUp("b") // opens one
-	for id := range uint64(3) {
-		require.NoError(t, p.Step("b", Message{Type: MsgExchange, Topic: "t", Exchange: 100 + id, Payload: []byte("digest")}))
-	}
-	require.Len(t, p.Exchanges(), 2)
-	require.EqualValues(t, 2, p.Stats().ExchangesRefused)
-	require.Equal(t, 1, h.received, "refused exchanges never reach the handler")
 }
 
 func TestRoundSaturates(t *testing.T) {
