@@ -124,16 +124,23 @@ func TestDecodersRefuseTruncationAndTrailingBytes(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	h := genHistory(r, defaultShape)
 	s := partial(r, "r", h)
+	s.LocalJoin("s", "/g", "own", 2, Meta{"k": "v"}, 1)
 	dg, snap, op := s.Digest(), s.Snapshot(), validOp()
 	encodings := map[string][]byte{
-		"op":     AppendOp(nil, &op),
-		"digest": AppendDigest(nil, &dg),
-		"delta":  AppendDelta(nil, &snap),
+		"op":            AppendOp(nil, &op),
+		"digest":        AppendDigest(nil, &dg),
+		"delta":         AppendDelta(nil, &snap),
+		"owner state":   AppendOwnerState(nil, &snap.Owners[0]),
+		"summary":       AppendSummary(nil, s.Summary()),
+		"bucket hashes": AppendBucketHashes(nil, s.BucketHashes()),
 	}
 	decode := map[string]func([]byte) error{
-		"op":     func(b []byte) error { _, err := DecodeOp(b); return err },
-		"digest": func(b []byte) error { _, err := DecodeDigest(b); return err },
-		"delta":  func(b []byte) error { _, err := DecodeDelta(b); return err },
+		"op":            func(b []byte) error { _, err := DecodeOp(b); return err },
+		"digest":        func(b []byte) error { _, err := DecodeDigest(b); return err },
+		"delta":         func(b []byte) error { _, err := DecodeDelta(b); return err },
+		"owner state":   func(b []byte) error { _, err := DecodeOwnerState(b); return err },
+		"summary":       func(b []byte) error { _, err := DecodeSummary(b); return err },
+		"bucket hashes": func(b []byte) error { _, err := DecodeBucketHashes(b); return err },
 	}
 	for name, b := range encodings {
 		require.NoError(t, decode[name](b), name)
@@ -146,20 +153,24 @@ func TestDecodersRefuseTruncationAndTrailingBytes(t *testing.T) {
 
 func TestDecodeDeltaRefusesWhatMergeMustNotSee(t *testing.T) {
 	entry := func(m string, c uint32) Entry { return Entry{Member: m, Count: c, Joined: 1} }
+	v := Version{1, 1}
 	cases := map[string]Delta{
-		"count zero": {Owners: []OwnerState{{Owner: "a", Groups: []GroupEntries{
+		"entries at seq 0": {Owners: []OwnerState{{Owner: "a", Version: Version{Incarnation: 1}, Groups: []GroupEntries{
+			{Scope: "s", Group: "/g", Entries: []Entry{entry("m", 1)}}}}}},
+		"chain at seq 0": {Owners: []OwnerState{{Owner: "a", Version: Version{Incarnation: 1}, Chain: 7}}},
+		"count zero": {Owners: []OwnerState{{Owner: "a", Version: v, Groups: []GroupEntries{
 			{Scope: "s", Group: "/g", Entries: []Entry{entry("m", 0)}}}}}},
-		"entries unsorted": {Owners: []OwnerState{{Owner: "a", Groups: []GroupEntries{
+		"entries unsorted": {Owners: []OwnerState{{Owner: "a", Version: v, Groups: []GroupEntries{
 			{Scope: "s", Group: "/g", Entries: []Entry{entry("m2", 1), entry("m1", 1)}}}}}},
-		"entries repeated": {Owners: []OwnerState{{Owner: "a", Groups: []GroupEntries{
+		"entries repeated": {Owners: []OwnerState{{Owner: "a", Version: v, Groups: []GroupEntries{
 			{Scope: "s", Group: "/g", Entries: []Entry{entry("m", 1), entry("m", 1)}}}}}},
-		"groups unsorted": {Owners: []OwnerState{{Owner: "a", Groups: []GroupEntries{
+		"groups unsorted": {Owners: []OwnerState{{Owner: "a", Version: v, Groups: []GroupEntries{
 			{Scope: "s", Group: "/h", Entries: []Entry{entry("m", 1)}},
 			{Scope: "s", Group: "/g", Entries: []Entry{entry("m", 1)}}}}}},
-		"scopes unsorted": {Owners: []OwnerState{{Owner: "a", Groups: []GroupEntries{
+		"scopes unsorted": {Owners: []OwnerState{{Owner: "a", Version: v, Groups: []GroupEntries{
 			{Scope: "t", Group: "/g", Entries: []Entry{entry("m", 1)}},
 			{Scope: "s", Group: "/g", Entries: []Entry{entry("m", 1)}}}}}},
-		"groups repeated": {Owners: []OwnerState{{Owner: "a", Groups: []GroupEntries{
+		"groups repeated": {Owners: []OwnerState{{Owner: "a", Version: v, Groups: []GroupEntries{
 			{Scope: "s", Group: "/g", Entries: []Entry{entry("m", 1)}},
 			{Scope: "s", Group: "/g", Entries: []Entry{entry("n", 1)}}}}}},
 	}
@@ -167,7 +178,44 @@ func TestDecodeDeltaRefusesWhatMergeMustNotSee(t *testing.T) {
 		_, err := DecodeDelta(AppendDelta(nil, &dl))
 		require.Error(t, err, name)
 		require.True(t, strings.HasPrefix(err.Error(), "crdt: decode delta: "), err.Error())
+		_, err = DecodeOwnerState(AppendOwnerState(nil, &dl.Owners[0]))
+		require.Error(t, err, name)
+		require.True(t, strings.HasPrefix(err.Error(), "crdt: decode owner state: "), err.Error())
 	}
+	ok := Delta{Owners: []OwnerState{{Owner: "a", Version: v, Chain: 7, Groups: []GroupEntries{
+		{Scope: "s", Group: "/g", Entries: []Entry{entry("m", 1)}}}}}}
+	_, err := DecodeDelta(AppendDelta(nil, &ok))
+	require.NoError(t, err, "the cases differ from a valid delta only by their defect")
+}
+
+// Digest lines are sorted and unique, so a digest has one encoding.
+func TestDecodeDigestRefusesUnsortedLines(t *testing.T) {
+	line := func(owner string) OwnerVersion { return OwnerVersion{Owner: owner, Version: Version{1, 1}} }
+	for name, dg := range map[string]Digest{
+		"owners unsorted":     {Owners: []OwnerVersion{line("b"), line("a")}},
+		"owners repeated":     {Owners: []OwnerVersion{line("a"), line("a")}},
+		"tombstones unsorted": {Tombstones: []OwnerVersion{{Owner: "b"}, {Owner: "a"}}},
+	} {
+		_, err := DecodeDigest(AppendDigest(nil, &dg))
+		require.ErrorContains(t, err, "not sorted", name)
+	}
+}
+
+func TestOwnerStateAndFingerprintsRoundTrip(t *testing.T) {
+	h := genHistory(rand.New(rand.NewPCG(5, 5)), defaultShape)
+	s := partial(rand.New(rand.NewPCG(6, 6)), "r", h)
+	for _, name := range s.Owners() {
+		st, _ := s.OwnerState(name)
+		got, err := DecodeOwnerState(AppendOwnerState(nil, &st))
+		require.NoError(t, err)
+		require.Equal(t, st, got)
+	}
+	sum, err := DecodeSummary(AppendSummary(nil, s.Summary()))
+	require.NoError(t, err)
+	require.Equal(t, s.Summary(), sum)
+	hashes, err := DecodeBucketHashes(AppendBucketHashes(nil, s.BucketHashes()))
+	require.NoError(t, err)
+	require.Equal(t, s.BucketHashes(), hashes)
 }
 
 // A list length over the limit is refused before anything is allocated

@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -36,6 +37,9 @@ func requireTransmittable(t *testing.T, s *State) {
 	gotDg, err := DecodeDigest(AppendDigest(nil, &dg))
 	require.NoError(t, err)
 	require.True(t, dg.Equal(&gotDg))
+	sum, buckets := recomputed(s)
+	require.Equal(t, sum, s.Summary(), "the kept fingerprint is the digest's")
+	require.Equal(t, buckets, s.BucketHashes())
 }
 
 func FuzzDecodeOp(f *testing.F) {
@@ -98,12 +102,105 @@ func FuzzDecodeDigest(f *testing.F) {
 		require.True(t, bytes.Equal(canon, AppendDigest(nil, &again)), "encoding is canonical")
 
 		// Whatever a peer claims to have, the answer is a delta that
-		// decodes, and that a replica can merge.
+		// decodes, and that a replica can merge; restricted to some
+		// buckets, it is the full answer's part in those buckets.
 		d := s.Delta(&dg)
 		got, err := DecodeDelta(AppendDelta(nil, &d))
 		require.NoError(t, err)
 		require.Equal(t, d, got)
-		newReplica("x").Merge(&got)
+		x := newReplica("x")
+		x.Merge(&got)
+		requireTransmittable(t, x)
+		var buckets []int
+		for _, ov := range dg.Owners {
+			buckets = append(buckets, Bucket(ov.Owner))
+		}
+		slices.Sort(buckets)
+		buckets = slices.Compact(buckets)
+		part := s.DeltaOf(&dg, buckets)
+		for _, st := range part.Owners {
+			require.Contains(t, buckets, Bucket(st.Owner))
+			require.True(t, slices.ContainsFunc(d.Owners, func(o OwnerState) bool { return o.Owner == st.Owner }))
+		}
+	})
+}
+
+func FuzzDecodeOwnerState(f *testing.F) {
+	h := fuzzHistory()
+	s := populate(newReplica("r"), h)
+	for _, name := range s.Owners() {
+		st, _ := s.OwnerState(name)
+		f.Add(AppendOwnerState(nil, &st))
+	}
+	for _, p := range h.points {
+		for i := range p.Owners {
+			f.Add(AppendOwnerState(nil, &p.Owners[i]))
+		}
+	}
+	for _, e := range h.events {
+		if e.state != nil {
+			f.Add(AppendOwnerState(nil, e.state))
+		}
+	}
+	f.Add(AppendOwnerState(nil, &OwnerState{Owner: "r", Version: Version{9, 1}, Chain: 1}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := DecodeOwnerState(b)
+		if err != nil {
+			return
+		}
+		canon := AppendOwnerState(nil, &st)
+		again, err := DecodeOwnerState(canon)
+		require.NoError(t, err)
+		require.Equal(t, st, again)
+		require.True(t, bytes.Equal(canon, AppendOwnerState(nil, &again)), "encoding is canonical")
+
+		for _, fresh := range []bool{true, false} {
+			l := newListener(t, "r")
+			if !fresh {
+				populate(l.s, h)
+			}
+			first := l.s.MergeOwner(&st)
+			l.check()
+			requireTransmittable(t, l.s)
+			before := l.s.Snapshot()
+			second := l.s.MergeOwner(&st)
+			require.Equal(t, before, l.s.Snapshot(), "merging twice is merging once")
+			if first == Applied {
+				require.Equal(t, Duplicate, second)
+			}
+		}
+	})
+}
+
+func FuzzDecodeSummary(f *testing.F) {
+	s := populate(newReplica("r"), fuzzHistory())
+	f.Add(AppendSummary(nil, s.Summary()))
+	f.Add(AppendSummary(nil, Summary{}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sum, err := DecodeSummary(b)
+		if err != nil {
+			return
+		}
+		require.GreaterOrEqual(t, sum.Lines, 0)
+		canon := AppendSummary(nil, sum)
+		again, err := DecodeSummary(canon)
+		require.NoError(t, err)
+		require.Equal(t, sum, again)
+	})
+}
+
+func FuzzDecodeBucketHashes(f *testing.F) {
+	s := populate(newReplica("r"), fuzzHistory())
+	f.Add(AppendBucketHashes(nil, s.BucketHashes()))
+	f.Add(AppendBucketHashes(nil, nil))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hashes, err := DecodeBucketHashes(b)
+		if err != nil {
+			return
+		}
+		require.Len(t, hashes, DigestBuckets)
+		require.True(t, bytes.Equal(b, AppendBucketHashes(nil, hashes)), "encoding is canonical")
 	})
 }
 

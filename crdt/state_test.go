@@ -54,3 +54,29 @@ func TestTombstoneBlocksLateOpsAndSelfRefutes(t *testing.T) {
 	sa, sb := a.Snapshot(), b.Snapshot()
 	require.Equal(t, sa.Owners, sb.Owners)
 }
+
+// A join with metadata replaces the entry's metadata, on the owner and on
+// every replica, whether they apply the ops or merge the state; a join
+// without metadata keeps it.
+func TestJoinWithMetadataReplacesTheMetadata(t *testing.T) {
+	a := newReplica("a")
+	ops := []Op{
+		a.LocalJoin("s", "/g", "m", 1, Meta{"zone": "eu", "rack": "1"}, 1),
+		a.LocalJoin("s", "/g", "m", 1, Meta{"zone": "us"}, 2),
+		a.LocalJoin("s", "/g", "m", 1, nil, 3),
+	}
+	byOps, byMerge := newReplica("b"), newReplica("c")
+	var heard []*Change
+	byOps.cfg.Observer = func(c *Change) { heard = append(heard, c) }
+	for i := range ops {
+		require.Equal(t, Applied, byOps.Apply(&ops[i]))
+	}
+	snap := a.Snapshot()
+	byMerge.Merge(&snap)
+	for _, s := range []*State{a, byOps, byMerge} {
+		e, ok := s.Group("s", "/g").Lookup("a", "m")
+		require.True(t, ok)
+		require.Equal(t, Entry{Member: "m", Count: 3, Joined: 1, Meta: Meta{"zone": "us"}}, e)
+	}
+	require.Equal(t, Meta{"zone": "us"}, heard[1].Entry.Meta, "the observer hears the new metadata")
+}
