@@ -219,3 +219,52 @@ func TestNodeCloseIsIdempotentAndRefusesCalls(t *testing.T) {
 	_, err = n.Tree(context.Background(), "a")
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+// The protocol's newer entry points go through the driver's loop: a relay on
+// another root's tree, broadcast members, exchanges started and cancelled.
+func TestNodeRelaysAndDrivesExchanges(t *testing.T) {
+	net := newMemNet()
+	names := []string{"a", "b", "c"}
+	for _, name := range names {
+		net.add(name)
+	}
+	log := newDeliveryLog()
+	nodes := startMemCluster(t, net, names, log)
+	defer func() {
+		for _, n := range nodes {
+			require.NoError(t, n.Close())
+		}
+	}()
+	net.link("a", "b")
+	net.link("b", "c")
+	require.Eventually(t, func() bool {
+		eager, _, err := nodes["b"].BroadcastMembers("a")
+		require.NoError(t, err)
+		return len(eager) == 2
+	}, 5*time.Second, time.Millisecond)
+
+	require.NoError(t, nodes["b"].BroadcastOn("app", "a", []byte("state-of-a"), []byte("x")))
+	require.Eventually(t, func() bool {
+		done, dups := log.complete(names, map[string]string{"state-of-a": "b"})
+		require.Empty(t, dups)
+		return done
+	}, 5*time.Second, time.Millisecond)
+	eager, lazy, err := nodes["b"].BroadcastMembers("a")
+	require.NoError(t, err)
+	peerEager, peerLazy, err := nodes["b"].Peers("a")
+	require.NoError(t, err)
+	require.Equal(t, peerEager, eager)
+	require.Equal(t, peerLazy, lazy)
+
+	require.ErrorIs(t, nodes["b"].StartExchange("app", "nobody", nil), plumtree.ErrNotNeighbor)
+	// A SeenSet answers no exchange: c ends it at once, and b forgets it.
+	require.NoError(t, nodes["b"].StartExchange("app", "c", []byte("hello")))
+	require.Eventually(t, func() bool {
+		xs, err := nodes["b"].Exchanges()
+		require.NoError(t, err)
+		return len(xs) == 0
+	}, 5*time.Second, time.Millisecond)
+	require.NoError(t, nodes["b"].CancelExchanges("", "c"))
+	require.NoError(t, nodes["a"].Close())
+	require.ErrorIs(t, nodes["a"].BroadcastOn("app", "a", []byte("late"), nil), ErrClosed)
+}
