@@ -169,6 +169,11 @@ func (h *Protocol) TransientFailed(peer Peer) {
 	if h.activeIndex(peer.Name) >= 0 {
 		return
 	}
+	if i := h.attemptIndex(peer.Name); i >= 0 && h.attempts[i].kind == attemptJoin {
+		// A rejoin's contact is unreachable (the directory still lists a
+		// dead member): the next tick may try another at once.
+		h.policy.lastRejoin = 0
+	}
 	h.removePassive(peer.Name)
 	h.dropAttempt(peer.Name)
 	h.refill()
