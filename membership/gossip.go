@@ -155,6 +155,10 @@ type gossip struct {
 	meta  nodeMeta            // ours
 	peers map[string]nodeMeta // live members' metadata, copied in memberlist's callbacks
 	dead  map[string]deadMember
+	left  map[string]time.Time // members that left gracefully, and when
+	// version counts changes of peers, dead and left, so that the loop
+	// copies them into its directory only when they changed.
+	version uint64
 }
 
 // deadMember is a member memberlist declared dead: where to try it again,
@@ -192,6 +196,7 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 		meta:   nodeMeta{Addr: self.Addr, HTTPAddr: cfg.HTTPAddr},
 		peers:  make(map[string]nodeMeta),
 		dead:   make(map[string]deadMember),
+		left:   make(map[string]time.Time),
 	}
 	timing := cfg.Gossip
 	mc := memberlist.DefaultLANConfig()
@@ -263,42 +268,115 @@ func (g *gossip) overlayPeers() []Peer {
 func (g *gossip) remember(name string, meta nodeMeta, live bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.version++
 	if live {
+		delete(g.left, name)
 		g.peers[name] = meta
 	} else {
 		delete(g.peers, name)
 	}
 }
 
-// reconnectCandidate returns the gossip address of a random member declared
-// dead less than timeout ago, forgetting older ones.
-func (g *gossip) reconnectCandidate(now time.Time, timeout time.Duration, pick func(int) int) (string, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var addrs []string
-	for name, d := range g.dead {
-		if now.Sub(d.since) > timeout {
-			delete(g.dead, name)
-			continue
-		}
-		addrs = append(addrs, d.addr)
-	}
-	if len(addrs) == 0 {
-		return "", false
-	}
-	slices.Sort(addrs)
-	return addrs[pick(len(addrs))], true
-}
-
 func (g *gossip) markDead(n *memberlist.Node, dead bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.version++
 	if dead {
 		g.dead[n.Name] = deadMember{addr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), since: time.Now()}
 	} else {
 		delete(g.dead, n.Name)
 	}
 }
+
+func (g *gossip) markLeft(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.version++
+	g.left[name] = time.Now()
+}
+
+// refresh copies memberlist's view into dir if it changed since the last
+// copy, forgetting failed and left members older than timeout (the
+// reconnect policy gives them up then).
+func (g *gossip) refresh(dir *memberDirectory, now time.Time, timeout time.Duration) {
+	dir.now = now
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for name, d := range g.dead {
+		if now.Sub(d.since) > timeout {
+			delete(g.dead, name)
+			g.version++
+		}
+	}
+	for name, at := range g.left {
+		if now.Sub(at) > timeout {
+			delete(g.left, name)
+			g.version++
+		}
+	}
+	if dir.version == g.version && dir.filled {
+		return
+	}
+	dir.version, dir.filled = g.version, true
+	dir.alive = dir.alive[:0]
+	for name, meta := range g.peers {
+		if name != g.self && meta.Addr != "" && !meta.Leaving {
+			dir.alive = append(dir.alive, Peer{Name: name, Addr: meta.Addr})
+		}
+	}
+	slices.SortFunc(dir.alive, func(a, b Peer) int { return strings.Compare(a.Name, b.Name) })
+	dir.failed = dir.failed[:0]
+	clear(dir.gone)
+	for name, d := range g.dead {
+		dir.failed = append(dir.failed, failedPeer{peer: Peer{Name: name, Addr: d.addr}, since: d.since})
+		dir.gone[name] = true
+	}
+	slices.SortFunc(dir.failed, func(a, b failedPeer) int { return strings.Compare(a.peer.Name, b.peer.Name) })
+	for name := range g.left {
+		dir.gone[name] = true
+	}
+}
+
+// memberDirectory is the core's hyparview.Directory over memberlist: a
+// copy the loop refreshes before every tick, so that the core reads a
+// consistent list without holding gossip's lock. Failed members carry
+// their memberlist address, which Ready.Reconnect hands back for a join.
+type memberDirectory struct {
+	version uint64
+	filled  bool
+	now     time.Time
+	tick    time.Duration
+	alive   []Peer
+	failed  []failedPeer
+	gone    map[string]bool
+}
+
+type failedPeer struct {
+	peer  Peer
+	since time.Time
+}
+
+func newMemberDirectory(tick time.Duration) *memberDirectory {
+	return &memberDirectory{tick: tick, gone: make(map[string]bool)}
+}
+
+// Members implements hyparview.Directory.
+func (d *memberDirectory) Members() int { return len(d.alive) }
+
+// Member implements hyparview.Directory.
+func (d *memberDirectory) Member(i int) Peer { return d.alive[i] }
+
+// Failed implements hyparview.Directory.
+func (d *memberDirectory) Failed() int { return len(d.failed) }
+
+// FailedMember implements hyparview.Directory.
+func (d *memberDirectory) FailedMember(i int) (Peer, int) {
+	f := d.failed[i]
+	return f.peer, int(d.now.Sub(f.since) / d.tick)
+}
+
+// Gone implements hyparview.Directory.
+func (d *memberDirectory) Gone(name string) bool { return d.gone[name] }
 
 // leave announces the departure: first the leaving flag in the metadata (so
 // that others record "left", not "dead"), then memberlist's own leave.
@@ -381,6 +459,9 @@ func (g *gossip) NotifyLeave(n *memberlist.Node) {
 	}
 	g.remember(n.Name, meta, false)
 	g.markDead(n, !meta.Leaving)
+	if meta.Leaving {
+		g.markLeft(n.Name)
+	}
 	g.table.set(info)
 }
 

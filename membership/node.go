@@ -156,10 +156,11 @@ type Node struct {
 type inputKind int
 
 const (
-	inputMessage    inputKind = iota + 1 // a HyParView message from peer
-	inputPayload                         // an application payload from peer (holds an event slot)
-	inputLinkFailed                      // a link (or, link nil, a transient send) to peer failed
-	inputJoin                            // send a JOIN to peer
+	inputMessage         inputKind = iota + 1 // a HyParView message from peer
+	inputPayload                              // an application payload from peer (holds an event slot)
+	inputLinkFailed                           // a link to peer failed
+	inputTransientFailed                      // a short-lived send to peer failed
+	inputJoin                                 // send a JOIN to peer
 )
 
 // coreInput is everything that reaches the node's loop from other
@@ -216,7 +217,7 @@ func Start(cfg NodeConfig) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	core := hyparview.New(self, cfg.HyParView, rand.New(rand.NewSource(cfg.Seed)))
+	core := hyparview.New(self, cfg.coreConfig(), rand.New(rand.NewSource(cfg.Seed)))
 	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.acceptLoop() }()
 	go func() { defer n.wg.Done(); n.events.pump(n.done) }()

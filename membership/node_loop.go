@@ -1,7 +1,6 @@
 package membership
 
 import (
-	"math/rand"
 	"sync/atomic"
 	"time"
 
@@ -10,74 +9,72 @@ import (
 )
 
 // run is the node's loop: the only goroutine that touches the core. It
-// feeds the core what the links and timers bring and carries out what the
-// core asks for after every input.
+// feeds the core what the links, timers and memberlist bring and carries
+// out what the core asks for after every input. The overlay policy
+// (mixing, rejoining, reconnecting) is the core's: the loop only refreshes
+// the core's view of memberlist before each tick and runs the memberlist
+// joins the core asks for.
 func (n *Node) run(core *hyparview.Protocol) {
 	tick := time.NewTicker(n.cfg.TickInterval)
 	defer tick.Stop()
 	keepAlive := time.NewTicker(n.cfg.KeepAlive)
 	defer keepAlive.Stop()
-	rng := rand.New(rand.NewSource(n.cfg.Seed + 1))
-	var mix <-chan time.Time
-	if n.cfg.MixInterval > 0 {
-		t := time.NewTicker(n.cfg.MixInterval)
-		defer t.Stop()
-		mix = t.C
-	}
-	reconnect := time.NewTicker(n.cfg.Gossip.ReconnectInterval)
-	defer reconnect.Stop()
+	dir := newMemberDirectory(n.cfg.TickInterval)
+	n.gossip.refresh(dir, time.Now(), n.cfg.Gossip.ReconnectTimeout)
+	core.SetDirectory(dir)
 	var reconnecting atomic.Bool
-	var ticks, lastRejoin int
 	for {
 		select {
 		case <-n.done:
 			return
 		case in := <-n.inputs:
 			n.apply(core, in)
-		case <-mix:
-			members := n.gossip.overlayPeers()
-			// A node that suspects it is in a small island always mixes,
-			// if the cluster is much larger than such an island can be.
-			island := core.Island() && len(members) > 4*n.cfg.HyParView.ActiveSize
-			if len(members) > 0 && (island || rng.Float64()*float64(len(members)) < mixesPerInterval) {
-				contact := members[rng.Intn(len(members))]
-				n.log.Debug("membership: mixing", "contact", contact.Name)
-				core.Mix(contact)
-			}
-		case <-reconnect.C:
-			addr, ok := n.gossip.reconnectCandidate(time.Now(), n.cfg.Gossip.ReconnectTimeout, rng.Intn)
-			if ok && reconnecting.CompareAndSwap(false, true) {
-				// memberlist's join blocks for up to its TCP timeout: not
-				// on the loop.
-				n.spawn(func() {
-					defer reconnecting.Store(false)
-					if err := n.gossip.join([]string{addr}); err != nil {
-						n.log.Debug("membership: reconnect to a dead member", "addr", addr, "err", err)
-					}
-				})
-			}
 		case <-tick.C:
-			ticks++
+			n.gossip.refresh(dir, time.Now(), n.cfg.Gossip.ReconnectTimeout)
 			core.Tick()
-			if core.Isolated() && ticks-lastRejoin >= rejoinTicks && n.hasJoined() {
-				lastRejoin = ticks
-				if members := n.gossip.overlayPeers(); len(members) > 0 {
-					contact := members[rng.Intn(len(members))]
-					n.log.Debug("membership: isolated, rejoining", "contact", contact.Name)
-					core.Join(contact)
-				}
-			}
 		case <-keepAlive.C:
 			n.keepAlive(core)
 		}
-		n.execute(core, core.Ready())
+		rd := core.Ready()
+		for _, p := range rd.Reconnect {
+			n.reconnect(p.Addr, &reconnecting)
+		}
+		n.execute(core, rd)
 	}
 }
 
-func (n *Node) hasJoined() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.joined
+// reconnect runs memberlist's join to a failed member's address, one at a
+// time: it blocks for up to memberlist's TCP timeout, so not on the loop.
+func (n *Node) reconnect(addr string, busy *atomic.Bool) {
+	if addr == "" || !busy.CompareAndSwap(false, true) {
+		return
+	}
+	n.spawn(func() {
+		defer busy.Store(false)
+		if err := n.gossip.join([]string{addr}); err != nil {
+			n.log.Debug("membership: reconnect to a failed member", "addr", addr, "err", err)
+		}
+	})
+}
+
+// coreConfig is the HyParView configuration with the overlay policy's
+// periods converted from the node's durations into ticks.
+func (c NodeConfig) coreConfig() hyparview.Config {
+	hc := c.HyParView
+	ticks := func(d time.Duration) int { return max(1, int(d/c.TickInterval)) }
+	if hc.MixTicks == 0 {
+		hc.MixTicks = -1
+		if c.MixInterval > 0 {
+			hc.MixTicks = ticks(c.MixInterval)
+		}
+	}
+	if hc.ReconnectTicks == 0 {
+		hc.ReconnectTicks = ticks(c.Gossip.ReconnectInterval)
+	}
+	if hc.ReconnectTimeoutTicks == 0 {
+		hc.ReconnectTimeoutTicks = ticks(c.Gossip.ReconnectTimeout)
+	}
+	return hc
 }
 
 func (n *Node) apply(core *hyparview.Protocol, in coreInput) {
@@ -95,6 +92,8 @@ func (n *Node) apply(core *hyparview.Protocol, in coreInput) {
 		}
 	case inputJoin:
 		core.Join(in.peer)
+	case inputTransientFailed:
+		core.TransientFailed(in.peer)
 	case inputLinkFailed:
 		if in.link != nil {
 			primary, replaced := n.unlinkPrimary(in.link)

@@ -378,7 +378,8 @@ func (n *Node) readTransient(conn net.Conn, peer Peer) {
 }
 
 // sendTransient delivers one frame over a short-lived connection; a failure
-// is reported to the core as a failed link to that peer.
+// is reported to the core with TransientFailed, which leaves a working
+// link to the same peer alone.
 func (n *Node) sendTransient(to Peer, frame []byte) {
 	n.spawn(func() {
 		conn, _, err := n.dial(to, true)
@@ -389,7 +390,7 @@ func (n *Node) sendTransient(to Peer, frame []byte) {
 		}
 		if err != nil {
 			n.log.Debug("membership: transient send", "peer", to.Name, "err", err)
-			n.input(coreInput{kind: inputLinkFailed, peer: to})
+			n.input(coreInput{kind: inputTransientFailed, peer: to})
 		}
 	})
 }
