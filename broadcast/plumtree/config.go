@@ -14,7 +14,8 @@ import (
 type Config struct {
 	// Self is this node's name, unique in the cluster. Required.
 	Self string
-	// Rand drives every random choice (the peer of a periodic exchange).
+	// Rand drives every random choice (the peer and the time of a periodic
+	// exchange).
 	// Default: a generator seeded from Self, so runs are reproducible.
 	Rand *rand.Rand
 
@@ -38,8 +39,11 @@ type Config struct {
 	// DisableOptimization turns off the link swap above.
 	DisableOptimization bool
 
-	// ExchangeTicks is the period of anti-entropy with one random neighbour.
-	// Default 100 (10 s, as riak_core's exchange_tick_period).
+	// ExchangeTicks is the mean period of anti-entropy with one random
+	// neighbour. Each period is drawn from Rand within half of it either
+	// side (and the first within one period from the start), so that
+	// nodes do not all exchange on the same tick. Default 100 (10 s, as
+	// riak_core's exchange_tick_period).
 	ExchangeTicks int
 	// MaxExchanges bounds the periodic exchanges this node runs at once.
 	// Exchanges opened on a new link are not limited. Default 1.

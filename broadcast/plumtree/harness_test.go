@@ -180,6 +180,11 @@ func (c *cluster) collect(name string, due int) []Envelope {
 		c.trees[name] = append(c.trees[name], rd.Trees...)
 	}
 	for _, env := range rd.Messages {
+		// A node never grafts for what it holds: that graft could only
+		// earn a duplicate and a prune.
+		if m := env.Msg; m.Type == MsgGraft && len(m.ID) > 0 && c.handlers[name].IsStale(m.ID) {
+			c.t.Fatalf("%s grafts %s for %s, which it holds", name, env.To, m.ID)
+		}
 		d := due
 		if c.latency != nil {
 			d += c.latency()

@@ -129,12 +129,13 @@ func (p *Protocol) onExchangeEnd(from string, m Message) {
 	delete(p.exchanges, exchangeKey{peer: from, topic: m.Topic, mine: m.Step%2 == 1, id: m.Exchange})
 }
 
-// exchangePeriod is the wait until the next periodic exchange: uniform in
-// [ExchangeTicks/2, 3*ExchangeTicks/2], so its mean is ExchangeTicks and
-// nodes drift apart instead of exchanging in lockstep.
+// exchangePeriod is the wait until the next periodic exchange: uniform
+// within half a period either side of ExchangeTicks, so its mean is
+// ExchangeTicks and nodes drift apart instead of exchanging in lockstep.
 func (p *Protocol) exchangePeriod() int64 {
 	t := p.cfg.ExchangeTicks
-	return max(1, int64(t/2+p.cfg.Rand.IntN(t/2*2+1)))
+	half := t / 2
+	return int64(t - half + p.cfg.Rand.IntN(2*half+1))
 }
 
 // periodicExchange runs anti-entropy with one random neighbour, unless the
