@@ -74,7 +74,8 @@ func (d *Delta) Empty() bool { return len(d.Owners) == 0 && len(d.Tombstones) ==
 func (s *State) Digest() Digest { return s.DigestOf(allBuckets) }
 
 // DigestOf returns the digest lines (owners and tombstones) of the given
-// buckets only (sorted bucket numbers; others are ignored).
+// buckets only (bucket numbers in any order; repeats and numbers out of
+// range are ignored).
 func (s *State) DigestOf(buckets []int) Digest {
 	var d Digest
 	for _, name := range s.digest.namesIn(buckets) {
@@ -113,8 +114,9 @@ func ahead(v Version, chain uint64, w Version, wchain uint64) bool {
 // NeedsRefute; a conflicting chain of any owner is counted (Conflicts).
 func (s *State) Delta(peer *Digest) Delta { return s.DeltaOf(peer, allBuckets) }
 
-// DeltaOf is Delta restricted to the given buckets (sorted bucket
-// numbers): what a peer whose digest of those buckets is peer lacks.
+// DeltaOf is Delta restricted to the given buckets (as DigestOf takes
+// them): what a peer whose digest of those buckets is peer lacks. The
+// peer's lines outside those buckets are ignored.
 func (s *State) DeltaOf(peer *Digest, buckets []int) Delta {
 	in := make(map[int]bool, len(buckets))
 	for _, b := range buckets {

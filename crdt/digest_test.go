@@ -190,6 +190,8 @@ func TestBucketedExchangeConverges(t *testing.T) {
 			}
 		}
 		require.True(t, want.Equal(&part), "DigestOf is Digest filtered")
+		twice := a.DigestOf(append(append([]int{-1, DigestBuckets}, buckets...), buckets...))
+		require.True(t, want.Equal(&twice), "repeated and out-of-range buckets change nothing")
 
 		exchange := func(to, from *State) {
 			th, fh := to.BucketHashes(), from.BucketHashes()

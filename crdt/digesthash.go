@@ -42,13 +42,16 @@ func (d *digestHashes) removeName(name string) {
 	delete(d.names[Bucket(name)], name)
 }
 
-// namesIn returns the names with a record in the given buckets, sorted.
+// namesIn returns the names with a record in the given buckets, sorted;
+// buckets out of range are ignored, and a bucket named twice counts once.
 func (d *digestHashes) namesIn(buckets []int) []string {
 	var out []string
+	var seen [DigestBuckets]bool
 	for _, b := range buckets {
-		if b < 0 || b >= DigestBuckets {
+		if b < 0 || b >= DigestBuckets || seen[b] {
 			continue
 		}
+		seen[b] = true
 		for n := range d.names[b] {
 			out = append(out, n)
 		}

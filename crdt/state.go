@@ -4,6 +4,17 @@
 // entries, so their operations commute; per owner, (incarnation, seq) orders
 // everything, and full-state merge keeps the higher version per owner. That
 // makes merge a join-semilattice: commutative, associative and idempotent.
+// Ops buffered ahead of a gap are outside the lattice: a merge that fills
+// the gap drains them, so with buffers merge is commutative only once
+// every gap is filled (replicas converge then, which the property tests
+// check with restarts, tombstones, refutes and collection).
+//
+// Each owner's op stream is also summed up in a chain hash, carried by
+// digest lines and owner states, so that two processes reusing one name
+// and incarnation are told apart (Conflicts, NeedsRefute). A digest's
+// lines are summed into one hash and DigestBuckets bucket hashes, kept
+// current as the state changes, so that peers compare a few bytes before
+// exchanging lines (Summary, BucketHashes, DigestOf, DeltaOf).
 //
 // The package is pure: no goroutines, no clock (times arrive in ops), no
 // I/O. It is not safe for concurrent use; the registry serialises writers.
@@ -129,6 +140,7 @@ type State struct {
 	// tombstone learned from a peer is stamped with.
 	lastNow int64
 	digest  digestHashes
+	scratch []byte
 }
 
 type owner struct {
@@ -332,7 +344,13 @@ func (s *State) applyOp(o *owner, op *Op) {
 		chain = 0
 	}
 	s.applyEntry(o, op)
-	s.setVersion(o, op.Version(), chainNext(chain, AppendOp(nil, op)))
+	s.setVersion(o, op.Version(), s.chainStep(chain, op))
+}
+
+// chainStep extends chain by op, encoding it into a buffer kept for reuse.
+func (s *State) chainStep(chain uint64, op *Op) uint64 {
+	s.scratch = AppendOp(s.scratch[:0], op)
+	return chainNext(chain, s.scratch)
 }
 
 func (s *State) buffer(o *owner, op *Op) {
