@@ -33,8 +33,14 @@ type Config struct {
 	// the paper: by then the payload is known to be late.
 	GraftRetryTicks int
 	// OptimizationThreshold is the hop difference between the eager
-	// delivery and an announcement at which the lazy link replaces the
-	// eager one. Default 3 (the paper's value).
+	// delivery and an announcement (or a later copy) at which the shorter
+	// link replaces the eager one. A node then sits at most this many hops
+	// below its closest neighbour, so the paper's 3 lets a tree grow up to
+	// three times as deep as the overlay: at 10,000 nodes with random
+	// latency the deepest deliveries reached 1.75 times the overlay's
+	// depth, and still 1.625 with 2. Default 1: the tree settles on shortest
+	// paths (a swap never lengthens one, so it does settle), at the cost of
+	// a graft and a prune per node whose path a link change lengthened.
 	OptimizationThreshold int
 	// DisableOptimization turns off the link swap above.
 	DisableOptimization bool
@@ -123,7 +129,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.LazyFlushTicks, 1)
 	def(&c.GraftTimeoutTicks, 3)
 	def(&c.GraftRetryTicks, 2)
-	def(&c.OptimizationThreshold, 3)
+	def(&c.OptimizationThreshold, 1)
 	def(&c.ExchangeTicks, 100)
 	def(&c.MaxExchanges, 1)
 	def(&c.ExchangeTimeoutTicks, 50)

@@ -361,10 +361,11 @@ func (p *Protocol) onGossip(from string, m Message) error {
 		p.stats.KnownForwarded++
 	default:
 		// A second copy over a tree link: that link is redundant for this
-		// root, so both ends make it lazy. A relayed copy (round unknown)
+		// root, so both ends make it lazy, unless it came the shorter way
+		// (then the first copy's link goes). A relayed copy (round unknown)
 		// says nothing about the root's tree and prunes nothing.
 		p.stats.Duplicates++
-		if p.isNeighbor(from) && m.Round != RoundUnknown {
+		if p.isNeighbor(from) && m.Round != RoundUnknown && !p.optimize(m.Root, key, from, m.Round) {
 			p.tree(m.Root).makeLazy(from)
 			p.send(from, Message{Type: MsgPrune, Root: m.Root})
 		}
@@ -379,8 +380,8 @@ func (p *Protocol) onGossip(from string, m Message) error {
 	p.push(t, m.Topic, m.ID, m.Root, nextRound(m.Round), m.Payload, from)
 	// The payload came the long way while a lazy link had announced it
 	// from much closer to the root: use that link for the tree instead.
-	if miss != nil && miss.bestPeer != "" && miss.bestRound != RoundUnknown && m.Round != RoundUnknown {
-		p.optimize(m.Root, key, miss.bestPeer, miss.bestRound, from, m.Round)
+	if miss != nil && miss.bestPeer != "" {
+		p.optimize(m.Root, key, miss.bestPeer, miss.bestRound)
 	}
 	p.runActions(m.Topic, actions)
 	return nil
@@ -434,9 +435,7 @@ func (p *Protocol) onIHave(from string, m Message) {
 		}
 		key := msgKey{a.Topic, string(a.ID)}
 		if h.IsStale(a.ID) {
-			if r := p.recent[key]; r != nil && r.root == a.Root && r.round != RoundUnknown && a.Round != RoundUnknown {
-				p.optimize(a.Root, key, from, a.Round, r.from, r.round)
-			}
+			p.optimize(a.Root, key, from, a.Round)
 			continue
 		}
 		p.announced(from, key, a)
@@ -467,23 +466,34 @@ func (p *Protocol) announced(from string, key msgKey, a Announcement) {
 	}
 }
 
-// optimize swaps the eager link to eagerPeer for the lazy link to lazyPeer
-// when the lazy one is at least the threshold of hops closer to the root.
-func (p *Protocol) optimize(root string, key msgKey, lazyPeer string, lazyRound uint32, eagerPeer string, eagerRound uint32) {
-	if p.cfg.DisableOptimization || eagerPeer == "" || lazyPeer == eagerPeer ||
-		int64(eagerRound)-int64(lazyRound) < int64(p.cfg.OptimizationThreshold) ||
-		!p.isNeighbor(lazyPeer) || !p.isNeighbor(eagerPeer) {
-		return
+// optimize is the paper's tree optimisation: peer offers the payload of
+// key (in an announcement, or in a later copy) at round, and when that is
+// at least OptimizationThreshold hops closer to root than the copy this
+// node delivered, peer becomes this node's parent in root's tree: the
+// parent's link is pruned and peer's grafted. It reports whether it did.
+//
+// Comparing later copies too, not only announcements, lets the first
+// broadcast of a root, which floods every link, build a shallow tree: its
+// first copies win by latency, not by hops, and a shorter copy arriving
+// just after would otherwise be pruned. The graft is sent to a peer whose
+// copy came over an eager link as well, because that peer prunes this node
+// when this node's own copy reaches it.
+func (p *Protocol) optimize(root string, key msgKey, peer string, round uint32) bool {
+	r := p.recent[key]
+	if p.cfg.DisableOptimization || r == nil || r.root != root || r.from == "" || r.from == peer ||
+		round == RoundUnknown || r.round == RoundUnknown ||
+		int64(r.round)-int64(round) < int64(p.cfg.OptimizationThreshold) ||
+		!p.isNeighbor(peer) || !p.isNeighbor(r.from) {
+		return false
 	}
 	t := p.tree(root)
-	t.makeEager(lazyPeer)
-	t.makeLazy(eagerPeer)
-	p.send(lazyPeer, Message{Type: MsgGraft, Root: root})
-	p.send(eagerPeer, Message{Type: MsgPrune, Root: root})
-	if r := p.recent[key]; r != nil {
-		r.from, r.round = lazyPeer, lazyRound
-	}
+	t.makeEager(peer)
+	t.makeLazy(r.from)
+	p.send(peer, Message{Type: MsgGraft, Root: root})
+	p.send(r.from, Message{Type: MsgPrune, Root: root})
+	r.from, r.round = peer, round
 	p.stats.Optimizations++
+	return true
 }
 
 func (p *Protocol) onGraft(from string, m Message) error {
