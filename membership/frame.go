@@ -18,6 +18,8 @@ const (
 	framePing byte = 65
 	// framePong echoes a ping's body; its arrival gives one RTT sample.
 	framePong byte = 66
+	// frameCredit hands the peer credit for more payload frames (flow.go).
+	frameCredit byte = 67
 )
 
 // heartbeat is the body of a ping and of the pong that echoes it: a sequence
@@ -52,6 +54,7 @@ const (
 	frameCore                 // a HyParView message: hyparview.DecodeMessage, then the core's Step
 	frameData                 // an application payload
 	frameHeartbeat            // ping or pong
+	frameFlow                 // payload credit
 )
 
 func classifyFrame(typ byte) frameClass {
@@ -62,6 +65,8 @@ func classifyFrame(typ byte) frameClass {
 		return frameData
 	case typ == framePing || typ == framePong:
 		return frameHeartbeat
+	case typ == frameCredit:
+		return frameFlow
 	default:
 		return frameUnknown
 	}
@@ -73,6 +78,7 @@ type inboundFrame struct {
 	msg     hyparview.ProtocolMessage // frameCore
 	payload []byte                    // framePayload
 	beat    heartbeat                 // framePing, framePong
+	credit  uint64                    // frameCredit
 }
 
 // decodeFrame decodes a frame read from an overlay connection. It never
@@ -96,6 +102,12 @@ func decodeFrame(typ byte, body []byte) (inboundFrame, error) {
 			return inboundFrame{}, err
 		}
 		f.beat = h
+	case frameFlow:
+		n, err := decodeCredit(body)
+		if err != nil {
+			return inboundFrame{}, err
+		}
+		f.credit = n
 	default:
 		return inboundFrame{}, fmt.Errorf("membership: unknown frame type %d", typ)
 	}

@@ -32,6 +32,9 @@ func TestDecodeFrameRejectsMalformed(t *testing.T) {
 		{"truncated ping", framePing, []byte{0x80}},
 		{"ping with trailing bytes", framePing, append(appendHeartbeat(nil, heartbeat{Seq: 1}), 9)},
 		{"empty pong", framePong, nil},
+		{"zero credit", frameCredit, wire.AppendUvarint(nil, 0)},
+		{"credit over any window", frameCredit, wire.AppendUvarint(nil, maxLinkWindow+1)},
+		{"credit with trailing bytes", frameCredit, append(wire.AppendUvarint(nil, 4), 0)},
 	}
 	for _, c := range cases {
 		if _, err := decodeFrame(c.typ, c.body); err == nil {
@@ -49,7 +52,7 @@ func TestDecodeFramePayloadIsVerbatim(t *testing.T) {
 }
 
 func TestFrameTypesDoNotOverlapCore(t *testing.T) {
-	for _, typ := range []byte{framePayload, framePing, framePong} {
+	for _, typ := range []byte{framePayload, framePing, framePong, frameCredit} {
 		if classifyFrame(typ) == frameCore {
 			t.Fatalf("driver frame type %d falls in the core's range", typ)
 		}
@@ -63,6 +66,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(framePing, appendHeartbeat(nil, heartbeat{Seq: 3, Sent: 99}))
 	f.Add(framePong, appendHeartbeat(nil, heartbeat{Seq: 0, Sent: -1}))
 	f.Add(framePayload, []byte("x"))
+	f.Add(frameCredit, wire.AppendUvarint(nil, 64))
 	f.Add(byte(1), []byte{})
 	f.Add(byte(7), []byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, typ byte, body []byte) {

@@ -14,8 +14,9 @@ import (
 )
 
 // protocolVersion is the overlay protocol spoken after the handshake; a peer
-// announcing another version is refused rather than misread.
-const protocolVersion = 1
+// announcing another version is refused rather than misread. Version 2
+// added payload credit (flow.go) and the frame limit to the hello.
+const protocolVersion = 2
 
 // Handshake frames. They are only valid before the handshake completes and
 // use their own small size limit: nothing in a handshake is large.
@@ -30,6 +31,9 @@ const (
 	maxHelloLabel     = 255
 	maxRefusalReason  = 255
 	nonceLen          = 32
+	// minMaxFrame is the smallest frame limit a node may announce: every
+	// protocol message must fit.
+	minMaxFrame = 64 << 10
 )
 
 // The errors a handshake ends with, so that callers (and tests) can tell a
@@ -68,6 +72,13 @@ type hello struct {
 	Addr      string
 	Nonce     []byte
 	Transient bool // dialer only: the connection carries a few frames and closes
+	// MaxFrame is the largest frame the node reads: the peer never sends
+	// a larger one (Send refuses it), instead of sending it and having the
+	// link cut.
+	MaxFrame uint32
+	// Window is how many payloads the node buffers for the link: the
+	// peer's initial payload credit (flow.go).
+	Window uint32
 }
 
 func appendHello(b []byte, h hello) []byte {
@@ -76,19 +87,27 @@ func appendHello(b []byte, h hello) []byte {
 	b = wire.AppendString(b, h.Name)
 	b = wire.AppendString(b, h.Addr)
 	b = wire.AppendBytes(b, h.Nonce)
-	return wire.AppendBool(b, h.Transient)
+	b = wire.AppendBool(b, h.Transient)
+	b = wire.AppendUvarint(b, uint64(h.MaxFrame))
+	return wire.AppendUvarint(b, uint64(h.Window))
 }
 
 func decodeHello(body []byte) (hello, error) {
 	d := wire.NewDecoder(body)
-	h := hello{
-		Version:   d.Uint32(),
-		Label:     d.String(maxHelloLabel),
-		Name:      d.String(maxHelloName),
-		Addr:      d.String(maxHelloAddr),
-		Nonce:     d.Bytes(nonceLen),
-		Transient: d.Bool(),
+	h := hello{Version: d.Uint32()}
+	if d.Err() == nil && h.Version != protocolVersion {
+		// What follows the version may mean something else in another
+		// version: the hello is read as far as the version, and check
+		// refuses it with ErrVersion.
+		return h, nil
 	}
+	h.Label = d.String(maxHelloLabel)
+	h.Name = d.String(maxHelloName)
+	h.Addr = d.String(maxHelloAddr)
+	h.Nonce = d.Bytes(nonceLen)
+	h.Transient = d.Bool()
+	h.MaxFrame = d.Uint32()
+	h.Window = d.Uint32()
 	if err := d.Finish(); err != nil {
 		return hello{}, fmt.Errorf("%w: %w", errMalformedHello, err)
 	}
@@ -97,6 +116,12 @@ func decodeHello(body []byte) (hello, error) {
 	}
 	if h.Name == "" {
 		return hello{}, fmt.Errorf("%w: empty node name", errMalformedHello)
+	}
+	if h.MaxFrame < minMaxFrame {
+		return hello{}, fmt.Errorf("%w: frame limit %d under %d", errMalformedHello, h.MaxFrame, minMaxFrame)
+	}
+	if h.Window < 1 || h.Window > maxLinkWindow {
+		return hello{}, fmt.Errorf("%w: payload window %d, want 1..%d", errMalformedHello, h.Window, maxLinkWindow)
 	}
 	return h, nil
 }
@@ -132,12 +157,21 @@ type handshake struct {
 	label   string
 	key     []byte
 	timeout time.Duration
+	// maxFrame and window are what this node announces: the largest frame
+	// it reads and the payloads it buffers per link. Zero takes
+	// wire.DefaultMaxFrame and defaultLinkWindow.
+	maxFrame int
+	window   int
 }
 
 // handshakeResult is what a completed handshake establishes.
 type handshakeResult struct {
 	peer      Peer
 	transient bool
+	// The peer's announced limits: the largest frame it reads, and the
+	// payloads it buffers for the link (our initial credit).
+	peerMaxFrame int
+	peerWindow   int
 }
 
 // dial runs the dialer's side. expect, if not empty, is the name the dialer
@@ -166,6 +200,7 @@ func (h handshake) run(conn net.Conn, dialer bool, expect string, transient bool
 	mine := hello{
 		Version: protocolVersion, Label: h.label, Name: h.self.Name, Addr: h.self.Addr,
 		Nonce: nonce, Transient: dialer && transient,
+		MaxFrame: uint32(h.announcedMaxFrame()), Window: uint32(h.announcedWindow()),
 	}
 	if err := wire.WriteFrame(conn, frameHello, appendHello(nil, mine), maxHandshakeFrame); err != nil {
 		return handshakeResult{}, fmt.Errorf("handshake: send hello: %w", err)
@@ -203,7 +238,24 @@ func (h handshake) run(conn net.Conn, dialer bool, expect string, transient bool
 	return handshakeResult{
 		peer:      Peer{Name: theirs.Name, Addr: theirs.Addr},
 		transient: !dialer && theirs.Transient,
+
+		peerMaxFrame: int(theirs.MaxFrame),
+		peerWindow:   int(theirs.Window),
 	}, nil
+}
+
+func (h handshake) announcedMaxFrame() int {
+	if h.maxFrame <= 0 {
+		return wire.DefaultMaxFrame
+	}
+	return h.maxFrame
+}
+
+func (h handshake) announcedWindow() int {
+	if h.window <= 0 {
+		return defaultLinkWindow
+	}
+	return h.window
 }
 
 func readHello(conn net.Conn) (hello, error) {
@@ -254,6 +306,10 @@ func proof(key []byte, byDialer bool, d, a hello) []byte {
 	msg = wire.AppendString(msg, d.Addr)
 	msg = wire.AppendString(msg, a.Addr)
 	msg = wire.AppendBool(msg, d.Transient)
+	msg = wire.AppendUvarint(msg, uint64(d.MaxFrame))
+	msg = wire.AppendUvarint(msg, uint64(a.MaxFrame))
+	msg = wire.AppendUvarint(msg, uint64(d.Window))
+	msg = wire.AppendUvarint(msg, uint64(a.Window))
 	mac.Write(msg)
 	return mac.Sum(nil)
 }

@@ -126,7 +126,7 @@ func TestHandshakeRejectsGarbage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := wire.WriteFrame(c, frameHello, []byte{1, 2, 3}, maxHandshakeFrame); err != nil {
+	if err := wire.WriteFrame(c, frameHello, []byte{protocolVersion, 2, 3}, maxHandshakeFrame); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; !errors.Is(err, errMalformedHello) {
@@ -170,6 +170,10 @@ func TestProofBindsEveryField(t *testing.T) {
 		"acceptor addr":  func(_, a *hello) { a.Addr = "z" },
 		"label":          func(d, _ *hello) { d.Label = "other" },
 		"transient":      func(d, _ *hello) { d.Transient = true },
+		"dialer frame":   func(d, _ *hello) { d.MaxFrame = 1 },
+		"acceptor frame": func(_, a *hello) { a.MaxFrame = 1 },
+		"dialer window":  func(d, _ *hello) { d.Window = 1 },
+		"acceptor wind.": func(_, a *hello) { a.Window = 1 },
 	} {
 		d2, a2 := d, a
 		mutate(&d2, &a2)
@@ -182,6 +186,8 @@ func TestProofBindsEveryField(t *testing.T) {
 // FuzzDecodeHandshake checks that the handshake decoders never panic, and
 // that a hello that decodes encodes back to a hello with the same fields.
 func FuzzDecodeHandshake(f *testing.F) {
+	f.Add(appendHello(nil, hello{Version: protocolVersion, Label: "cpg", Name: "a", Addr: "127.0.0.1:1", Nonce: make([]byte, nonceLen),
+		MaxFrame: minMaxFrame, Window: defaultLinkWindow}))
 	f.Add(appendHello(nil, hello{Version: 1, Label: "cpg", Name: "a", Addr: "127.0.0.1:1", Nonce: make([]byte, nonceLen)}))
 	f.Add(appendRefusal(nil, refusal{Code: refuseKey, Reason: "cluster key mismatch"}))
 	f.Add([]byte{})
@@ -193,7 +199,8 @@ func FuzzDecodeHandshake(f *testing.F) {
 				t.Fatalf("re-decode of %+v: %v", h, err)
 			}
 			if h2.Version != h.Version || h2.Label != h.Label || h2.Name != h.Name || h2.Addr != h.Addr ||
-				!bytes.Equal(h2.Nonce, h.Nonce) || h2.Transient != h.Transient {
+				!bytes.Equal(h2.Nonce, h.Nonce) || h2.Transient != h.Transient ||
+				h2.MaxFrame != h.MaxFrame || h2.Window != h.Window {
 				t.Fatalf("hello %+v round-trips to %+v", h, h2)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand"
 	"net"
 	"sync"
@@ -32,8 +33,12 @@ type NodeConfig struct {
 	TickInterval time.Duration    // logical tick of the HyParView core, default 100ms
 	KeepAlive    time.Duration    // heartbeat period on active links, default 500ms
 	Gossip       GossipConfig     // memberlist timings; zero fields take DefaultGossipConfig
-	MaxFrame     int              // largest frame accepted or sent, default wire.DefaultMaxFrame
-	Logger       *slog.Logger     // default: discard
+	// MaxFrame is the largest frame this node reads, default
+	// wire.DefaultMaxFrame, at least 64 KiB. Each link's handshake tells
+	// the peer, which never sends a larger one: Send refuses a payload
+	// larger than the peer's MaxFrame (or this node's).
+	MaxFrame int
+	Logger   *slog.Logger // default: discard
 	// Seed seeds the core's randomness; 0 picks one from the clock.
 	Seed int64
 	// MixInterval is the period in which the cluster as a whole makes
@@ -55,9 +60,6 @@ const (
 	defaultLabel     = "cpg"
 	defaultTick      = 100 * time.Millisecond
 	defaultKeepAlive = 500 * time.Millisecond
-	// maxPendingPayloads bounds the payloads received but not yet taken
-	// by the Events consumer.
-	maxPendingPayloads = 1024
 	// rejoinTicks spaces the rejoin attempts of an isolated node.
 	rejoinTicks = 10
 	// mixesPerInterval is how many Mix links the whole cluster makes per
@@ -109,6 +111,9 @@ func (c NodeConfig) withDefaults() (NodeConfig, error) {
 	if c.MaxFrame <= 0 {
 		c.MaxFrame = wire.DefaultMaxFrame
 	}
+	if c.MaxFrame < minMaxFrame || c.MaxFrame > math.MaxUint32 {
+		return c, fmt.Errorf("membership: MaxFrame %d, want %d..%d", c.MaxFrame, minMaxFrame, uint32(math.MaxUint32))
+	}
 	c.Gossip = c.Gossip.withDefaults()
 	if c.MixInterval == 0 {
 		c.MixInterval = defaultMixInterval
@@ -136,12 +141,18 @@ type Node struct {
 	start  time.Time
 	done   chan struct{}
 	wg     sync.WaitGroup
+	// closing is cancelled when the node closes: dials in flight give up.
+	closing context.Context
+	cancel  context.CancelFunc
+	// transients holds one token per transient send in flight.
+	transients chan struct{}
 
 	mu      sync.Mutex
 	closed  bool
-	links   map[string]*link   // the primary link to each peer
-	conns   map[*link]struct{} // every open link, primary or not
-	active  []Peer             // the core's views after the last step
+	links   map[string]*link      // the primary link to each peer
+	conns   map[*link]struct{}    // every open link, primary or not
+	raw     map[net.Conn]struct{} // connections no link owns yet (see trackConn)
+	active  []Peer                // the core's views after the last step
 	passive []Peer
 	joined  bool // Join was called: an isolated node rejoins
 
@@ -157,7 +168,7 @@ type inputKind int
 
 const (
 	inputMessage         inputKind = iota + 1 // a HyParView message from peer
-	inputPayload                              // an application payload from peer (holds an event slot)
+	inputPayload                              // an application payload from peer (holds a credit of link)
 	inputLinkFailed                           // a link to peer failed
 	inputTransientFailed                      // a short-lived send to peer failed
 	inputJoin                                 // send a JOIN to peer
@@ -199,21 +210,26 @@ func Start(cfg NodeConfig) (*Node, error) {
 		self.Addr = bound.String()
 	}
 	n := &Node{
-		cfg:    cfg,
-		log:    logger,
-		self:   self,
-		hs:     handshake{self: self, label: cfg.ClusterLabel, key: cfg.ClusterKey, timeout: dialTimeout},
-		ln:     ln,
-		table:  newStatusTable(),
-		events: newEventQueue(maxPendingPayloads),
-		inputs: make(chan coreInput, 256),
-		start:  time.Now(),
-		done:   make(chan struct{}),
-		links:  make(map[string]*link),
-		conns:  make(map[*link]struct{}),
+		cfg:  cfg,
+		log:  logger,
+		self: self,
+		hs: handshake{self: self, label: cfg.ClusterLabel, key: cfg.ClusterKey, timeout: dialTimeout,
+			maxFrame: cfg.MaxFrame, window: defaultLinkWindow},
+		ln:         ln,
+		table:      newStatusTable(),
+		events:     newEventQueue(),
+		inputs:     make(chan coreInput, 256),
+		start:      time.Now(),
+		done:       make(chan struct{}),
+		transients: make(chan struct{}, maxTransientSends),
+		links:      make(map[string]*link),
+		conns:      make(map[*link]struct{}),
+		raw:        make(map[net.Conn]struct{}),
 	}
+	n.closing, n.cancel = context.WithCancel(context.Background())
 	n.gossip, err = startGossip(cfg, self, n.table, logger)
 	if err != nil {
+		n.cancel()
 		ln.Close()
 		return nil, err
 	}
@@ -231,10 +247,17 @@ func (n *Node) Self() Peer { return n.self }
 // GossipAddr is the memberlist address other nodes pass to Join.
 func (n *Node) GossipAddr() string { return n.gossip.addr() }
 
-// Events delivers link-up, link-down and message events in order, to one
-// consumer. A payload arrives only between its peer's LinkUp and LinkDown.
-// The channel closes when the node closes. A consumer that stops reading
-// does not stall the node: its peers' links back up and are dropped.
+// Events delivers link-up, link-down and message events, to one consumer.
+// Each peer's events come in order, and a payload arrives only between its
+// peer's LinkUp and LinkDown; across peers, link events come before
+// payloads queued earlier. The channel closes when the node closes.
+//
+// A consumer that falls behind does not stall the node and costs no link:
+// heartbeats and the overlay's own messages keep flowing, each link
+// buffers a bounded number of payloads, and past that the peers' Send
+// returns ErrQueueFull until the consumer catches up. Every payload a
+// peer's Send accepted is delivered unless the link goes down first (the
+// consumer then gets LinkDown).
 func (n *Node) Events() <-chan Event { return n.events.out }
 
 // Statuses delivers changes of the cluster's nodes' status (alive,
@@ -280,8 +303,12 @@ func (n *Node) RTT(peer string) (time.Duration, bool) {
 }
 
 // Send queues payload for an active peer. It never blocks: it fails with
-// ErrNotActive if the peer is not in the active view and ErrQueueFull if the
-// link's queue is full (a link that stays full is dropped and replaced).
+// ErrNotActive if the peer is not in the active view, ErrQueueFull if the
+// link's queue is full (the peer's consumer is behind, or the link is
+// slow), and a *wire.FrameTooLargeError if the payload is larger than this
+// node or the peer accepts. A payload Send accepted is delivered to the
+// peer's consumer unless the link goes down first, which both sides'
+// consumers see as LinkDown.
 func (n *Node) Send(peer string, payload []byte) error {
 	if len(payload)+1 > n.cfg.MaxFrame {
 		return fmt.Errorf("membership: send to %s: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: n.cfg.MaxFrame})
@@ -297,7 +324,10 @@ func (n *Node) Send(peer string, payload []byte) error {
 	if !active || l == nil {
 		return fmt.Errorf("membership: send to %s: %w", peer, ErrNotActive)
 	}
-	if !l.enqueueData(wire.AppendFrame(nil, framePayload, payload), n.now()) {
+	if peerMax := int(l.peerMaxFrame.Load()); peerMax > 0 && len(payload)+1 > peerMax {
+		return fmt.Errorf("membership: send to %s: the peer's limit: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: peerMax})
+	}
+	if !l.enqueueData(wire.AppendFrame(nil, framePayload, payload)) {
 		return fmt.Errorf("membership: send to %s: %w", peer, ErrQueueFull)
 	}
 	return nil
@@ -386,11 +416,19 @@ func (n *Node) shutdown(graceful bool) error {
 		for l := range n.conns {
 			conns = append(conns, l)
 		}
+		raw := make([]net.Conn, 0, len(n.raw))
+		for c := range n.raw {
+			raw = append(raw, c)
+		}
 		n.mu.Unlock()
 		close(n.done)
+		n.cancel()
 		n.ln.Close()
 		for _, l := range conns {
 			l.abort()
+		}
+		for _, c := range raw {
+			c.Close()
 		}
 		err = n.gossip.shutdown()
 		n.wg.Wait()

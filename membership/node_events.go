@@ -2,56 +2,125 @@ package membership
 
 import "sync"
 
-// eventQueue delivers the node's events, in order, to the single consumer of
-// Node.Events. The node's loop must never block on a slow consumer, yet
-// link events must never be lost, and payloads must not pile up without
-// bound. So: link events always queue (there are few: at most a handful per
-// membership change); a payload first takes one of a bounded number of
-// slots, and a link's reader that cannot get a slot waits, which stops
-// reading that TCP connection, which fills the sender's queue, which makes
-// the sender drop the link. Backpressure ends in a replaced link, never in a
-// stalled node.
+// eventQueue delivers the node's events to the single consumer of
+// Node.Events. The node's loop must never block on a slow consumer, and
+// nothing queued is ever dropped, so the queue's size is bounded by what
+// is put in, not by dropping:
+//
+//   - Payloads hold their link's credit (flow.go) until the consumer takes
+//     them: a link has at most its window of payloads here, and a slow
+//     consumer holds back its peers' senders, never its own readers.
+//   - Link events are per peer, and a link-up still queued when its
+//     link-down arrives cancels out with it (the consumer never learns of a
+//     link it never saw carry anything): per peer, at most one link-down
+//     and one link-up wait besides the link-ups and link-downs that
+//     bracket queued payloads.
+//
+// Events are ordered per peer (a payload always comes between its peer's
+// link-up and link-down). Across peers, link events go first: a link-down
+// or link-up waits behind its own peer's payloads only, never behind
+// another link's backlog, so a consumer catching up learns of the
+// overlay's changes at once.
 type eventQueue struct {
-	mu    sync.Mutex
-	items []Event
-	wake  chan struct{} // one pending wake-up for the pump
-	slots chan struct{} // one token per queued or in-flight payload
-	out   chan Event
+	mu      sync.Mutex
+	pending map[string][]queuedEvent // by peer name, in order
+	seq     uint64                   // orders events across peers
+	wake    chan struct{}            // one pending wake-up for the pump
+	out     chan Event
 }
 
-func newEventQueue(maxPayloads int) *eventQueue {
+type queuedEvent struct {
+	ev   Event
+	seq  uint64
+	flow *flowControl // a Message's link: its credit goes back when taken
+}
+
+func newEventQueue() *eventQueue {
 	return &eventQueue{
-		wake:  make(chan struct{}, 1),
-		slots: make(chan struct{}, maxPayloads),
-		out:   make(chan Event),
+		pending: make(map[string][]queuedEvent),
+		wake:    make(chan struct{}, 1),
+		out:     make(chan Event),
 	}
 }
 
-// reserve takes a payload slot, waiting while all are taken; it gives up
-// (false) when either stop channel closes.
-func (q *eventQueue) reserve(stop1, stop2 <-chan struct{}) bool {
-	select {
-	case q.slots <- struct{}{}:
-		return true
-	case <-stop1:
-		return false
-	case <-stop2:
-		return false
-	}
-}
-
-// release returns a slot reserved for a payload that will not be queued.
-func (q *eventQueue) release() { <-q.slots }
-
-// push queues ev; a Message event must hold a reserved slot.
-func (q *eventQueue) push(ev Event) {
+// pushLink queues a LinkUp or LinkDown.
+func (q *eventQueue) pushLink(ev Event) {
 	q.mu.Lock()
-	q.items = append(q.items, ev)
+	name := ev.Peer.Name
+	queue := q.pending[name]
+	if ev.Type == LinkDown && len(queue) > 0 && queue[len(queue)-1].ev.Type == LinkUp {
+		queue[len(queue)-1] = queuedEvent{}
+		q.setPending(name, queue[:len(queue)-1])
+		q.mu.Unlock()
+		return
+	}
+	q.appendLocked(queuedEvent{ev: ev})
 	q.mu.Unlock()
+	q.notify()
+}
+
+// pushPayload queues a Message holding one credit of flow.
+func (q *eventQueue) pushPayload(ev Event, flow *flowControl) {
+	q.mu.Lock()
+	q.appendLocked(queuedEvent{ev: ev, flow: flow})
+	q.mu.Unlock()
+	q.notify()
+}
+
+func (q *eventQueue) appendLocked(e queuedEvent) {
+	q.seq++
+	e.seq = q.seq
+	q.pending[e.ev.Peer.Name] = append(q.pending[e.ev.Peer.Name], e)
+}
+
+func (q *eventQueue) setPending(name string, queue []queuedEvent) {
+	if len(queue) == 0 {
+		delete(q.pending, name)
+		return
+	}
+	q.pending[name] = queue
+}
+
+func (q *eventQueue) notify() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
+}
+
+// pop takes the next event to deliver: the oldest link event at the head
+// of a peer's queue, else the oldest payload.
+func (q *eventQueue) pop() (queuedEvent, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	best, bestIsLink := "", false
+	var bestSeq uint64
+	for name, queue := range q.pending {
+		head := queue[0]
+		isLink := head.ev.Type != Message
+		if best == "" || (isLink && !bestIsLink) || (isLink == bestIsLink && head.seq < bestSeq) {
+			best, bestIsLink, bestSeq = name, isLink, head.seq
+		}
+	}
+	if best == "" {
+		return queuedEvent{}, false
+	}
+	queue := q.pending[best]
+	head := queue[0]
+	queue[0] = queuedEvent{}
+	q.setPending(best, queue[1:])
+	return head, true
+}
+
+// len is the number of events queued, for tests.
+func (q *eventQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, queue := range q.pending {
+		n += len(queue)
+	}
+	return n
 }
 
 // pump hands queued events to the consumer until done closes, then closes
@@ -59,10 +128,8 @@ func (q *eventQueue) push(ev Event) {
 func (q *eventQueue) pump(done <-chan struct{}) {
 	defer close(q.out)
 	for {
-		q.mu.Lock()
-		if len(q.items) == 0 {
-			q.items = nil
-			q.mu.Unlock()
+		e, ok := q.pop()
+		if !ok {
 			select {
 			case <-q.wake:
 				continue
@@ -70,14 +137,10 @@ func (q *eventQueue) pump(done <-chan struct{}) {
 				return
 			}
 		}
-		ev := q.items[0]
-		q.items[0] = Event{}
-		q.items = q.items[1:]
-		q.mu.Unlock()
 		select {
-		case q.out <- ev:
-			if ev.Type == Message {
-				q.release()
+		case q.out <- e.ev:
+			if e.flow != nil {
+				e.flow.release()
 			}
 		case <-done:
 			return

@@ -86,9 +86,12 @@ func (n *Node) apply(core *hyparview.Protocol, in coreInput) {
 		active := containsPeer(n.active, in.peer.Name)
 		n.mu.Unlock()
 		if active {
-			n.events.push(Event{Type: Message, Peer: in.peer, Payload: in.payload})
+			n.events.pushPayload(Event{Type: Message, Peer: in.peer, Payload: in.payload}, in.link.flow)
 		} else {
-			n.events.release()
+			// The link went down before this payload was read: the
+			// consumer has had LinkDown. Its credit still goes back, in
+			// case the link carries on as a secondary one.
+			in.link.flow.release()
 		}
 	case inputJoin:
 		core.Join(in.peer)
@@ -137,13 +140,13 @@ func (n *Node) execute(core *hyparview.Protocol, rd hyparview.Ready) {
 	n.mu.Unlock()
 
 	for _, d := range rd.Down {
-		n.events.push(Event{Type: LinkDown, Peer: d.Peer, Reason: d.Reason})
+		n.events.pushLink(Event{Type: LinkDown, Peer: d.Peer, Reason: d.Reason})
 	}
 	for _, p := range rd.Up {
 		if l := n.openLink(p); l != nil {
 			l.inactiveSince = 0
 		}
-		n.events.push(Event{Type: LinkUp, Peer: p})
+		n.events.pushLink(Event{Type: LinkUp, Peer: p})
 		n.table.clearSuspicion(p.Name, 0)
 	}
 	for _, env := range rd.Messages {
@@ -155,7 +158,13 @@ func (n *Node) execute(core *hyparview.Protocol, rd hyparview.Ready) {
 			}
 		}
 		if env.Transient {
-			n.sendTransient(env.To, frame)
+			if !n.sendTransient(env.To, frame) {
+				// Too many transient sends in flight: this one fails now,
+				// as it would against an unreachable peer, and what the
+				// core does about it goes out with the next batch.
+				n.log.Debug("membership: transient send refused, too many in flight", "peer", env.To.Name)
+				core.TransientFailed(env.To)
+			}
 			continue
 		}
 		l := n.openLink(env.To)
@@ -188,8 +197,8 @@ func (n *Node) dropLink(core *hyparview.Protocol, l *link, why string) {
 }
 
 // keepAlive runs every KeepAlive period: it pings every established link,
-// drops those silent for longer than their timeout or whose payload queue
-// stayed full as long, and closes primary links that have been outside the
+// drops those silent for longer than their timeout or whose socket took no
+// data for as long, and closes primary links that have been outside the
 // core's active view for a while (the peer's view changed; the link is
 // idle).
 func (n *Node) keepAlive(core *hyparview.Protocol) {
@@ -222,14 +231,18 @@ func (n *Node) keepAlive(core *hyparview.Protocol) {
 		}
 		timeout := linkTimeout(n.cfg.KeepAlive, l.rto())
 		silent := now - max(time.Duration(l.lastRecv.Load()), n.resumedAt)
-		full := l.fullSince.Load()
+		writing := l.writingSince.Load()
 		switch {
 		case silent > timeout:
 			n.log.Debug("membership: silent link", "peer", l.peer.Name, "silent", silent, "timeout", timeout, "primary", e.primary)
 			n.dropLink(core, l, "keepalive timeout")
 			continue
-		case full != 0 && now-time.Duration(full) > timeout:
-			n.dropLink(core, l, "send queue stayed full")
+		case writing != 0 && now-time.Duration(writing) > timeout:
+			// The socket took nothing for that long: the peer's reader
+			// stopped (its process hung) or the network did. A queue full
+			// for want of credit is no such sign: that peer is alive and
+			// its application behind, and its Send callers are told.
+			n.dropLink(core, l, "socket write stalled")
 			continue
 		}
 		if e.primary && !containsPeer(active, l.peer.Name) {

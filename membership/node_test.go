@@ -114,25 +114,34 @@ func TestTwoNodesLinkAndExchangePayloads(t *testing.T) {
 	}
 
 	const count = 2000
-	for i := range count {
-		// The queue holds a few hundred payloads; a full one is the
-		// caller's cue to slow down, not a failure of the link.
-		for {
-			err := a.Send("b", []byte(fmt.Sprint(i)))
-			if err == nil {
-				break
+	// More than the link buffers: b must read while a sends.
+	sendErr := make(chan error, 1)
+	go func() {
+		for i := range count {
+			// The queue holds a few hundred payloads; a full one is the
+			// caller's cue to slow down, not a failure of the link.
+			for {
+				err := a.Send("b", []byte(fmt.Sprint(i)))
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, ErrQueueFull) {
+					sendErr <- fmt.Errorf("send %d: %w", i, err)
+					return
+				}
+				time.Sleep(time.Millisecond)
 			}
-			if !errors.Is(err, ErrQueueFull) {
-				t.Fatalf("send %d: %v", i, err)
-			}
-			time.Sleep(time.Millisecond)
 		}
-	}
+		sendErr <- nil
+	}()
 	for i := range count {
 		ev := nextEvent(t, b, Message, 5*time.Second)
 		if ev.Peer.Name != "a" || string(ev.Payload) != fmt.Sprint(i) {
 			t.Fatalf("message %d: got %q from %s", i, ev.Payload, ev.Peer.Name)
 		}
+	}
+	if err := <-sendErr; err != nil {
+		t.Fatal(err)
 	}
 
 	if err := a.Send("nobody", []byte("x")); !errors.Is(err, ErrNotActive) {

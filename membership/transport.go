@@ -2,6 +2,7 @@ package membership
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +13,9 @@ import (
 	"github.com/cpggo/cpg/internal/wire"
 )
 
-// Queue bounds of a link. Control frames (HyParView messages, pings and
-// pongs) are few and small; payloads are the broadcast layer's traffic.
+// Queue bounds of a link's sending side. Control frames (HyParView
+// messages, pings and pongs) are few and small; payloads are the broadcast
+// layer's traffic, and wait here while the peer has no credit for them.
 const (
 	controlQueueLen = 64
 	dataQueueLen    = 256
@@ -29,20 +31,24 @@ type link struct {
 	initiator string // name of the node that dialed
 
 	control chan []byte // framed HyParView messages, pings, pongs: sent first
-	data    chan []byte // framed payloads
+	data    chan []byte // framed payloads, sent as the peer's credit allows
+	flow    *flowControl
 
 	stop     chan struct{} // closed when the link is retired or aborted
 	stopOnce sync.Once
 	drain    atomic.Bool // on stop, send what is queued before closing
 
 	// established is when the handshake completed (0 while dialing);
-	// lastRecv is when the last frame arrived; fullSince is when a payload
-	// was first refused for a full queue since the writer last made
-	// progress. All are nanoseconds on the node's monotonic clock.
-	established atomic.Int64
-	lastRecv    atomic.Int64
-	fullSince   atomic.Int64
-	failed      atomic.Bool // a failure was already reported
+	// lastRecv is when the last frame arrived; writingSince is when the
+	// writer began a socket write that has not returned (0 when it is not
+	// in one). All are nanoseconds on the node's monotonic clock.
+	established  atomic.Int64
+	lastRecv     atomic.Int64
+	writingSince atomic.Int64
+	failed       atomic.Bool // a failure was already reported
+	// peerMaxFrame is the largest frame the peer reads, from the
+	// handshake; 0 while dialing.
+	peerMaxFrame atomic.Int64
 
 	mu      sync.Mutex
 	conn    net.Conn
@@ -55,20 +61,22 @@ type link struct {
 	inactiveSince time.Duration
 }
 
-func newLink(peer Peer, initiator string) *link {
+func newLink(peer Peer, initiator string, window int) *link {
 	return &link{
 		peer:      peer,
 		initiator: initiator,
 		control:   make(chan []byte, controlQueueLen),
 		data:      make(chan []byte, dataQueueLen),
+		flow:      newFlowControl(window),
 		stop:      make(chan struct{}),
 		rtt:       newRTTEstimator(defaultMinRTO, defaultMaxRTO),
 	}
 }
 
-// attach gives the link its connection once the handshake is done; false
-// if the link was aborted meanwhile (the connection is then closed).
-func (l *link) attach(conn net.Conn, now time.Duration) bool {
+// attach gives the link its connection and the peer's limits once the
+// handshake is done; false if the link was aborted meanwhile (the
+// connection is then closed).
+func (l *link) attach(conn net.Conn, res handshakeResult, now time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.aborted {
@@ -76,6 +84,8 @@ func (l *link) attach(conn net.Conn, now time.Duration) bool {
 		return false
 	}
 	l.conn = conn
+	l.flow.start(res.peerWindow)
+	l.peerMaxFrame.Store(int64(res.peerMaxFrame))
 	l.lastRecv.Store(int64(now))
 	l.established.Store(int64(now))
 	return true
@@ -117,12 +127,11 @@ func (l *link) enqueueControl(frame []byte) bool {
 	}
 }
 
-func (l *link) enqueueData(frame []byte, now time.Duration) bool {
+func (l *link) enqueueData(frame []byte) bool {
 	select {
 	case l.data <- frame:
 		return true
 	default:
-		l.fullSince.CompareAndSwap(0, int64(now))
 		return false
 	}
 }
@@ -157,22 +166,48 @@ func (l *link) nextPing(now time.Duration) []byte {
 // live peer answers in milliseconds, and a dead one should be replaced soon.
 const dialTimeout = 3 * time.Second
 
-// dial opens and authenticates a connection to peer.
+// dial opens and authenticates a connection to peer. The connection is
+// tracked (Close cuts it); the caller untracks it once a link owns it or it
+// is closed.
 func (n *Node) dial(peer Peer, transient bool) (net.Conn, handshakeResult, error) {
 	if peer.Addr == "" {
 		return nil, handshakeResult{}, fmt.Errorf("membership: dial %s: no overlay address", peer.Name)
 	}
 	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.Dial("tcp", peer.Addr)
+	conn, err := d.DialContext(n.closing, "tcp", peer.Addr)
 	if err != nil {
 		return nil, handshakeResult{}, fmt.Errorf("membership: dial %s: %w", peer, err)
 	}
+	if !n.trackConn(conn) {
+		return nil, handshakeResult{}, fmt.Errorf("membership: dial %s: %w", peer, ErrClosed)
+	}
 	res, err := n.hs.dial(conn, peer.Name, transient)
 	if err != nil {
+		n.untrackConn(conn)
 		conn.Close()
 		return nil, handshakeResult{}, fmt.Errorf("membership: dial %s: %w", peer, err)
 	}
 	return conn, res, nil
+}
+
+// trackConn registers a connection no link owns yet (dialing, in its
+// handshake, transient), so that Close cuts it instead of waiting out its
+// timeouts; false, and the connection closed, if the node is closing.
+func (n *Node) trackConn(conn net.Conn) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		conn.Close()
+		return false
+	}
+	n.raw[conn] = struct{}{}
+	return true
+}
+
+func (n *Node) untrackConn(conn net.Conn) {
+	n.mu.Lock()
+	delete(n.raw, conn)
+	n.mu.Unlock()
 }
 
 // writeLoop owns a link's write side until the link stops or fails. For a
@@ -180,13 +215,15 @@ func (n *Node) dial(peer Peer, transient bool) (net.Conn, handshakeResult, error
 // the network.
 func (n *Node) writeLoop(l *link, conn net.Conn) {
 	if conn == nil {
-		c, _, err := n.dial(l.peer, false)
+		c, res, err := n.dial(l.peer, false)
 		if err != nil {
 			n.log.Debug("membership: open link", "peer", l.peer.Name, "err", err)
 			n.linkBroken(l, err)
 			return
 		}
-		if !l.attach(c, n.now()) {
+		attached := l.attach(c, res, n.now())
+		n.untrackConn(c)
+		if !attached {
 			return
 		}
 		conn = c
@@ -195,33 +232,50 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 			return
 		}
 	}
-	// Frames go through a buffer that is flushed whenever both queues are
-	// empty: a burst costs one write system call, not one per frame, and
-	// a lone frame still leaves at once.
+	// Frames go through a buffer that is flushed whenever nothing is
+	// ready to send: a burst costs one write system call, not one per
+	// frame, and a lone frame still leaves at once.
 	w := bufio.NewWriterSize(conn, writeBufferSize)
 	for {
-		frame, ok := l.nextQueued()
+		frame, ok := n.nextQueued(l)
 		if !ok {
 			if w.Buffered() > 0 {
-				if err := w.Flush(); err != nil {
+				if err := n.timedWrite(l, w.Flush); err != nil {
 					n.linkBroken(l, err)
 					return
 				}
 			}
+			var data chan []byte
+			if l.flow.canSend() {
+				data = l.data
+			}
 			select {
 			case frame = <-l.control:
-			case frame = <-l.data:
-				l.fullSince.Store(0)
+			case frame = <-data:
+				if frame = n.spendCredit(l, frame); frame == nil {
+					continue
+				}
+			case <-l.flow.wake:
+				continue
 			case <-l.stop:
 				n.finishLink(l, conn)
 				return
 			}
 		}
-		if _, err := w.Write(frame); err != nil {
+		if err := n.timedWrite(l, func() error { _, err := w.Write(frame); return err }); err != nil {
 			n.linkBroken(l, err)
 			return
 		}
 	}
+}
+
+// timedWrite runs one write to the link's socket, recording when it began
+// so that the keepalive sweep sees a socket that stopped taking data.
+func (n *Node) timedWrite(l *link, write func() error) error {
+	l.writingSince.Store(int64(max(n.now(), 1)))
+	err := write()
+	l.writingSince.Store(0)
+	return err
 }
 
 // The batches a link hands to and takes from the kernel at once.
@@ -230,22 +284,43 @@ const (
 	readBufferSize  = 64 << 10
 )
 
-// nextQueued returns a queued frame without waiting, control frames first.
-func (l *link) nextQueued() ([]byte, bool) {
+// nextQueued returns a frame ready to send without waiting: a credit grant
+// first (the peer may be waiting on it), then control frames, then a
+// payload if the peer has credit for one.
+func (n *Node) nextQueued(l *link) ([]byte, bool) {
+	if f, ok := l.flow.takeGrant(); ok {
+		return f, true
+	}
 	select {
 	case f := <-l.control:
 		return f, true
 	default:
 	}
-	select {
-	case f := <-l.control:
-		return f, true
-	case f := <-l.data:
-		l.fullSince.Store(0)
-		return f, true
-	default:
-		return nil, false
+	for l.flow.canSend() {
+		select {
+		case f := <-l.data:
+			if f = n.spendCredit(l, f); f != nil {
+				return f, true
+			}
+		default:
+			return nil, false
+		}
 	}
+	return nil, false
+}
+
+// spendCredit accounts for a payload frame about to be written, or drops
+// it (nil) if it is larger than the peer reads. Send refuses such a
+// payload once the link's handshake is done; one queued before that is
+// dropped here, loudly, rather than sent to be refused with the link.
+func (n *Node) spendCredit(l *link, frame []byte) []byte {
+	size := int64(binary.BigEndian.Uint32(frame))
+	if peerMax := l.peerMaxFrame.Load(); size > peerMax {
+		n.log.Warn("membership: payload larger than the peer accepts, dropped", "peer", l.peer.Name, "size", size, "peerMaxFrame", peerMax)
+		return nil
+	}
+	l.flow.spend()
+	return frame
 }
 
 // finishLink closes a stopped link, first flushing its queues if it was
@@ -255,7 +330,7 @@ func (n *Node) finishLink(l *link, conn net.Conn) {
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		w := bufio.NewWriterSize(conn, writeBufferSize)
 		for {
-			f, ok := l.nextQueued()
+			f, ok := n.nextQueued(l)
 			if !ok {
 				_ = w.Flush()
 				break
@@ -270,12 +345,19 @@ func (n *Node) finishLink(l *link, conn net.Conn) {
 }
 
 // readLoop owns a link's read side: HyParView messages and payloads go to
-// the node's loop in arrival order, heartbeats are answered here.
+// the node's loop in arrival order; heartbeats and credit are handled
+// here. It never waits for the application: the peer sends payloads only
+// against credit, so there is always room for what arrives, and pings keep
+// being answered however far behind the application is.
 func (n *Node) readLoop(l *link, conn net.Conn) {
 	r := bufio.NewReaderSize(conn, readBufferSize)
 	for {
 		typ, body, err := wire.ReadFrame(r, n.cfg.MaxFrame)
 		if err != nil {
+			if tooLarge := (*wire.FrameTooLargeError)(nil); errors.As(err, &tooLarge) {
+				n.log.Warn("membership: frame larger than this node's MaxFrame, dropping link",
+					"peer", l.peer.Name, "size", tooLarge.Size, "maxFrame", tooLarge.Max)
+			}
 			n.linkBroken(l, err)
 			return
 		}
@@ -292,12 +374,19 @@ func (n *Node) readLoop(l *link, conn net.Conn) {
 			l.enqueueControl(wire.AppendFrame(nil, framePong, body))
 		case framePong:
 			l.observeRTT(now - time.Duration(f.beat.Sent))
-		case framePayload:
-			if !n.events.reserve(l.stop, n.done) {
+		case frameCredit:
+			if err := l.flow.credited(f.credit); err != nil {
+				n.log.Warn("membership: bad payload credit, dropping link", "peer", l.peer.Name, "err", err)
+				n.linkBroken(l, err)
 				return
 			}
-			if !n.input(coreInput{kind: inputPayload, peer: l.peer, payload: f.payload}) {
-				n.events.release()
+		case framePayload:
+			if err := l.flow.received(); err != nil {
+				n.log.Warn("membership: payload without credit, dropping link", "peer", l.peer.Name, "err", err)
+				n.linkBroken(l, err)
+				return
+			}
+			if !n.input(coreInput{kind: inputPayload, peer: l.peer, payload: f.payload, link: l}) {
 				return
 			}
 		default:
@@ -326,19 +415,27 @@ func (n *Node) linkBroken(l *link, err error) {
 // serveConn authenticates an accepted connection, then either reads the
 // few frames of a transient connection or makes it a link.
 func (n *Node) serveConn(conn net.Conn, handshakeDone func()) {
+	if !n.trackConn(conn) {
+		handshakeDone()
+		return
+	}
 	res, err := n.hs.accept(conn)
 	handshakeDone()
 	if err != nil {
+		n.untrackConn(conn)
 		n.log.Warn("membership: refused overlay connection", "remote", conn.RemoteAddr().String(), "err", err)
 		conn.Close()
 		return
 	}
 	if res.transient {
 		n.readTransient(conn, res.peer)
+		n.untrackConn(conn)
 		return
 	}
-	l := newLink(res.peer, res.peer.Name)
-	if !l.attach(conn, n.now()) || !n.adopt(l) {
+	l := newLink(res.peer, res.peer.Name, n.hs.announcedWindow())
+	attached := l.attach(conn, res, n.now())
+	n.untrackConn(conn)
+	if !attached || !n.adopt(l) {
 		conn.Close()
 		return
 	}
@@ -377,15 +474,29 @@ func (n *Node) readTransient(conn net.Conn, peer Peer) {
 	}
 }
 
+// maxTransientSends bounds the transient sends in flight: each holds a
+// goroutine and a connection for up to a few seconds against a dead peer.
+const maxTransientSends = 32
+
 // sendTransient delivers one frame over a short-lived connection; a failure
 // is reported to the core with TransientFailed, which leaves a working
-// link to the same peer alone.
-func (n *Node) sendTransient(to Peer, frame []byte) {
-	n.spawn(func() {
+// link to the same peer alone. It returns false,
+// having sent nothing, when maxTransientSends are already in flight: the
+// caller reports that as a failed send, so that a burst of sends to dead
+// peers costs a bounded number of goroutines.
+func (n *Node) sendTransient(to Peer, frame []byte) bool {
+	select {
+	case n.transients <- struct{}{}:
+	default:
+		return false
+	}
+	ok := n.spawn(func() {
+		defer func() { <-n.transients }()
 		conn, _, err := n.dial(to, true)
 		if err == nil {
 			_ = conn.SetWriteDeadline(time.Now().Add(dialTimeout))
 			_, err = conn.Write(frame)
+			n.untrackConn(conn)
 			conn.Close()
 		}
 		if err != nil {
@@ -393,6 +504,10 @@ func (n *Node) sendTransient(to Peer, frame []byte) {
 			n.input(coreInput{kind: inputTransientFailed, peer: to})
 		}
 	})
+	if !ok {
+		<-n.transients
+	}
+	return ok
 }
 
 // maxPendingHandshakes bounds the accepted connections still in their
@@ -462,7 +577,7 @@ func (n *Node) openLink(peer Peer) *link {
 	if n.closed {
 		return nil
 	}
-	l := newLink(peer, n.self.Name)
+	l := newLink(peer, n.self.Name, n.hs.announcedWindow())
 	n.links[peer.Name] = l
 	n.conns[l] = struct{}{}
 	n.wg.Add(1)
