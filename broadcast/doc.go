@@ -27,8 +27,10 @@
 // through ExchangeStart/ExchangeReceive: a digest, then the deltas each side
 // lacks. Handlers never call the Node: they return plumtree.Actions (open an
 // exchange with a peer now, broadcast on a root's tree), which the protocol
-// carries out once they return. Anti-entropy runs with a new neighbour at
-// once and with one random neighbour every ExchangeTicks; StartExchange and
+// carries out once they return. Anti-entropy runs once on each new link (the
+// end whose name sorts lower opens it), and with one random neighbour about
+// every ExchangeTicks, each node on its own randomised schedule; an
+// exchange is freed at both ends as soon as either ends it. StartExchange and
 // CancelExchanges drive it by hand, and BroadcastOn passes on state on
 // another root's tree. Applications without such state use a
 // [plumtree.SeenSet], whose limits its documentation lists.
