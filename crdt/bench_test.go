@@ -67,3 +67,18 @@ func TestHashedDigestWireSize(t *testing.T) {
 	require.Less(t, sizes["summary"]+sizes["bucket hashes"]+sizes["one bucket"], 4096, "one owner behind costs under 4 KB plus its delta")
 	require.Greater(t, sizes["full digest"], 100*sizes["one bucket"]/2, "a bucket is about 1/256 of the digest")
 }
+
+// Applying an op (the chain hash and the digest fingerprints are kept
+// current on the way): go test -run '^$' -bench BenchmarkApply ./crdt/
+func BenchmarkApply(b *testing.B) {
+	s := replicaOf(b, 1_000)
+	op := Op{Owner: "node-00042", Incarnation: 1_700_000_000_000_000_000, Seq: 1, Kind: Join,
+		Scope: "default", Group: "/solo", Member: "solo-1", Count: 1, Meta: Meta{"zone": "eu"}}
+	for b.Loop() {
+		op.Seq++
+		op.Kind = Join + OpKind(op.Seq%2) // join, leave, join...
+		if s.Apply(&op) != Applied {
+			b.Fatalf("%v: %v", &op, s.Apply(&op))
+		}
+	}
+}

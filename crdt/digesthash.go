@@ -18,16 +18,16 @@ type digestHashes struct {
 	names [DigestBuckets]map[string]struct{}
 }
 
-func (d *digestHashes) add(name string, h uint64) {
+func (d *digestHashes) add(bucket int, h uint64) {
 	d.sum += h
 	d.lines++
-	d.buckets[Bucket(name)] += h
+	d.buckets[bucket] += h
 }
 
-func (d *digestHashes) remove(name string, h uint64) {
+func (d *digestHashes) remove(bucket int, h uint64) {
 	d.sum -= h
 	d.lines--
-	d.buckets[Bucket(name)] -= h
+	d.buckets[bucket] -= h
 }
 
 func (d *digestHashes) addName(name string) {

@@ -1,5 +1,7 @@
 package crdt
 
+import "slices"
+
 // The hashes here are part of the protocol: two replicas compare them, so
 // they must be the same on every node and every build. They are FNV-1a
 // (64 bit) finished with a 64-bit avalanche mix, so that nearby inputs (two
@@ -49,9 +51,42 @@ func avalanche(h uint64) uint64 {
 }
 
 // chainNext extends an owner's chain hash by one step, given the step's
-// encoding (an op, or the whole state a refute announces).
+// encoding (the whole state a refute announces).
 func chainNext(prev uint64, step []byte) uint64 {
 	return avalanche(fnvBytes(fnvUint64(fnvOffset, prev), step))
+}
+
+// chainOp extends an owner's chain hash by one op. It hashes every field
+// of the op (strings length-prefixed, metadata in key order) without
+// encoding it, since it runs for every op applied.
+func chainOp(prev uint64, op *Op) uint64 {
+	h := fnvUint64(fnvOffset, prev)
+	h = fnvField(h, op.Owner)
+	h = fnvUint64(h, op.Incarnation)
+	h = fnvUint64(h, op.Seq)
+	h = fnvUint64(h, uint64(op.Kind))
+	h = fnvField(h, op.Scope)
+	h = fnvField(h, op.Group)
+	h = fnvField(h, op.Member)
+	h = fnvUint64(h, uint64(op.Count))
+	h = fnvUint64(h, uint64(len(op.Meta)))
+	if len(op.Meta) > 0 {
+		var buf [MaxMetaEntries]string
+		keys := buf[:0]
+		for k := range op.Meta {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			h = fnvField(h, k)
+			h = fnvField(h, op.Meta[k])
+		}
+	}
+	return avalanche(fnvUint64(h, uint64(op.Time)))
+}
+
+func fnvField(h uint64, s string) uint64 {
+	return fnvString(fnvUint64(h, uint64(len(s))), s)
 }
 
 // DigestBuckets is the number of buckets owners are hashed into for

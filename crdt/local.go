@@ -68,7 +68,7 @@ func (s *State) nextOp(kind OpKind, scope, group, member string) Op {
 
 func (s *State) applyLocal(op *Op) {
 	s.applyEntry(s.self, op)
-	s.setVersion(s.self, op.Version(), s.chainStep(s.self.chain, op))
+	s.setVersion(s.self, op.Version(), chainOp(s.self.chain, op))
 }
 
 // Refute answers a tombstone for this node, ops under its name that it did

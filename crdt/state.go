@@ -140,14 +140,16 @@ type State struct {
 	// tombstone learned from a peer is stamped with.
 	lastNow int64
 	digest  digestHashes
-	scratch []byte
 }
 
 type owner struct {
 	name    string
+	bucket  int
 	version Version
 	// chain hashes the owner's op stream up to version (0 at seq 0).
-	chain   uint64
+	chain uint64
+	// line is the hash of the owner's digest line (0 at seq 0: no line).
+	line    uint64
 	groups  map[*Group]int // entries per group
 	pending []Op
 	// conflictAt is the last version at which a conflicting chain was
@@ -176,7 +178,7 @@ func New(cfg Config) *State {
 }
 
 func (s *State) newOwner(name string, v Version) *owner {
-	o := &owner{name: name, version: v, groups: make(map[*Group]int)}
+	o := &owner{name: name, bucket: Bucket(name), version: v, groups: make(map[*Group]int)}
 	s.owners[name] = o
 	s.digest.addName(name)
 	return o
@@ -185,11 +187,12 @@ func (s *State) newOwner(name string, v Version) *owner {
 // setVersion moves o to v with chain, keeping the digest hashes current.
 func (s *State) setVersion(o *owner, v Version, chain uint64) {
 	if o.version.Seq > 0 {
-		s.digest.remove(o.name, ownerLineHash(o.name, o.version, o.chain))
+		s.digest.remove(o.bucket, o.line)
 	}
-	o.version, o.chain = v, chain
+	o.version, o.chain, o.line = v, chain, 0
 	if v.Seq > 0 {
-		s.digest.add(o.name, ownerLineHash(o.name, v, chain))
+		o.line = ownerLineHash(o.name, v, chain)
+		s.digest.add(o.bucket, o.line)
 	}
 }
 
@@ -344,13 +347,7 @@ func (s *State) applyOp(o *owner, op *Op) {
 		chain = 0
 	}
 	s.applyEntry(o, op)
-	s.setVersion(o, op.Version(), s.chainStep(chain, op))
-}
-
-// chainStep extends chain by op, encoding it into a buffer kept for reuse.
-func (s *State) chainStep(chain uint64, op *Op) uint64 {
-	s.scratch = AppendOp(s.scratch[:0], op)
-	return chainNext(chain, s.scratch)
+	s.setVersion(o, op.Version(), chainOp(chain, op))
 }
 
 func (s *State) buffer(o *owner, op *Op) {

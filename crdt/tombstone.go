@@ -52,13 +52,13 @@ func (s *State) MergeTombstone(name string, inc uint64, now int64) bool {
 
 func (s *State) setTombstone(name string, inc uint64, now int64) {
 	if t, ok := s.tombstones[name]; ok {
-		s.digest.remove(name, tombstoneLineHash(name, t.inc))
+		s.digest.remove(Bucket(name), tombstoneLineHash(name, t.inc))
 		t.inc, t.at = inc, max(t.at, now)
 	} else {
 		s.tombstones[name] = &tombstone{inc: inc, at: now}
 		s.digest.addName(name)
 	}
-	s.digest.add(name, tombstoneLineHash(name, inc))
+	s.digest.add(Bucket(name), tombstoneLineHash(name, inc))
 }
 
 // CollectTombstones removes the tombstones recorded before the given time
@@ -74,7 +74,7 @@ func (s *State) CollectTombstones(before int64) int {
 		if t.at >= before {
 			continue
 		}
-		s.digest.remove(name, tombstoneLineHash(name, t.inc))
+		s.digest.remove(Bucket(name), tombstoneLineHash(name, t.inc))
 		delete(s.tombstones, name)
 		if _, known := s.owners[name]; !known {
 			s.digest.removeName(name)
