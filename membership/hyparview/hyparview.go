@@ -115,7 +115,6 @@ func (h *Protocol) Join(contact Peer) {
 	}
 	h.observeAddr(contact)
 	h.dropAttempt(contact.Name)
-	h.policy.joined = true
 	epoch := h.nextEpoch()
 	h.attempts = append(h.attempts, attempt{peer: contact, kind: attemptJoin, epoch: epoch, deadline: h.now + uint64(h.cfg.NeighborTimeoutTicks)})
 	h.send(contact, MsgJoin{Epoch: epoch})

@@ -39,8 +39,9 @@ const goneCheckTicks = 10
 // SetDirectory hands the core the cluster's membership and turns the
 // overlay policy on. From then on, on its ticks, the core:
 //
-//   - rejoins through a random member when it is Isolated (after a join,
-//     no more often than every RejoinTicks);
+//   - rejoins through a random member when it is Isolated, no more often
+//     than every RejoinTicks (a node that never joined does too: once the
+//     directory lists members, it belongs to a cluster);
 //   - every MixTicks, calls Mix on a random member with probability
 //     2/Members (so the cluster makes about two such links per interval,
 //     whatever its size), and always when Island() and the cluster is much
@@ -66,7 +67,6 @@ func (h *Protocol) SetDirectory(d Directory) {
 // policyState is what the overlay policy remembers between ticks.
 type policyState struct {
 	mixPhase, reconnectPhase, gonePhase uint64
-	joined                              bool   // Join was called or a link came up: a rejoin makes sense
 	lastRejoin                          uint64 // tick of the last rejoin
 	members                             int    // Members() at the previous tick
 }
@@ -77,7 +77,7 @@ func (h *Protocol) runPolicy() {
 	members := d.Members()
 	grown := members - h.policy.members
 	h.policy.members = members
-	if h.policy.joined && h.Isolated() && (h.policy.lastRejoin == 0 || h.now-h.policy.lastRejoin >= uint64(h.cfg.rejoinTicks())) {
+	if h.Isolated() && (h.policy.lastRejoin == 0 || h.now-h.policy.lastRejoin >= uint64(h.cfg.rejoinTicks())) {
 		if contact, ok := h.randomMember(); ok {
 			h.policy.lastRejoin = h.now
 			h.ready.Rejoins++

@@ -27,7 +27,6 @@ func (h *Protocol) addActive(peer Peer, epoch uint64) {
 		h.addPassive(evicted.peer)
 	}
 	h.active = append(h.active, activePeer{peer: peer, epoch: epoch})
-	h.policy.joined = true
 	h.ready.Up = append(h.ready.Up, peer)
 }
 
