@@ -14,7 +14,9 @@ import (
 // design's rules one step at a time and prints every replica it touches.
 // Rewrite the expected output with -rewrite after a deliberate change.
 //
-// Commands (node arguments name replicas; ops are named owner@inc.seq):
+// Commands (node arguments name replicas; ops are named owner@inc.seq;
+// digest lines print as owner@inc.seq#chain, the chain hash's first four
+// hex digits):
 //
 //	node name=a [inc=1] [clock=N]           start a replica (or restart it empty); its clock reads N
 //	join node=a scope=s group=/g member=m [count=1] [meta=(k=v, ...)] [time=0]
@@ -251,7 +253,8 @@ func describeVersions(vs []OwnerVersion, withSeq bool) string {
 	var parts []string
 	for _, ov := range vs {
 		if withSeq {
-			parts = append(parts, fmt.Sprintf("%s@%s", ov.Owner, ov.Version))
+			// The chain's first four hex digits tell chains apart.
+			parts = append(parts, fmt.Sprintf("%s@%s#%04x", ov.Owner, ov.Version, ov.Chain>>48))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s@%d", ov.Owner, ov.Incarnation))
 		}
