@@ -6,7 +6,7 @@
 // Each node owns the members it registered; the registry on every node is a
 // replica of the crdt package's owner-authoritative state, which the
 // replication layer keeps in step through Node's replication port (ApplyOp,
-// Digest, Delta, Merge, Tombstone and Config.OnLocalOp).
+// Digest, Delta, Merge, Tombstone, Config.OnLocalOp and Config.OnLocalState).
 //
 // Group names are strings, by convention paths such as "/svc/db/eu". A name
 // with a wildcard is a pattern with CPG's semantics: "*" matches one or more
