@@ -89,3 +89,61 @@ func ExampleState_Merge() {
 	// Output:
 	// count: 2
 }
+
+// A hashed exchange: peers compare the O(1) summary first; only if it
+// differs, the bucket hashes; then digest lines and deltas only for the
+// buckets that differ. Converged peers exchange a few bytes.
+func ExampleState_BucketHashes() {
+	a := crdt.New(crdt.Config{Self: "a", Incarnation: 1})
+	b := crdt.New(crdt.Config{Self: "b", Incarnation: 1})
+	for i := range 100 {
+		op := a.LocalJoin("prod", "/svc/web", fmt.Sprintf("web-%d", i), 1, nil, 1700000000)
+		b.Apply(&op)
+	}
+	c := crdt.New(crdt.Config{Self: "c", Incarnation: 1})
+	op := c.LocalJoin("prod", "/svc/web", "web-c", 1, nil, 1700000001)
+	a.Apply(&op) // b missed c's op
+
+	fmt.Println("summaries equal:", a.Summary() == b.Summary())
+	ha, hb := a.BucketHashes(), b.BucketHashes()
+	var differ []int
+	for i := range ha {
+		if ha[i] != hb[i] {
+			differ = append(differ, i)
+		}
+	}
+	fmt.Println("buckets that differ:", len(differ), differ[0] == crdt.Bucket("c"))
+	dg := b.DigestOf(differ)
+	d := a.DeltaOf(&dg, differ)
+	b.Merge(&d)
+	fmt.Println("summaries equal:", a.Summary() == b.Summary())
+	// Output:
+	// summaries equal: false
+	// buckets that differ: 1 true
+	// summaries equal: true
+}
+
+// A node that hears of its own tombstone refutes it: a new incarnation,
+// announced as its whole state in one piece, which a replica merges at
+// once, so subscribers there hear nothing for members that did not change.
+func ExampleState_Refute() {
+	a := crdt.New(crdt.Config{Self: "a", Incarnation: 1})
+	r := crdt.New(crdt.Config{Self: "r", Incarnation: 1, Observer: func(c *crdt.Change) {
+		fmt.Printf("r hears: %s %s\n", c.Kind, c.Entry.Member)
+	}})
+	for _, m := range []string{"db-1", "db-2"} {
+		op := a.LocalJoin("prod", "/svc/db", m, 1, nil, 1700000000)
+		r.Apply(&op)
+	}
+	a.Tombstone("a", 1, 1700000005) // a false verdict reaches a itself
+	fmt.Println("needs refute:", a.NeedsRefute())
+	st := a.Refute()
+	fmt.Println("announces", st.Owner, st.Version, "with", len(st.Groups[0].Entries), "members")
+	fmt.Println("r:", r.MergeOwner(&st))
+	// Output:
+	// r hears: join db-1
+	// r hears: join db-2
+	// needs refute: true
+	// announces a 2.1 with 2 members
+	// r: applied
+}
