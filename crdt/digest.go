@@ -196,17 +196,24 @@ func (s *State) ownerState(o *owner) OwnerState {
 }
 
 // Merge folds a peer's delta into this replica: tombstones first (through
-// MergeTombstone, stamped with the latest time given to Tombstone), then
-// each owner through MergeOwner.
+// MergeTombstone, stamped with the latest time given to Tombstone or
+// MergeAt), then each owner through MergeOwner. MergeAt is the same with
+// the caller's time: prefer it where tombstones are collected, so a
+// tombstone learned from a peer gets its full grace period.
 //
 // Merge is commutative, associative and idempotent over replicas' states
 // (per owner, the higher (incarnation, seq, chain) wins; per dead owner,
 // the higher tombstone). Ops buffered ahead of a gap are outside that
 // lattice: a merge that fills the gap drains them, so with buffers a⊔b and
 // b⊔a can differ by what one side had buffered, until every gap is filled.
-func (s *State) Merge(d *Delta) {
+func (s *State) Merge(d *Delta) { s.MergeAt(d, s.lastNow) }
+
+// MergeAt is Merge with tombstones stamped now (the caller's time unit, as
+// for Tombstone).
+func (s *State) MergeAt(d *Delta, now int64) {
+	s.lastNow = max(s.lastNow, now)
 	for _, t := range d.Tombstones {
-		s.MergeTombstone(t.Owner, t.Incarnation, s.lastNow)
+		s.MergeTombstone(t.Owner, t.Incarnation, now)
 	}
 	for i := range d.Owners {
 		s.MergeOwner(&d.Owners[i])

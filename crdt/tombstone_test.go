@@ -140,3 +140,16 @@ func TestTombstoneTimeMovesForward(t *testing.T) {
 	require.Zero(t, r.CollectTombstones(8))
 	require.Equal(t, 1, r.CollectTombstones(10))
 }
+
+// A tombstone learned from a peer gets its grace period from the time the
+// merge gives it, not from whatever time the replica saw last.
+func TestMergedTombstoneGetsItsGracePeriod(t *testing.T) {
+	peer := newReplica("peer")
+	peer.Tombstone("x", 3, 100)
+	d := peer.Snapshot()
+	r := newReplica("r")
+	r.MergeAt(&d, 100)
+	require.Zero(t, r.CollectTombstones(50), "stamped 100, not 0")
+	_, ok := r.Tombstoned("x")
+	require.True(t, ok)
+}

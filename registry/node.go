@@ -237,7 +237,7 @@ func (n *Node) Delta(peer *crdt.Digest) crdt.Delta {
 func (n *Node) Merge(d *crdt.Delta) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.state.Merge(d)
+	n.state.MergeAt(d, n.cfg.Now().UnixNano())
 	n.refuteLocked()
 }
 
