@@ -112,6 +112,14 @@ func (q *eventQueue) pop() (queuedEvent, bool) {
 	return head, true
 }
 
+// unpop puts back an event pop took, at the head of its peer's queue.
+func (q *eventQueue) unpop(e queuedEvent) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	name := e.ev.Peer.Name
+	q.pending[name] = append([]queuedEvent{e}, q.pending[name]...)
+}
+
 // len is the number of events queued, for tests.
 func (q *eventQueue) len() int {
 	q.mu.Lock()
@@ -142,6 +150,10 @@ func (q *eventQueue) pump(done <-chan struct{}) {
 			if e.flow != nil {
 				e.flow.release()
 			}
+		case <-q.wake:
+			// Something was queued while the consumer was busy: it may
+			// be a link event that should go first.
+			q.unpop(e)
 		case <-done:
 			return
 		}

@@ -1,0 +1,131 @@
+package membership
+
+import (
+	"testing"
+)
+
+func drainQueue(q *eventQueue) []Event {
+	var out []Event
+	for {
+		e, ok := q.pop()
+		if !ok {
+			return out
+		}
+		if e.flow != nil {
+			e.flow.release()
+		}
+		out = append(out, e.ev)
+	}
+}
+
+func describeEvents(evs []Event) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Type.String() + " " + ev.Peer.Name
+		if ev.Type == Message {
+			out[i] += " " + string(ev.Payload)
+		}
+	}
+	return out
+}
+
+func TestEventQueueOrder(t *testing.T) {
+	q := newEventQueue()
+	flow := newFlowControl(8)
+	msg := func(peer, body string) {
+		q.pushPayload(Event{Type: Message, Peer: Peer{Name: peer}, Payload: []byte(body)}, flow)
+	}
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "b"}})
+	msg("b", "1")
+	msg("b", "2")
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "c"}})
+	msg("c", "3")
+	msg("b", "4")
+	q.pushLink(Event{Type: LinkDown, Peer: Peer{Name: "b"}})
+	q.pushLink(Event{Type: LinkDown, Peer: Peer{Name: "d"}})
+	got := describeEvents(drainQueue(q))
+	// Link events at a peer's head go first; a peer's own events keep
+	// their order; payloads go oldest first.
+	want := []string{
+		"link-up b", "link-up c", "link-down d",
+		"message b 1", "message b 2", "message c 3", "message b 4",
+		"link-down b",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// TestEventQueueCancelsUnseenLinks: a link that comes and goes before the
+// consumer hears of it is never reported, so a flapping peer queues at
+// most a link-down and a link-up whatever the number of flaps.
+func TestEventQueueCancelsUnseenLinks(t *testing.T) {
+	q := newEventQueue()
+	q.pushLink(Event{Type: LinkDown, Peer: Peer{Name: "b"}})
+	for range 1000 {
+		q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "b"}})
+		q.pushLink(Event{Type: LinkDown, Peer: Peer{Name: "b"}})
+	}
+	if n := q.len(); n != 1 {
+		t.Fatalf("%d events queued after 1,000 flaps, want 1", n)
+	}
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "b"}})
+	if got := describeEvents(drainQueue(q)); len(got) != 2 || got[0] != "link-down b" || got[1] != "link-up b" {
+		t.Fatalf("got %q", got)
+	}
+	// A link that carried a payload is reported, payload and all.
+	flow := newFlowControl(8)
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "c"}})
+	q.pushPayload(Event{Type: Message, Peer: Peer{Name: "c"}, Payload: []byte("x")}, flow)
+	q.pushLink(Event{Type: LinkDown, Peer: Peer{Name: "c"}})
+	if n := q.len(); n != 3 {
+		t.Fatalf("%d events queued for a link that carried a payload, want 3", n)
+	}
+}
+
+// TestEventQueueReleasesCreditOnDelivery: the pump hands a payload's
+// credit back only once the consumer took it.
+func TestEventQueueReleasesCreditOnDelivery(t *testing.T) {
+	q := newEventQueue()
+	done := make(chan struct{})
+	defer close(done)
+	go q.pump(done)
+	flow := newFlowControl(4)
+	flow.start(4)
+	for range 4 {
+		if err := flow.received(); err != nil {
+			t.Fatal(err)
+		}
+		q.pushPayload(Event{Type: Message, Peer: Peer{Name: "b"}}, flow)
+	}
+	if err := flow.received(); err == nil {
+		t.Fatal("a fifth payload fit in a window of four")
+	}
+	if _, ok := flow.takeGrant(); ok {
+		t.Fatal("credit granted before the consumer took anything")
+	}
+	for range 4 {
+		<-q.out
+	}
+	var granted uint64
+	for granted < 4 {
+		frame, ok := flow.takeGrant()
+		if !ok {
+			<-flow.wake
+			continue
+		}
+		n, err := decodeCredit(frame[5:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		granted += n
+	}
+	if granted != 4 {
+		t.Fatalf("granted %d credits for 4 payloads taken", granted)
+	}
+}
