@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/membership/hyparview"
+	"github.com/cpggo/cpg/registry/replication"
 )
 
-// Registry replicates the registry's CRDT over Plumtree: owners join
-// members, then the network splits in two, both halves keep joining, and
-// the partition heals. Replicas converge through the broadcast and, after
-// the heal, through the digest/delta exchange on new links and every
-// exchange period.
+// Registry replicates the registry's CRDT over Plumtree with the
+// registry's own replication core: owners join members, then the network
+// splits in two, both halves keep joining, and the partition heals.
+// Replicas converge through the broadcast, the pulls a gap causes, and the
+// hashed exchanges on new links and every (jittered) exchange period, whose
+// results are passed on down each owner's tree.
 type Registry struct {
 	Config  Config
 	Cluster Cluster
@@ -24,13 +26,11 @@ type Registry struct {
 	PartitionFor time.Duration
 	// Limit bounds each wait for convergence (default 5 minutes).
 	Limit time.Duration
-	// Check is how often convergence is checked (default 1 s); a check
-	// computes every replica's digest.
+	// Check is how often convergence is checked (default 100 ms).
 	Check time.Duration
 	// Bridge makes one node of the partitioned side join through a node of
-	// the other when the partition heals. The drivers do not do this (an
-	// overlay node rejoins only when isolated), and without it the two
-	// halves of the overlay, each with full active views, stay apart.
+	// the other when the partition heals. The drivers do not do this; it
+	// is there to compare with what the overlay's own healing achieves.
 	Bridge bool
 }
 
@@ -38,12 +38,18 @@ type Registry struct {
 // replicas did not converge within Limit.
 type RegistryResult struct {
 	Ops int // ops made
-	// Converged is the time from the first join until every replica's
-	// digest was equal; Healed the time from the heal until they were
-	// equal again.
+	// Converged is the time from the last join of the first round until
+	// every live replica held the same data; Healed the time from the heal
+	// until they did again.
 	Converged, Healed time.Duration
-	// Overlay is the active-view graph at the end: a partition can leave
-	// the overlay split in two after the network heals.
+	// RMR is the relative message redundancy of the first round, the
+	// Plumtree paper's m/(n-1) - 1 summed over its ops: payload messages
+	// delivered from its first join until convergence, per op and per
+	// replica other than the owner, minus one. Every owner is a tree root.
+	RMR float64
+	// Replication sums the replicas' counters at the end.
+	Replication replication.Stats
+	// Overlay is the active-view graph at the end.
 	Overlay Overlay
 	Stats   Stats
 	SimTime time.Duration
@@ -65,7 +71,7 @@ func (sc Registry) Run() (RegistryResult, error) {
 		sc.Limit = 5 * time.Minute
 	}
 	if sc.Check <= 0 {
-		sc.Check = time.Second
+		sc.Check = 100 * time.Millisecond
 	}
 	if sc.Cluster.Nodes < 2 || sc.Owners > sc.Cluster.Nodes {
 		return res, fmt.Errorf("sim: registry scenario: %d owners on %d nodes", sc.Owners, sc.Cluster.Nodes)
@@ -84,11 +90,15 @@ func (sc Registry) Run() (RegistryResult, error) {
 	r.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
 	owners := slices.Clone(live[:sc.Owners])
 	var joinErr error
-	joins := func(round int) {
+	// joins schedules a round of joins over one second and returns the time
+	// of its last join.
+	joins := func(round int) time.Duration {
 		start := s.Now()
+		var last time.Duration
 		for k := range sc.JoinsPerOwner {
 			for _, o := range owners {
 				at := start + time.Duration(k)*time.Second/time.Duration(sc.JoinsPerOwner) + time.Duration(r.IntN(1000))*time.Microsecond
+				last = max(last, at)
 				s.At(at, func() {
 					if err := s.Join(o, fmt.Sprintf("g%d", k%7), fmt.Sprintf("%s/m%d.%d", s.Name(o), round, k)); err != nil && joinErr == nil {
 						joinErr = err
@@ -97,22 +107,26 @@ func (sc Registry) Run() (RegistryResult, error) {
 				res.Ops++
 			}
 		}
+		return last
 	}
-	waitConverged := func() time.Duration {
-		start := s.Now()
-		for s.Now()-start < sc.Limit {
+	// waitConverged runs until the replicas agree, checking every Check,
+	// and returns the time since from.
+	waitConverged := func(from time.Duration) time.Duration {
+		for s.Now()-from < sc.Limit {
 			s.RunFor(sc.Check)
 			if s.RegistryConverged() {
-				return s.Now() - start
+				return s.Now() - from
 			}
 		}
 		return -1
 	}
-	joins(1)
-	s.RunFor(time.Second)
-	res.Converged = waitConverged()
-	if res.Converged >= 0 {
-		res.Converged += time.Second
+	payloadsBefore := s.stats.RegistryPayloads
+	last := joins(1)
+	firstRound := res.Ops
+	s.RunUntil(last)
+	res.Converged = waitConverged(last)
+	if n := s.Live(); n > 1 {
+		res.RMR = float64(s.stats.RegistryPayloads-payloadsBefore)/float64(firstRound*(n-1)) - 1
 	}
 
 	s.Partition(live[:len(live)/2])
@@ -122,12 +136,13 @@ func (sc Registry) Run() (RegistryResult, error) {
 	if sc.Bridge {
 		s.bridge(live[0], live[len(live)-1])
 	}
-	res.Healed = waitConverged()
+	res.Healed = waitConverged(s.Now())
 	if joinErr != nil {
 		return res, joinErr
 	}
-	res.Overlay = s.Overlay(0)
+	res.Replication = s.RegistryStats()
 	res.Stats, res.SimTime = s.Stats(), s.Now()
+	res.Overlay = s.Overlay(0)
 	return res, nil
 }
 

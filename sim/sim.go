@@ -10,6 +10,7 @@ import (
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/membership/hyparview"
+	"github.com/cpggo/cpg/registry/replication"
 )
 
 // Simulator runs HyParView, Plumtree and (optionally) the registry's CRDT
@@ -85,6 +86,10 @@ type Stats struct {
 	Reconnects uint64 // memberlist joins of failed members the cores asked for
 	ViewMerges uint64 // member views joined again by a reconnect
 	Ticks      uint64 // ticks of the whole cluster
+	// RegistryPayloads and RegistryExchanges count the registry topic's
+	// payload (GOSSIP) and anti-entropy messages delivered.
+	RegistryPayloads  uint64
+	RegistryExchanges uint64
 }
 
 // node is one simulated process: the cores and the driver state around
@@ -106,7 +111,7 @@ type node struct {
 	links []int32
 
 	gossip *gossipQueue
-	reg    *registryReplica
+	reg    *replication.Replica
 }
 
 // New returns an empty simulator.
@@ -594,6 +599,14 @@ func (s *Simulator) deliverPlumtree(e *event) {
 	if m.Type == plumtree.MsgGossip && m.Topic == broadcastTopic {
 		if b := s.bcastOf(m.ID); b != nil {
 			b.payloadMsgs++
+		}
+	}
+	if m.Topic == replication.Topic {
+		switch m.Type {
+		case plumtree.MsgGossip:
+			s.stats.RegistryPayloads++
+		case plumtree.MsgExchange:
+			s.stats.RegistryExchanges++
 		}
 	}
 	s.incoming = m

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"time"
 
 	"gonum.org/v1/plot/plotter"
 
@@ -84,32 +83,4 @@ func runOverlay(o options) error {
 	}
 	title := fmt.Sprintf("In-degree of the active-view graph, %d nodes (seed %d)", o.nodes, o.seed)
 	return barChart(o.out, name+".png", title, "nodes", labels, []series{bars})
-}
-
-func runRegistry(o options) error {
-	fmt.Printf("== registry: %d nodes, %d owners, seed %d, latency %v, loss %v\n", o.nodes, o.owners, o.seed, o.latency, o.loss)
-	tw := newTable()
-	fmt.Fprintln(tw, "after the heal\tops\tconverged after joins\tconverged after heal\toverlay components at end\t")
-	rows := [][]string{{"bridge", "ops", "converged_s", "healed_s", "components"}}
-	var total sim.Stats
-	var simTime time.Duration
-	c := startClock()
-	for _, bridge := range []bool{false, true} {
-		res, err := sim.Registry{Config: o.config(), Cluster: sim.Cluster{Nodes: o.nodes}, Owners: min(o.owners, o.nodes), Bridge: bridge}.Run()
-		if err != nil {
-			return err
-		}
-		addStats(&total, res.Stats)
-		simTime += res.SimTime
-		what := "nothing (as the drivers)"
-		if bridge {
-			what = "one node rejoins across"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t\n", what, res.Ops, since(res.Converged), since(res.Healed), res.Overlay.Components)
-		rows = append(rows, []string{strconv.FormatBool(bridge), strconv.Itoa(res.Ops), secs(res.Converged), secs(res.Healed), strconv.Itoa(res.Overlay.Components)})
-	}
-	tw.Flush()
-	wall, cpu := c.stop()
-	printSpeed(total, simTime, wall, cpu)
-	return writeCSV(o.out, fmt.Sprintf("registry-%d.csv", o.nodes), rows)
 }

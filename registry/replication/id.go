@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"errors"
+
 	"github.com/cpggo/cpg/crdt"
 	"github.com/cpggo/cpg/internal/wire"
 )
@@ -16,10 +18,18 @@ func MessageID(owner string, v crdt.Version) []byte {
 	return wire.AppendUvarint(b, v.Seq)
 }
 
-// parseMessageID is MessageID's inverse.
+// parseMessageID is MessageID's inverse. It accepts only the form
+// MessageID produces (a non-empty owner, minimal varints): replicas key
+// what they remember by id bytes, so one op must have one id.
 func parseMessageID(id []byte) (owner string, v crdt.Version, err error) {
 	d := wire.NewDecoder(id)
 	owner = d.String(crdt.MaxNameLen)
 	v = crdt.Version{Incarnation: d.Uvarint(), Seq: d.Uvarint()}
-	return owner, v, d.Finish()
+	if err := d.Finish(); err != nil {
+		return "", crdt.Version{}, err
+	}
+	if owner == "" || string(MessageID(owner, v)) != string(id) {
+		return "", crdt.Version{}, errors.New("replication: message id not in its canonical form")
+	}
+	return owner, v, nil
 }
