@@ -31,6 +31,7 @@ func TestPurgeOnTheAdvertisedIncarnationHolds(t *testing.T) {
 			results := []Result{r.Apply(&late[1]), r.Apply(&late[0]), r.MergeOwner(&lateState)}
 			if tc.holds {
 				require.Equal(t, []Result{Refused, Refused, Refused}, results)
+				require.True(t, r.Known("x", late[1].Version()), "a refused op counts as known: nothing to forward or graft")
 				require.Nil(t, r.Group("s", "/g"), "x's members stay purged")
 				_, known := r.Owner("x")
 				require.False(t, known)
