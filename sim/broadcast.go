@@ -215,3 +215,35 @@ func (p *probe) ExchangeStart(string) []byte { return nil }
 func (p *probe) ExchangeReceive(plumtree.Exchange, []byte) ([]byte, []plumtree.Action) {
 	return nil, nil
 }
+
+// TreeUpkeep counts the Plumtree messages that shape the trees rather than
+// carry payloads, summed over the running nodes: what building, repairing
+// and optimising the trees costs.
+type TreeUpkeep struct {
+	IHaves, Grafts, Prunes uint64 // messages sent
+	// Optimizations counts eager links swapped for shorter ones (each sends
+	// a graft and a prune).
+	Optimizations uint64
+}
+
+func (s *Simulator) treeUpkeep() TreeUpkeep {
+	var u TreeUpkeep
+	for _, n := range s.nodes {
+		if !n.alive {
+			continue
+		}
+		st := n.pt.Stats()
+		u.IHaves += st.Sent[plumtree.MsgIHave]
+		u.Grafts += st.Sent[plumtree.MsgGraft]
+		u.Prunes += st.Sent[plumtree.MsgPrune]
+		u.Optimizations += st.Optimizations
+	}
+	return u
+}
+
+func (u TreeUpkeep) since(before TreeUpkeep) TreeUpkeep {
+	return TreeUpkeep{
+		IHaves: u.IHaves - before.IHaves, Grafts: u.Grafts - before.Grafts,
+		Prunes: u.Prunes - before.Prunes, Optimizations: u.Optimizations - before.Optimizations,
+	}
+}

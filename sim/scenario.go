@@ -135,6 +135,9 @@ type SteadyResult struct {
 	Warmup  []BroadcastResult // each source's first broadcast
 	Results []BroadcastResult
 	Overlay Overlay // when the measured broadcasts started
+	// Upkeep is the tree traffic from the first measured broadcast until
+	// the end of the run.
+	Upkeep  TreeUpkeep
 	Stats   Stats
 	SimTime time.Duration
 }
@@ -175,6 +178,7 @@ func (sc Steady) Run() (SteadyResult, error) {
 		s.RunFor(sc.Interval)
 	}
 	res.Overlay = s.Overlay(0)
+	upkeep := s.treeUpkeep()
 	for range sc.Broadcasts {
 		ids, err := s.broadcastAll(sources[r.IntN(len(sources))], protos)
 		if err != nil {
@@ -184,6 +188,7 @@ func (sc Steady) Run() (SteadyResult, error) {
 		s.RunFor(sc.Interval)
 	}
 	s.RunFor(drainTime)
+	res.Upkeep = s.treeUpkeep().since(upkeep)
 	for _, id := range warm {
 		res.Warmup = append(res.Warmup, s.Result(id))
 	}

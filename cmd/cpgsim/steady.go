@@ -33,6 +33,9 @@ func runSteady(o options) error {
 		ov.Nodes, ov.Components, ov.Symmetric, ov.MinDegree, ov.MaxDegree, ov.FullViews)
 	printSummaries("first broadcast of each source (Plumtree builds its tree)", res.Warmup, o.peers)
 	sums := printSummaries("measured broadcasts", res.Results, o.peers)
+	u, k := res.Upkeep, float64(o.broadcasts)
+	fmt.Printf("tree upkeep over the measured broadcasts: %d IHAVE, %d GRAFT, %d PRUNE messages (%.1f, %.1f, %.1f per broadcast); %d optimisations\n",
+		u.IHaves, u.Grafts, u.Prunes, float64(u.IHaves)/k, float64(u.Grafts)/k, float64(u.Prunes)/k, u.Optimizations)
 	if o.peers {
 		pt := sums[0].Payload
 		fmt.Printf("payload messages per broadcast against Plumtree: flood %.2fx, gossip %.2fx\n", sums[1].Payload/pt, sums[2].Payload/pt)
