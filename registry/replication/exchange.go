@@ -130,7 +130,7 @@ func (r *Replica) linesMessage(kind byte, buckets []int) []byte {
 // period per hop.
 func (r *Replica) mergeDelta(d *crdt.Delta) []plumtree.Action {
 	for _, t := range d.Tombstones {
-		r.st.Tombstone(t.Owner, t.Incarnation, r.now)
+		r.st.MergeTombstone(t.Owner, t.Incarnation, r.now)
 	}
 	var acts []plumtree.Action
 	for i := range d.Owners {

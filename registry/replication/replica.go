@@ -182,21 +182,18 @@ func (r *Replica) refuteIfClaimed(acts []plumtree.Action) []plumtree.Action {
 }
 
 // IsStale implements plumtree.Handler: an announced op is known when this
-// replica holds its owner at that version or later, when its owner is dead
-// at that incarnation, or when it already waits ahead of a gap.
+// replica holds its owner at that version or later, when it waits ahead of
+// a gap, or when its owner is dead at that incarnation.
 func (r *Replica) IsStale(id []byte) bool {
 	owner, v, err := parseMessageID(id)
 	if err != nil {
 		return true
 	}
-	if dead, ok := r.st.Tombstoned(owner); ok && v.Incarnation <= dead {
+	if r.st.Known(owner, v) {
 		return true
 	}
-	if have, ok := r.st.Owner(owner); ok && !have.Less(v) {
-		return true
-	}
-	_, waiting := r.forwardedGaps[string(id)]
-	return waiting
+	_, forwarded := r.forwardedGaps[string(id)]
+	return forwarded
 }
 
 // Graft implements plumtree.Handler: the payload for a peer that missed
