@@ -145,17 +145,41 @@ func (q *eventQueue) pump(done <-chan struct{}) {
 				return
 			}
 		}
+		if !q.deliver(e, done) {
+			return
+		}
+	}
+}
+
+// deliver hands e to the consumer, unless a link event arrives meanwhile
+// that should go before it (e is then put back); false when done closes.
+func (q *eventQueue) deliver(e queuedEvent, done <-chan struct{}) bool {
+	for {
 		select {
 		case q.out <- e.ev:
 			if e.flow != nil {
 				e.flow.release()
 			}
+			return true
 		case <-q.wake:
-			// Something was queued while the consumer was busy: it may
-			// be a link event that should go first.
-			q.unpop(e)
+			if e.ev.Type == Message && q.linkEventWaiting() {
+				q.unpop(e)
+				return true
+			}
 		case <-done:
-			return
+			return false
 		}
 	}
+}
+
+// linkEventWaiting reports whether some peer's next event is a link event.
+func (q *eventQueue) linkEventWaiting() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, queue := range q.pending {
+		if queue[0].ev.Type != Message {
+			return true
+		}
+	}
+	return false
 }
