@@ -55,6 +55,11 @@ func FuzzMerge(f *testing.F) {
 	peer.LocalJoin("s", "g", "z", 1, nil, 1)
 	st, _ := peer.OwnerState("d")
 	f.Add(MessageID("d", st.Version), StatePayload(&st))
+	ops := []crdt.Op{op, op}
+	ops[1].Seq = 3
+	batch := Batches(ops, 1<<20)[0]
+	f.Add(batch.ID, batch.Payload)
+	f.Add(DeathID("b", 1), DeathPayload("b", 1))
 	f.Add([]byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, id, payload []byte) {
 		r := fuzzReplica()

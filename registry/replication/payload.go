@@ -3,15 +3,23 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cpggo/cpg/crdt"
+	"github.com/cpggo/cpg/internal/wire"
 )
 
 // A payload's first byte says what follows.
 const (
 	payloadOp    byte = 1 // one op (crdt.AppendOp)
 	payloadState byte = 2 // one owner's whole state (crdt.AppendOwnerState)
+	payloadBatch byte = 3 // consecutive ops of one owner: count, then each op
+	payloadDeath byte = 4 // a tombstone: owner, dead incarnation
 )
+
+// MaxBatchOps bounds the ops of one batch payload; Batches cuts a longer
+// run into several.
+const MaxBatchOps = 1024
 
 var errEmptyPayload = errors.New("replication: empty payload")
 
@@ -25,10 +33,38 @@ func StatePayload(st *crdt.OwnerState) []byte {
 	return crdt.AppendOwnerState([]byte{payloadState}, st)
 }
 
-// decoded is a payload taken apart: exactly one of op and state is set.
+// BatchPayload is the broadcast payload of consecutive ops of one owner
+// (the caller checks they are: Batches does).
+func BatchPayload(ops []crdt.Op) []byte {
+	b := wire.AppendUvarint([]byte{payloadBatch}, uint64(len(ops)))
+	for i := range ops {
+		b = wire.AppendBytes(b, crdt.AppendOp(nil, &ops[i]))
+	}
+	return b
+}
+
+// DeathPayload is the broadcast payload of a tombstone: owner is dead up to
+// incarnation inc.
+func DeathPayload(owner string, inc uint64) []byte {
+	b := wire.AppendString([]byte{payloadDeath}, owner)
+	return wire.AppendUvarint(b, inc)
+}
+
+// DeathID is the broadcast id of a tombstone: its owner and incarnation,
+// with a seq no op reaches, so that an op id never equals it.
+func DeathID(owner string, inc uint64) []byte {
+	return MessageID(owner, crdt.Version{Incarnation: inc, Seq: deathSeq})
+}
+
+// deathSeq is the seq of a tombstone's id.
+const deathSeq = math.MaxUint64
+
+// decoded is a payload taken apart: exactly one of ops, state and death is
+// set.
 type decoded struct {
-	op    *crdt.Op
+	ops   []crdt.Op
 	state *crdt.OwnerState
+	death *crdt.OwnerVersion
 }
 
 func decodePayload(b []byte) (decoded, error) {
@@ -41,7 +77,20 @@ func decodePayload(b []byte) (decoded, error) {
 		if err != nil {
 			return decoded{}, err
 		}
-		return decoded{op: &op}, nil
+		return decoded{ops: []crdt.Op{op}}, nil
+	case payloadBatch:
+		return decodeBatch(b[1:])
+	case payloadDeath:
+		d := wire.NewDecoder(b[1:])
+		death := crdt.OwnerVersion{Owner: d.String(crdt.MaxNameLen)}
+		death.Incarnation = d.Uvarint()
+		if err := d.Finish(); err != nil {
+			return decoded{}, err
+		}
+		if death.Owner == "" {
+			return decoded{}, errors.New("replication: tombstone without owner")
+		}
+		return decoded{death: &death}, nil
 	case payloadState:
 		st, err := crdt.DecodeOwnerState(b[1:])
 		if err != nil {
@@ -52,10 +101,43 @@ func decodePayload(b []byte) (decoded, error) {
 	return decoded{}, fmt.Errorf("replication: unknown payload kind %d", b[0])
 }
 
-// owner and version of the payload, which its id must name.
+// decodeBatch reads a batch: ops of one owner and incarnation with
+// consecutive seqs.
+func decodeBatch(b []byte) (decoded, error) {
+	d := wire.NewDecoder(b)
+	n := d.Int(MaxBatchOps)
+	if d.Err() == nil && n == 0 {
+		return decoded{}, errors.New("replication: empty batch")
+	}
+	ops := make([]crdt.Op, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		op, err := crdt.DecodeOp(d.Bytes(len(b)))
+		if d.Err() != nil {
+			break
+		}
+		if err != nil {
+			return decoded{}, err
+		}
+		if i > 0 && (op.Owner != ops[0].Owner || op.Incarnation != ops[0].Incarnation || op.Seq != ops[i-1].Seq+1) {
+			return decoded{}, errors.New("replication: batch ops are not consecutive ops of one owner")
+		}
+		ops = append(ops, op)
+	}
+	if err := d.Finish(); err != nil {
+		return decoded{}, err
+	}
+	return decoded{ops: ops}, nil
+}
+
+// owner and version of the payload, which its id must name: for ops, the
+// last one's.
 func (p decoded) owner() (string, crdt.Version) {
-	if p.op != nil {
-		return p.op.Owner, p.op.Version()
+	switch {
+	case p.ops != nil:
+		last := &p.ops[len(p.ops)-1]
+		return last.Owner, last.Version()
+	case p.death != nil:
+		return p.death.Owner, crdt.Version{Incarnation: p.death.Incarnation, Seq: deathSeq}
 	}
 	return p.state.Owner, p.state.Version
 }

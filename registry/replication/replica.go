@@ -40,6 +40,7 @@ type Stats struct {
 	Pulls      uint64 // exchanges opened at once because of a gap
 	Passed     uint64 // owner states passed on after an exchange moved them forward
 	Refutes    uint64 // new incarnations taken because a peer claimed this node dead or ahead
+	Deaths     uint64 // tombstones received that purged an owner
 	// ExchangeBytes is the size of the exchange messages this replica
 	// produced (starts and replies): the anti-entropy traffic it sent.
 	ExchangeBytes uint64
@@ -87,6 +88,57 @@ func Publish(op *crdt.Op) (id, payload []byte) {
 	return MessageID(op.Owner, op.Version()), OpPayload(op)
 }
 
+// Batch is one broadcast: its id and payload.
+type Batch struct {
+	ID, Payload []byte
+}
+
+// Batches cuts a run of local ops (in the order the owner made them) into
+// as few broadcasts as the limits allow: consecutive ops of one
+// incarnation travel together, at most MaxBatchOps and about maxBytes of
+// payload each. A burst of joins therefore costs a few messages per hop,
+// not one per join.
+func Batches(ops []crdt.Op, maxBytes int) []Batch {
+	var out []Batch
+	for start := 0; start < len(ops); {
+		end, size := start+1, len(crdt.AppendOp(nil, &ops[start]))
+		for end < len(ops) && end-start < MaxBatchOps &&
+			ops[end].Owner == ops[start].Owner && ops[end].Incarnation == ops[start].Incarnation &&
+			ops[end].Seq == ops[end-1].Seq+1 {
+			opSize := len(crdt.AppendOp(nil, &ops[end])) + 4
+			if size+opSize > maxBytes {
+				break
+			}
+			size += opSize
+			end++
+		}
+		run := ops[start:end]
+		last := &run[len(run)-1]
+		b := Batch{ID: MessageID(last.Owner, last.Version())}
+		if len(run) == 1 {
+			b.Payload = OpPayload(last)
+		} else {
+			b.Payload = BatchPayload(run)
+		}
+		out = append(out, b)
+		start = end
+	}
+	return out
+}
+
+// Purge records that owner's process of incarnation inc is gone (its
+// members leave this replica at once) and returns the tombstone's broadcast
+// id and payload, for Plumtree's Broadcast on Topic, so that every replica
+// purges it without waiting for its own failure detector. It reports false,
+// and nothing to send, when this replica already knew. An owner wrongly
+// declared dead refutes when the tombstone reaches it.
+func (r *Replica) Purge(owner string, inc uint64) (id, payload []byte, ok bool) {
+	if owner == "" || !r.st.Tombstone(owner, inc, r.now) {
+		return nil, nil, false
+	}
+	return DeathID(owner, inc), DeathPayload(owner, inc), true
+}
+
 // Tick advances the replica's time by one tick (Plumtree calls it, the
 // replica being a plumtree.Ticker).
 func (r *Replica) Tick() {
@@ -98,11 +150,11 @@ func (r *Replica) Tick() {
 	}
 }
 
-// Merge implements plumtree.Handler: an op or owner state that moves its
-// owner forward is New; one already held, refused or malformed is a
-// Duplicate (nothing to forward); an op ahead of a gap is New the first
-// time (so the nodes below it see it too) and makes the replica pull the
-// owner from the peer that sent it.
+// Merge implements plumtree.Handler: ops, an owner state or a tombstone
+// that move their owner forward are New; what this replica already holds,
+// refuses or cannot decode is a Duplicate (nothing to forward); ops ahead
+// of a gap are New the first time (so the nodes below see them too) and
+// make the replica pull the owner from the peer that sent them.
 func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
 	p, err := decodePayload(payload)
 	if err != nil || !p.matches(id) {
@@ -111,22 +163,46 @@ func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []pl
 	}
 	var verdict plumtree.Verdict
 	var acts []plumtree.Action
-	if p.op != nil {
-		verdict, acts = r.mergeOp(from, id, p.op)
-	} else {
+	switch {
+	case p.ops != nil:
+		verdict, acts = r.mergeOps(from, id, p.ops)
+	case p.death != nil:
+		if r.st.MergeTombstone(p.death.Owner, p.death.Incarnation, r.now) {
+			r.stats.Deaths++
+			verdict = plumtree.New
+		} else {
+			r.stats.Duplicates++
+			verdict = plumtree.Duplicate
+		}
+	default:
 		verdict = r.count(r.st.MergeOwner(p.state))
 	}
 	return verdict, r.refuteIfClaimed(acts)
 }
 
-func (r *Replica) mergeOp(from string, id []byte, op *crdt.Op) (plumtree.Verdict, []plumtree.Action) {
-	res := r.st.Apply(op)
-	if res != crdt.Buffered {
-		return r.count(res), nil
+// mergeOps applies consecutive ops of one owner.
+func (r *Replica) mergeOps(from string, id []byte, ops []crdt.Op) (plumtree.Verdict, []plumtree.Action) {
+	applied, buffered := false, false
+	last := crdt.Duplicate
+	for i := range ops {
+		last = r.st.Apply(&ops[i])
+		switch last {
+		case crdt.Applied:
+			applied = true
+		case crdt.Buffered:
+			buffered = true
+		}
+	}
+	switch {
+	case applied:
+		r.stats.Applied++
+		return plumtree.New, nil
+	case !buffered:
+		return r.count(last), nil
 	}
 	r.stats.Buffered++
 	var acts []plumtree.Action
-	if pull, ok := r.pull(from, op.Owner); ok {
+	if pull, ok := r.pull(from, ops[0].Owner); ok {
 		acts = append(acts, pull)
 	}
 	if _, again := r.forwardedGaps[string(id)]; again {
@@ -197,11 +273,17 @@ func (r *Replica) IsStale(id []byte) bool {
 }
 
 // Graft implements plumtree.Handler: the payload for a peer that missed
-// id is the owner's state, rebuilt from this replica, when it holds that
-// version or a later one.
+// id is rebuilt from this replica: the owner's state when it holds that
+// version or a later one, the tombstone when id names one it holds.
 func (r *Replica) Graft(id []byte) ([]byte, bool) {
 	owner, v, err := parseMessageID(id)
 	if err != nil {
+		return nil, false
+	}
+	if v.Seq == deathSeq {
+		if dead, ok := r.st.Tombstoned(owner); ok && dead >= v.Incarnation {
+			return DeathPayload(owner, v.Incarnation), true
+		}
 		return nil, false
 	}
 	st, ok := r.st.OwnerState(owner)
@@ -215,17 +297,18 @@ func (r *Replica) Graft(id []byte) ([]byte, bool) {
 	return payload, true
 }
 
-// matches reports whether id names the payload: an op's own id, or for a
-// state the id of a version it includes (a graft answers with the state,
-// which may have moved on since the announced op).
+// matches reports whether id names the payload: for ops, the last one's
+// id; for a tombstone, its own; for a state, the id of a version it
+// includes (a graft answers with the state, which may have moved on since
+// the announced op).
 func (p decoded) matches(id []byte) bool {
 	owner, v, err := parseMessageID(id)
 	if err != nil {
 		return false
 	}
 	pOwner, pv := p.owner()
-	if p.op != nil {
-		return owner == pOwner && v == pv
+	if p.state != nil {
+		return owner == pOwner && !pv.Less(v) && v.Seq != deathSeq
 	}
-	return owner == pOwner && !pv.Less(v)
+	return owner == pOwner && v == pv
 }

@@ -1,9 +1,11 @@
 package replication
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
+	"github.com/cpggo/cpg/crdt"
 )
 
 // What a replica learns by exchange goes on down the owner's tree at once:
@@ -92,5 +94,100 @@ func TestMalformedPayloadChangesNothing(t *testing.T) {
 	}
 	if rep.Stats().Malformed != 3 {
 		t.Errorf("malformed = %d, want 3", rep.Stats().Malformed)
+	}
+}
+
+// A burst of joins on one owner travels as a few batches, not one
+// broadcast per join, and every replica applies all of it.
+func TestBurstTravelsAsFewBatches(t *testing.T) {
+	c := newCluster(t, longPeriods, "o", "a", "b")
+	c.link("o", "a")
+	c.link("a", "b")
+	c.deliverAll()
+	gossip := 0
+	c.drop = func(_, _ string, m *plumtree.Message) bool {
+		if m.Type == plumtree.MsgGossip {
+			gossip++
+		}
+		return false
+	}
+	o := c.nodes["o"]
+	ops := make([]crdt.Op, 2000)
+	for i := range ops {
+		ops[i] = o.st.LocalJoin("s", "/burst", fmt.Sprintf("m%04d", i), 1, nil, int64(i))
+	}
+	batches := Batches(ops, plumtree.MaxPayloadLen/2)
+	if len(batches) != 2 {
+		t.Fatalf("2,000 ops in %d batches, want 2 (at most %d ops each)", len(batches), MaxBatchOps)
+	}
+	for _, b := range batches {
+		if err := o.pt.Broadcast(Topic, b.ID, b.Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.collect("o")
+	c.deliverAll()
+	for _, n := range []string{"a", "b"} {
+		if v := c.version(n, "o"); v.Seq != 2000 {
+			t.Errorf("%s holds o at %v, want seq 2000", n, v)
+		}
+	}
+	if gossip != 4 {
+		t.Errorf("%d payload messages for two batches over two hops, want 4", gossip)
+	}
+}
+
+// A tombstone broadcast by the node that saw an owner's process go purges
+// that owner's members on every replica, and the accused owner, if alive,
+// refutes with a new incarnation announced as one state, which brings its
+// members back everywhere.
+func TestDeathPurgesAndTheAccusedRefutes(t *testing.T) {
+	c := newCluster(t, longPeriods, "o", "a", "b")
+	c.link("o", "a")
+	c.link("a", "b")
+	c.deliverAll()
+	c.join("o", "g", "m1")
+	c.join("o", "g", "m2")
+	c.deliverAll()
+	inc := c.version("b", "o").Incarnation
+
+	// o is cut off: b learns of its death from a.
+	c.drop = func(from, to string, _ *plumtree.Message) bool { return from == "o" || to == "o" }
+	id, payload, ok := c.nodes["a"].rep.Purge("o", inc)
+	if !ok {
+		t.Fatal("a already held o's tombstone")
+	}
+	if err := c.nodes["a"].pt.Broadcast(Topic, id, payload); err != nil {
+		t.Fatal(err)
+	}
+	c.collect("a")
+	c.deliverAll()
+	for _, n := range []string{"a", "b"} {
+		if _, ok := c.nodes[n].st.Owner("o"); ok {
+			t.Errorf("%s still holds o after its death was broadcast", n)
+		}
+		if c.nodes[n].st.Group("s", "g") != nil {
+			t.Errorf("%s still lists o's members", n)
+		}
+	}
+
+	// o was alive after all: the next exchange tells it, and it refutes.
+	c.drop = nil
+	if err := c.nodes["a"].pt.StartExchange(Topic, "o", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.collect("a")
+	c.deliverAll()
+	if got := c.nodes["o"].rep.Stats().Refutes; got != 1 {
+		t.Fatalf("o refuted %d times, want 1", got)
+	}
+	for _, n := range []string{"a", "b"} {
+		v := c.version(n, "o")
+		if v.Incarnation <= inc {
+			t.Errorf("%s holds o at %v, want an incarnation above %d", n, v, inc)
+		}
+		if g := c.nodes[n].st.Group("s", "g"); g == nil || g.Len() != 2 {
+			t.Errorf("%s does not list o's two members again", n)
+		}
 	}
 }
