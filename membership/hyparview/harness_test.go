@@ -330,3 +330,15 @@ func (n *testNet) tickNodes() {
 		}
 	}
 }
+
+// liveDirectory is a Directory that lists the test network's live nodes in
+// creation order, as a failure detector that never errs would.
+type liveDirectory struct{ n *testNet }
+
+func (d liveDirectory) Members() int      { return len(d.n.live()) }
+func (d liveDirectory) Member(i int) Peer { return Peer{Name: d.n.live()[i]} }
+func (d liveDirectory) Failed() int       { return 0 }
+func (d liveDirectory) FailedMember(int) (Peer, int) {
+	return Peer{}, 0
+}
+func (d liveDirectory) Gone(name string) bool { return d.n.dead[name] }

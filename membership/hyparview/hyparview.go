@@ -103,7 +103,20 @@ func (h *Protocol) Passive() []Peer {
 // outstanding and no passive peer it may ask: only a new Join can bring it
 // back, so it rejoins through the cluster's directory (see SetDirectory).
 func (h *Protocol) Isolated() bool {
-	return len(h.active) == 0 && len(h.attempts) == 0 && len(h.candidates(true)) == 0
+	return len(h.active) == 0 && h.Stranded()
+}
+
+// Stranded reports that the node is short of links (it would ask with high
+// priority), has no request outstanding and has no passive peer it may
+// ask: its links can only come from nodes that find it, and the nodes that
+// find it are those that join through it. While joins pour in, such a node
+// and its joiners close into a clique cut off from the overlay (a contact
+// that evicts its joiner before its walks spread it leaves the joiner with
+// the joiners that came through it, and the contact in backoff). The
+// overlay policy rejoins a stranded node through the directory, as it does
+// an isolated one.
+func (h *Protocol) Stranded() bool {
+	return h.askHigh() && len(h.attempts) == 0 && len(h.candidates(true)) == 0
 }
 
 // Join starts joining the overlay through contact: it sends JOIN, and the

@@ -68,6 +68,7 @@ func (h *Protocol) SetDirectory(d Directory) {
 type policyState struct {
 	mixPhase, reconnectPhase, gonePhase uint64
 	lastRejoin                          uint64 // tick of the last rejoin
+	stranded                            bool   // Stranded, with a link, at the previous tick
 	members                             int    // Members() at the previous tick
 }
 
@@ -77,7 +78,13 @@ func (h *Protocol) runPolicy() {
 	members := d.Members()
 	grown := members - h.policy.members
 	h.policy.members = members
-	if h.Isolated() && (h.policy.lastRejoin == 0 || h.now-h.policy.lastRejoin >= uint64(h.cfg.rejoinTicks())) {
+	stranded := h.Stranded()
+	// A node with a link may yet get the offers of its join's walks, a few
+	// hops away: it rejoins only if it is still stranded a tick later. An
+	// isolated node has nothing to wait for.
+	wasStranded := h.policy.stranded
+	h.policy.stranded = stranded && len(h.active) > 0
+	if stranded && (len(h.active) == 0 || wasStranded) && (h.policy.lastRejoin == 0 || h.now-h.policy.lastRejoin >= uint64(h.cfg.rejoinTicks())) {
 		if contact, ok := h.randomMember(); ok {
 			h.policy.lastRejoin = h.now
 			h.ready.Rejoins++
@@ -116,15 +123,16 @@ func (h *Protocol) mixRandom() {
 	}
 }
 
-// randomMember draws a member other than self (two tries: self is one of
-// many).
+// randomMember draws a member other than self and the active peers, which
+// neither a rejoin nor a mix can use (a few tries: in a cluster of any
+// size they are few among many).
 func (h *Protocol) randomMember() (Peer, bool) {
 	n := h.dir.Members()
-	for range 2 {
+	for range 4 {
 		if n == 0 {
 			return Peer{}, false
 		}
-		if p := h.dir.Member(h.rng.Intn(n)); p.Name != h.self.Name && p.Name != "" {
+		if p := h.dir.Member(h.rng.Intn(n)); p.Name != h.self.Name && p.Name != "" && h.activeIndex(p.Name) < 0 {
 			return p, true
 		}
 	}

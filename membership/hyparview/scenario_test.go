@@ -17,10 +17,12 @@ import (
 // Commands:
 //
 //	config active=N passive=N arwl=N prwl=N kactive=N kpassive=N timeout=N backoff=N highbelow=N
+//	       mix=N rejoin=N
 //	add NAME...                  nodes with the current config (shuffle only on demand)
 //	link A B                     a confirmed link, as if A's NEIGHBOR had been accepted
 //	passive A NAME...            put peers in A's passive view
 //	join A contact=B             A sends JOIN to B
+//	mix A contact=B              A calls Mix(B): a high-priority NEIGHBOR
 //	deliver [from=A] [to=B] [type=T] [n=N|all]
 //	                             deliver the oldest matching message(s) in flight
 //	drop [from=A] [to=B] [type=T] lose the oldest matching message
@@ -35,6 +37,9 @@ import (
 //	inflight                     list the messages in flight
 //	views [A...]                 print views (all nodes if none named)
 //	check                        check bounds and symmetry
+//	directory [A...]             hand the nodes (all if none named) a directory
+//	                             listing the live nodes: the overlay policy runs
+//	                             on their ticks
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/hyparview", func(t *testing.T, path string) {
 		s := &scenario{cfg: scenarioConfig()}
@@ -81,6 +86,7 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 				"kactive": &s.cfg.KActive, "kpassive": &s.cfg.KPassive,
 				"timeout": &s.cfg.NeighborTimeoutTicks, "backoff": &s.cfg.BackoffTicks,
 				"highbelow": &s.cfg.HighPriorityBelow,
+				"mix": &s.cfg.MixTicks, "rejoin": &s.cfg.RejoinTicks,
 			}[arg.Key]
 			if !ok {
 				d.Fatalf(t, "unknown config key %q", arg.Key)
@@ -118,6 +124,11 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		var contact string
 		d.ScanArgs(t, "contact", &contact)
 		s.node(t, d, argNames(d)[0]).Join(Peer{Name: contact})
+		s.collect(t)
+	case "mix":
+		var contact string
+		d.ScanArgs(t, "contact", &contact)
+		s.node(t, d, argNames(d)[0]).Mix(Peer{Name: contact})
 		s.collect(t)
 	case "deliver", "drop":
 		count := 1
@@ -180,6 +191,15 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		}
 	case "views":
 		return s.viewsOf(argNames(d))
+	case "directory":
+		names := argNames(d)
+		if len(names) == 0 {
+			names = n.live()
+		}
+		for _, name := range names {
+			s.node(t, d, name).SetDirectory(liveDirectory{n})
+		}
+		return "ok"
 	case "check":
 		if len(n.inflight) > 0 {
 			d.Fatalf(t, "check with %d messages in flight", len(n.inflight))
