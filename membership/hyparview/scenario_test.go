@@ -86,7 +86,7 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 				"kactive": &s.cfg.KActive, "kpassive": &s.cfg.KPassive,
 				"timeout": &s.cfg.NeighborTimeoutTicks, "backoff": &s.cfg.BackoffTicks,
 				"highbelow": &s.cfg.HighPriorityBelow,
-				"mix": &s.cfg.MixTicks, "rejoin": &s.cfg.RejoinTicks,
+				"mix":       &s.cfg.MixTicks, "rejoin": &s.cfg.RejoinTicks,
 			}[arg.Key]
 			if !ok {
 				d.Fatalf(t, "unknown config key %q", arg.Key)
