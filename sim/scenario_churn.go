@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -112,8 +113,9 @@ func (sc Churn) Run() (ChurnResult, error) {
 	return res, nil
 }
 
-// Shape builds a cluster and measures its overlay: in-degree spread,
-// clustering and path lengths of the active-view graph.
+// Shape builds a cluster and measures its overlay: how soon after the last
+// join it is one connected component, then in-degree spread, clustering and
+// path lengths of the active-view graph once it has settled.
 type Shape struct {
 	Config  Config
 	Cluster Cluster
@@ -122,14 +124,55 @@ type Shape struct {
 	PathSources int
 }
 
+// ShapeResult is what Shape measured.
+type ShapeResult struct {
+	// AtLastJoin is the overlay's component count and largest component
+	// when the last node started.
+	AtLastJoin, LargestAtLastJoin int
+	// OneComponent is how long after the last node started the overlay
+	// became one connected component for good (it stayed one at every
+	// tick until the end of Settle); negative if it was still split at the
+	// end.
+	OneComponent time.Duration
+	Overlay      Overlay // at the end of Settle
+	Stats        Stats
+	SimTime      time.Duration
+}
+
 // Run runs the scenario.
-func (sc Shape) Run() (Overlay, error) {
+func (sc Shape) Run() (ShapeResult, error) {
 	if sc.PathSources <= 0 {
 		sc.PathSources = 100
 	}
-	s, err := build(sc.Config, sc.Cluster)
-	if err != nil {
-		return Overlay{}, err
+	var res ShapeResult
+	if sc.Cluster.Nodes < 2 {
+		return res, fmt.Errorf("sim: a cluster needs at least 2 nodes, not %d", sc.Cluster.Nodes)
 	}
-	return s.Overlay(sc.PathSources), nil
+	s, err := New(sc.Config)
+	if err != nil {
+		return res, err
+	}
+	c := sc.Cluster.withDefaults(s.cfg)
+	s.AddNodes(c.Nodes, c.JoinEvery)
+	// The last node starts at (Nodes-1)·JoinEvery.
+	lastJoin := time.Duration(c.Nodes-1) * c.JoinEvery
+	s.RunUntil(lastJoin)
+	res.AtLastJoin, res.LargestAtLastJoin = s.components()
+	split := res.AtLastJoin > 1
+	settled := lastJoin
+	for s.Now() < lastJoin+c.Settle {
+		s.RunFor(s.cfg.Tick)
+		if comps, _ := s.components(); comps > 1 {
+			split, settled = true, s.Now()
+		} else if split {
+			split, settled = false, s.Now()
+		}
+	}
+	res.OneComponent = settled - lastJoin
+	if split {
+		res.OneComponent = -1
+	}
+	res.Overlay = s.Overlay(sc.PathSources)
+	res.Stats, res.SimTime = s.Stats(), s.Now()
+	return res, nil
 }

@@ -79,6 +79,27 @@ func TestHalfTheNodesFailingAtOnce(t *testing.T) {
 	}
 }
 
+// Nodes joining one a millisecond, each through a random node already
+// started (some still joining themselves), form one overlay within two
+// shuffle periods of the last join. Before stranded nodes rejoined, seed
+// 5 left a clique of 5 apart for over a minute: a contact evicted its
+// joiner, which kept only the nodes that had joined through it.
+func TestJoinsFormOneComponent(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 5} {
+		cfg := DefaultConfig()
+		cfg.Seed = seed
+		res, err := Shape{Config: cfg, Cluster: Cluster{Nodes: 1000}, PathSources: 1}.Run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("seed %d: %d components at the last join, one for good %v later; %d rejoins", seed, res.AtLastJoin, res.OneComponent, res.Stats.Rejoins)
+		if limit := 2 * time.Duration(cfg.HyParView.ShuffleTicks) * cfg.Tick; res.OneComponent < 0 || res.OneComponent > limit {
+			t.Errorf("seed %d: one component %v after the last join (negative: never), want within %v; at the end %d components, largest %d",
+				seed, res.OneComponent, limit, res.Overlay.Components, res.Overlay.Largest)
+		}
+	}
+}
+
 // run is a small scenario that exercises every source of randomness and
 // every kind of event: joins, the three protocols, loss, a crash, a
 // restart, a partition and its heal, and the registry.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"gonum.org/v1/plot/plotter"
 
@@ -58,11 +59,14 @@ func runChurn(o options) error {
 func runOverlay(o options) error {
 	fmt.Printf("== overlay shape: %d nodes, seed %d\n", o.nodes, o.seed)
 	c := startClock()
-	ov, err := sim.Shape{Config: o.config(), Cluster: sim.Cluster{Nodes: o.nodes}}.Run()
+	res, err := sim.Shape{Config: o.config(), Cluster: sim.Cluster{Nodes: o.nodes}}.Run()
 	if err != nil {
 		return err
 	}
 	wall, cpu := c.stop()
+	ov := res.Overlay
+	fmt.Printf("at the last join: %d components, the largest of %d nodes; one component for good %s after the last join (%d rejoins, %d mixes)\n",
+		res.AtLastJoin, res.LargestAtLastJoin, afterLastJoin(res.OneComponent), res.Stats.Rejoins, res.Stats.Mixes)
 	tw := newTable()
 	fmt.Fprintln(tw, "nodes\tcomponents\tsymmetric\tmin degree\tmax degree\tfull views\tclustering\tavg shortest path\t")
 	fmt.Fprintf(tw, "%d\t%d\t%v\t%d\t%d\t%d\t%.5f\t%.3f\t\n", ov.Nodes, ov.Components, ov.Symmetric, ov.MinDegree, ov.MaxDegree, ov.FullViews, ov.Clustering, ov.AvgShortestPath)
@@ -83,4 +87,11 @@ func runOverlay(o options) error {
 	}
 	title := fmt.Sprintf("In-degree of the active-view graph, %d nodes (seed %d)", o.nodes, o.seed)
 	return barChart(o.out, name+".png", title, "nodes", labels, []series{bars})
+}
+
+func afterLastJoin(d time.Duration) string {
+	if d < 0 {
+		return "never (still split at the end)"
+	}
+	return d.String()
 }
