@@ -239,11 +239,20 @@ type MassFailureResult struct {
 	Connected time.Duration
 	// Full: connected, and every survivor's active view is full (or, with
 	// an odd number of free slots left, one short).
-	Full    time.Duration
-	Before  Overlay
-	After   Overlay // at the end
-	Stats   Stats
-	SimTime time.Duration
+	Full time.Duration
+	// LongestUnlinked is the longest stretch a survivor spent with an
+	// empty active view while one of its passive peers was alive and
+	// reachable (sampled every tick), and Unlinked how many survivors had
+	// such a stretch at all: time a node could have spent linked.
+	LongestUnlinked time.Duration
+	Unlinked        int
+	// LongestAlone is the longest stretch a survivor spent with an empty
+	// active view, whatever its passive view held.
+	LongestAlone time.Duration
+	Before       Overlay
+	After        Overlay // at the end
+	Stats        Stats
+	SimTime      time.Duration
 }
 
 // Run runs the scenario.
@@ -321,8 +330,10 @@ func (sc MassFailure) Run() (MassFailureResult, error) {
 	res.Connected, res.Full = -1, -1
 	bcastEnd := failedAt + time.Duration(sc.Broadcasts)*sc.Interval + drainTime
 	end := max(failedAt+sc.Limit, bcastEnd)
+	unlinked := newUnlinkedWatch(s)
 	for s.Now() < end && (res.Full < 0 || s.Now() < bcastEnd) {
 		s.RunFor(s.cfg.Tick)
+		unlinked.sample()
 		if res.Full >= 0 {
 			continue
 		}
@@ -343,8 +354,68 @@ func (sc MassFailure) Run() (MassFailureResult, error) {
 		res.Results = append(res.Results, s.Result(id))
 	}
 	res.After = s.Overlay(0)
+	res.LongestUnlinked, res.Unlinked, res.LongestAlone = unlinked.longest, len(unlinked.seen), unlinked.longestAlone
 	res.Stats, res.SimTime = s.Stats(), s.Now()
 	return res, nil
+}
+
+// unlinkedWatch follows, tick by tick, the survivors left without a link
+// while a passive peer of theirs was alive and reachable: HyParView should
+// ask that peer at once, so any such stretch is a stranded node.
+type unlinkedWatch struct {
+	s     *Simulator
+	since map[int32]time.Duration // nodes unlinked with a live passive peer now, and since when
+	alone map[int32]time.Duration // nodes unlinked now, and since when
+	seen  map[int32]bool          // nodes that were unlinked with a live passive peer at some tick
+	// longest and longestAlone are the longest stretches in since and alone.
+	longest, longestAlone time.Duration
+}
+
+func newUnlinkedWatch(s *Simulator) *unlinkedWatch {
+	return &unlinkedWatch{s: s, since: make(map[int32]time.Duration), alone: make(map[int32]time.Duration), seen: make(map[int32]bool)}
+}
+
+func (w *unlinkedWatch) sample() {
+	s := w.s
+	for _, n := range s.nodes {
+		if !n.alive || len(n.links) > 0 {
+			delete(w.since, n.idx)
+			delete(w.alone, n.idx)
+			continue
+		}
+		// It was linked, or had no live passive peer, at the previous
+		// sample: count from the tick before.
+		w.longestAlone = max(w.longestAlone, s.Now()-streak(w.alone, n.idx, s.Now()-s.cfg.Tick))
+		if !s.hasLivePassive(n) {
+			delete(w.since, n.idx)
+			continue
+		}
+		w.seen[n.idx] = true
+		w.longest = max(w.longest, s.Now()-streak(w.since, n.idx, s.Now()-s.cfg.Tick))
+	}
+}
+
+// streak returns when node i's current stretch in m began, starting it at
+// from if it is new.
+func streak(m map[int32]time.Duration, i int32, from time.Duration) time.Duration {
+	start, ok := m[i]
+	if !ok {
+		m[i] = from
+		return from
+	}
+	return start
+}
+
+// hasLivePassive reports whether one of n's passive peers is running on
+// n's side of any partition.
+func (s *Simulator) hasLivePassive(n *node) bool {
+	for _, p := range n.hv.Passive() {
+		q := s.index(p.Name)
+		if s.nodes[q].alive && s.side[q] == s.side[n.idx] {
+			return true
+		}
+	}
+	return false
 }
 
 // viewsFull reports whether every live node's active view is full, but

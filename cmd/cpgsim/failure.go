@@ -15,9 +15,9 @@ func runFailure(o options) error {
 	fmt.Printf("== massive failure: %d nodes, %d broadcasts after the failure, seed %d, latency %v, loss %v\n",
 		o.nodes, bcasts, o.seed, o.latency, o.loss)
 	tw := newTable()
-	fmt.Fprintln(tw, "killed\tsurvivors\tconnected after\tviews full after\tfirst broadcast all delivered\tplumtree reliability per broadcast\t")
+	fmt.Fprintln(tw, "killed\tsurvivors\tconnected after\tviews full after\tlongest unlinked (live passive peer)\tsuch survivors\tlongest alone\trejoins\treconnects\tview merges\tfirst broadcast all delivered\tplumtree reliability per broadcast\t")
 	rows := [][]string{{"fraction", "broadcast", "protocol", "eligible", "delivered", "reliability", "payload_messages", "rmr", "ldh"}}
-	heal := [][]string{{"fraction", "killed", "survivors", "connected_s", "full_s"}}
+	heal := [][]string{{"fraction", "killed", "survivors", "connected_s", "full_s", "longest_unlinked_s", "unlinked_survivors", "longest_alone_s"}}
 	var relLines []series
 	connected, full := series{name: "connected, symmetric"}, series{name: "views full"}
 	var total sim.Stats
@@ -57,8 +57,11 @@ func runFailure(o options) error {
 		if first > 0 {
 			firstText = strconv.Itoa(first)
 		}
-		fmt.Fprintf(tw, "%.0f%%\t%d\t%s\t%s\t%s\t%s\t\n", f*100, res.Survivors, since(res.Connected), since(res.Full), firstText, rel)
-		heal = append(heal, []string{f64(f), strconv.Itoa(res.Killed), strconv.Itoa(res.Survivors), secs(res.Connected), secs(res.Full)})
+		st := res.Stats
+		fmt.Fprintf(tw, "%.0f%%\t%d\t%s\t%s\t%v\t%d\t%v\t%d\t%d\t%d\t%s\t%s\t\n", f*100, res.Survivors, since(res.Connected), since(res.Full),
+			res.LongestUnlinked, res.Unlinked, res.LongestAlone, st.Rejoins, st.Reconnects, st.ViewMerges, firstText, rel)
+		heal = append(heal, []string{f64(f), strconv.Itoa(res.Killed), strconv.Itoa(res.Survivors), secs(res.Connected), secs(res.Full),
+			f64(res.LongestUnlinked.Seconds()), strconv.Itoa(res.Unlinked), f64(res.LongestAlone.Seconds())})
 		if res.Connected >= 0 {
 			connected.xys = append(connected.xys, plotter.XY{X: f * 100, Y: res.Connected.Seconds()})
 		}
