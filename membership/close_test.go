@@ -43,7 +43,7 @@ func muteListener(t *testing.T) net.Listener {
 // within a second: Close cuts what would otherwise wait out its timeouts.
 func TestCloseIsPrompt(t *testing.T) {
 	a, b := joinPair(t) // nobody reads a's events
-	for i := 0; i < 2*defaultLinkWindow; i++ {
+	for range 512 {
 		_ = b.Send("a", make([]byte, 1024))
 	}
 	mute := muteListener(t)

@@ -2,16 +2,18 @@ package membership
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/cpggo/cpg/internal/wire"
 )
 
-// Payload flow control, per link and per direction, by credit (as HTTP/2
-// and yamux do it). A receiver buffers at most its window of payloads for a
-// link: it announces the window in the handshake, the sender starts with
-// that many credits and spends one per payload frame, and the receiver
-// hands credits back in a credit frame as its application takes payloads.
+// Payload flow control, per link and per direction, by credit in bytes (as
+// HTTP/2 and yamux do it). A receiver buffers at most its window of
+// payload bytes for a link: it announces the window in the handshake, the
+// sender starts with that much credit and spends a payload's cost per
+// payload frame, and the receiver hands credit back in a credit frame as
+// its application takes payloads.
 //
 // Why credit rather than pausing the read side: heartbeats and protocol
 // frames share the TCP stream with payloads, so a reader that stops
@@ -21,28 +23,52 @@ import (
 // the receiver's reader never waits: heartbeats and control frames keep
 // flowing however far behind the application is, and the backlog stays on
 // the sender's side, where Send reports it (ErrQueueFull).
+//
+// Why bytes rather than payloads: a window of N payloads of up to MaxFrame
+// each would let one link hold N times MaxFrame (a gigabyte at the
+// defaults); in bytes, what a node buffers for its application is its
+// window times its links, whatever the payloads' sizes.
 
-// defaultLinkWindow is how many payloads a node buffers per link for its
-// application before the peer must wait for credit: enough for loopback and
-// LAN round trips at full speed, small enough that every link of a node
-// together holds a bounded amount.
-const defaultLinkWindow = 256
+// minLinkWindow is the smallest window a node announces: enough for LAN
+// bandwidth-delay products many times over, small enough that a node with
+// a dozen links buffers about a hundred megabytes at worst.
+const minLinkWindow = 8 << 20
 
-// maxLinkWindow bounds the window a peer may announce.
-const maxLinkWindow = 1 << 16
+// payloadOverhead is what a queued payload costs besides its frame: the
+// event and slice headers. Charging it keeps a flood of tiny payloads from
+// queueing millions of events within a window.
+const payloadOverhead = 64
+
+// maxLinkWindow bounds the window a peer may announce (and a credit frame).
+const maxLinkWindow = math.MaxUint32
+
+// maxMaxFrame bounds MaxFrame, so that a window of two frames stays under
+// maxLinkWindow.
+const maxMaxFrame = 1 << 30
+
+// linkWindow is the window a node whose frames may be maxFrame long
+// announces: room for two of its largest payloads at least, so a payload of
+// any size the node accepts can always be sent.
+func linkWindow(maxFrame int) int {
+	return max(minLinkWindow, 2*(maxFrame+payloadOverhead))
+}
+
+// payloadCost is what a payload frame whose length prefix says frameLen
+// counts against the window.
+func payloadCost(frameLen int) int64 { return int64(frameLen) + payloadOverhead }
 
 // flowControl is one link's credit state, in both directions. The reader
 // goroutine receives payloads and credit frames, the writer spends credit
 // and sends grants, the event pump releases consumed payloads: every field
 // is atomic.
 type flowControl struct {
-	// Sending: credits left (payload frames we may still write) and the
-	// most the peer ever allows (its window).
+	// Sending: credit left (bytes of payload frames we may still write)
+	// and the most the peer ever allows (its window).
 	sendCredit atomic.Int64
 	peerWindow int64
 
-	// Receiving: our window, the credits the peer still holds (a payload
-	// beyond them is a protocol violation), and credits freed by our
+	// Receiving: our window, the credit the peer still holds (a payload
+	// beyond it is a protocol violation), and credit freed by our
 	// application not yet handed back.
 	window    int64
 	peerHolds atomic.Int64
@@ -73,11 +99,11 @@ func (f *flowControl) notify() {
 	}
 }
 
-// canSend reports whether the writer may write one more payload frame.
-func (f *flowControl) canSend() bool { return f.sendCredit.Load() > 0 }
+// canSend reports whether the writer may write a payload of this cost.
+func (f *flowControl) canSend(cost int64) bool { return f.sendCredit.Load() >= cost }
 
-// spend accounts for one payload frame written. Only the writer calls it.
-func (f *flowControl) spend() { f.sendCredit.Add(-1) }
+// spend accounts for a payload frame written. Only the writer calls it.
+func (f *flowControl) spend(cost int64) { f.sendCredit.Add(-cost) }
 
 // credited applies a credit frame from the peer. Credit beyond the window
 // the peer announced means the peer's accounting is broken: an error, and
@@ -94,22 +120,23 @@ func (f *flowControl) credited(n uint64) error {
 	return nil
 }
 
-// received accounts for one payload frame read off the wire; an error if
-// the peer had no credit for it.
-func (f *flowControl) received() error {
-	if f.peerHolds.Add(-1) < 0 {
-		f.peerHolds.Add(1)
-		return fmt.Errorf("membership: payload beyond the %d-payload window", f.window)
+// received accounts for a payload of this cost read off the wire; an error
+// if the peer had no credit for it.
+func (f *flowControl) received(cost int64) error {
+	if f.peerHolds.Add(-cost) < 0 {
+		f.peerHolds.Add(cost)
+		return fmt.Errorf("membership: payload of %d bytes beyond the %d-byte window", cost, f.window)
 	}
 	return nil
 }
 
 // release hands back the credit of a payload the application took (or one
-// dropped because its peer is no longer active). Credits go back in
-// batches of a quarter window, one frame per batch, but never stay behind:
-// a sender out of credit means a whole window is freed or still queued.
-func (f *flowControl) release() {
-	if f.freed.Add(1) < max(f.window/4, 1) {
+// dropped because its peer is no longer active). Credit goes back in
+// batches of a quarter window, one frame per batch, so at most a quarter
+// window is ever held back: a sender out of credit has a window's worth
+// queued here or freed, and gets a grant.
+func (f *flowControl) release(cost int64) {
+	if f.freed.Add(cost) < max(f.window/4, 1) {
 		return
 	}
 	n := f.freed.Swap(0)

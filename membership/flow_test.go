@@ -3,75 +3,64 @@ package membership
 import "testing"
 
 func TestFlowControlRefusesCreditOverTheWindow(t *testing.T) {
-	f := newFlowControl(8)
-	f.start(4)
+	f := newFlowControl(800)
+	f.start(400)
 	for range 4 {
-		if !f.canSend() {
+		if !f.canSend(100) {
 			t.Fatal("out of credit before the window was spent")
 		}
-		f.spend()
+		f.spend(100)
 	}
-	if f.canSend() {
+	if f.canSend(1) {
 		t.Fatal("credit left after spending the whole window")
 	}
-	if err := f.credited(5); err == nil {
+	if err := f.credited(401); err == nil {
 		t.Fatal("a grant over the peer's window was accepted")
 	}
-	if f.canSend() {
+	if f.canSend(1) {
 		t.Fatal("a refused grant was applied")
 	}
-	if err := f.credited(4); err != nil {
+	if err := f.credited(400); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.credited(1); err == nil {
 		t.Fatal("credit beyond the window in total was accepted")
 	}
-	if got := f.sendCredit.Load(); got != 4 {
-		t.Fatalf("credit %d, want 4", got)
+	if got := f.sendCredit.Load(); got != 400 {
+		t.Fatalf("credit %d, want 400", got)
 	}
 }
 
 func TestFlowControlRefusesPayloadsWithoutCredit(t *testing.T) {
-	f := newFlowControl(2)
+	f := newFlowControl(200)
 	for range 2 {
-		if err := f.received(); err != nil {
+		if err := f.received(100); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := f.received(); err == nil {
+	if err := f.received(1); err == nil {
 		t.Fatal("a payload beyond the window was accepted")
 	}
-	f.release()
-	f.release()
-	if err := f.received(); err != nil {
-		t.Fatalf("a payload after credit came back: %v", err)
+	f.release(100)
+	if err := f.received(100); err != nil {
+		t.Fatalf("a payload after its credit came back: %v", err)
 	}
 }
 
-// TestFlowControlNeverStrandsASender: whatever the order of receipts and
-// releases, once the receiver's application has taken everything, the
-// sender holds its window again but for less than one batch of credit
-// (a quarter window) held back to be granted with the next ones.
+// TestFlowControlNeverStrandsASender: payloads of varying sizes up to the
+// largest the window allows (half of it), received and taken in varying
+// order. The sender must never be left short of credit for its next
+// payload with nothing queued at the receiver, and once the application
+// has taken everything, at most a quarter window may be held back.
 func TestFlowControlNeverStrandsASender(t *testing.T) {
-	const window = 256
+	const window = 1 << 16
 	recv := newFlowControl(window)
 	send := newFlowControl(window)
 	send.start(window)
-	queued := 0
-	for round := range 2000 {
-		// The sender writes what it may, a few at a time.
-		for i := 0; i < 1+round%7 && send.canSend(); i++ {
-			send.spend()
-			if err := recv.received(); err != nil {
-				t.Fatalf("round %d: %v", round, err)
-			}
-			queued++
-		}
-		// The application takes a varying number.
-		for i := 0; i < round%5 && queued > 0; i++ {
-			recv.release()
-			queued--
-		}
+	var queued []int64
+	sizes := []int64{100, window / 2, 3000, 1, window / 3, 17}
+	next := 0
+	exchange := func(round int) {
 		if frame, ok := recv.takeGrant(); ok {
 			n, err := decodeCredit(frame[5:])
 			if err != nil {
@@ -82,16 +71,35 @@ func TestFlowControlNeverStrandsASender(t *testing.T) {
 			}
 		}
 	}
-	for ; queued > 0; queued-- {
-		recv.release()
-	}
-	if frame, ok := recv.takeGrant(); ok {
-		n, _ := decodeCredit(frame[5:])
-		if err := send.credited(n); err != nil {
-			t.Fatal(err)
+	for round := range 5000 {
+		// The sender writes what its credit covers, a few at a time.
+		for i := 0; i < 1+round%7; i++ {
+			cost := sizes[next%len(sizes)]
+			if !send.canSend(cost) {
+				if len(queued) == 0 && recv.grant.Load() == 0 {
+					t.Fatalf("round %d: sender short of %d bytes of credit (holds %d) with nothing queued", round, cost, send.sendCredit.Load())
+				}
+				break
+			}
+			send.spend(cost)
+			if err := recv.received(cost); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			queued = append(queued, cost)
+			next++
 		}
+		// The application takes a varying number.
+		for i := 0; i < round%5 && len(queued) > 0; i++ {
+			recv.release(queued[0])
+			queued = queued[1:]
+		}
+		exchange(round)
 	}
-	if got := send.sendCredit.Load(); got < window-window/4+1 {
-		t.Fatalf("sender holds %d credits with nothing queued, want nearly the %d window", got, window)
+	for _, cost := range queued {
+		recv.release(cost)
+	}
+	exchange(-1)
+	if got := send.sendCredit.Load(); got <= window-window/4 {
+		t.Fatalf("sender holds %d bytes of credit with nothing queued, want more than three quarters of the %d window", got, window)
 	}
 }

@@ -76,8 +76,8 @@ type hello struct {
 	// a larger one (Send refuses it), instead of sending it and having the
 	// link cut.
 	MaxFrame uint32
-	// Window is how many payloads the node buffers for the link: the
-	// peer's initial payload credit (flow.go).
+	// Window is how many bytes of payloads the node buffers for the
+	// link: the peer's initial payload credit (flow.go).
 	Window uint32
 }
 
@@ -120,8 +120,13 @@ func decodeHello(body []byte) (hello, error) {
 	if h.MaxFrame < minMaxFrame {
 		return hello{}, fmt.Errorf("%w: frame limit %d under %d", errMalformedHello, h.MaxFrame, minMaxFrame)
 	}
-	if h.Window < 1 || h.Window > maxLinkWindow {
-		return hello{}, fmt.Errorf("%w: payload window %d, want 1..%d", errMalformedHello, h.Window, maxLinkWindow)
+	if h.MaxFrame > maxMaxFrame {
+		return hello{}, fmt.Errorf("%w: frame limit %d over %d", errMalformedHello, h.MaxFrame, maxMaxFrame)
+	}
+	// Two of the largest payloads must fit in the window: then a sender
+	// short of credit for its next payload always has a grant coming.
+	if need := 2 * (uint64(h.MaxFrame) + payloadOverhead); uint64(h.Window) < need {
+		return hello{}, fmt.Errorf("%w: payload window %d under two %d-byte frames", errMalformedHello, h.Window, h.MaxFrame)
 	}
 	return h, nil
 }
@@ -157,11 +162,9 @@ type handshake struct {
 	label   string
 	key     []byte
 	timeout time.Duration
-	// maxFrame and window are what this node announces: the largest frame
-	// it reads and the payloads it buffers per link. Zero takes
-	// wire.DefaultMaxFrame and defaultLinkWindow.
+	// maxFrame is the largest frame this node reads, announced with the
+	// window it implies (linkWindow). Zero takes wire.DefaultMaxFrame.
 	maxFrame int
-	window   int
 }
 
 // handshakeResult is what a completed handshake establishes.
@@ -169,7 +172,7 @@ type handshakeResult struct {
 	peer      Peer
 	transient bool
 	// The peer's announced limits: the largest frame it reads, and the
-	// payloads it buffers for the link (our initial credit).
+	// payload bytes it buffers for the link (our initial credit).
 	peerMaxFrame int
 	peerWindow   int
 }
@@ -251,12 +254,7 @@ func (h handshake) announcedMaxFrame() int {
 	return h.maxFrame
 }
 
-func (h handshake) announcedWindow() int {
-	if h.window <= 0 {
-		return defaultLinkWindow
-	}
-	return h.window
-}
+func (h handshake) announcedWindow() int { return linkWindow(h.announcedMaxFrame()) }
 
 func readHello(conn net.Conn) (hello, error) {
 	typ, body, err := wire.ReadFrame(conn, maxHandshakeFrame)

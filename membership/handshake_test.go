@@ -187,7 +187,7 @@ func TestProofBindsEveryField(t *testing.T) {
 // that a hello that decodes encodes back to a hello with the same fields.
 func FuzzDecodeHandshake(f *testing.F) {
 	f.Add(appendHello(nil, hello{Version: protocolVersion, Label: "cpg", Name: "a", Addr: "127.0.0.1:1", Nonce: make([]byte, nonceLen),
-		MaxFrame: minMaxFrame, Window: defaultLinkWindow}))
+		MaxFrame: minMaxFrame, Window: uint32(linkWindow(minMaxFrame))}))
 	f.Add(appendHello(nil, hello{Version: 1, Label: "cpg", Name: "a", Addr: "127.0.0.1:1", Nonce: make([]byte, nonceLen)}))
 	f.Add(appendRefusal(nil, refusal{Code: refuseKey, Reason: "cluster key mismatch"}))
 	f.Add([]byte{})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand"
 	"net"
 	"sync"
@@ -34,9 +33,11 @@ type NodeConfig struct {
 	KeepAlive    time.Duration    // heartbeat period on active links, default 500ms
 	Gossip       GossipConfig     // memberlist timings; zero fields take DefaultGossipConfig
 	// MaxFrame is the largest frame this node reads, default
-	// wire.DefaultMaxFrame, at least 64 KiB. Each link's handshake tells
-	// the peer, which never sends a larger one: Send refuses a payload
-	// larger than the peer's MaxFrame (or this node's).
+	// wire.DefaultMaxFrame, from 64 KiB to 1 GiB. Each link's handshake
+	// tells the peer, which never sends a larger one: Send refuses a
+	// payload larger than the peer's MaxFrame (or this node's). The node
+	// buffers up to max(8 MiB, twice MaxFrame) of payloads per link for
+	// its Events consumer.
 	MaxFrame int
 	Logger   *slog.Logger // default: discard
 	// Seed seeds the core's randomness; 0 picks one from the clock.
@@ -111,8 +112,8 @@ func (c NodeConfig) withDefaults() (NodeConfig, error) {
 	if c.MaxFrame <= 0 {
 		c.MaxFrame = wire.DefaultMaxFrame
 	}
-	if c.MaxFrame < minMaxFrame || c.MaxFrame > math.MaxUint32 {
-		return c, fmt.Errorf("membership: MaxFrame %d, want %d..%d", c.MaxFrame, minMaxFrame, uint32(math.MaxUint32))
+	if c.MaxFrame < minMaxFrame || c.MaxFrame > maxMaxFrame {
+		return c, fmt.Errorf("membership: MaxFrame %d, want %d..%d", c.MaxFrame, minMaxFrame, maxMaxFrame)
 	}
 	c.Gossip = c.Gossip.withDefaults()
 	if c.MixInterval == 0 {
@@ -214,7 +215,7 @@ func Start(cfg NodeConfig) (*Node, error) {
 		log:  logger,
 		self: self,
 		hs: handshake{self: self, label: cfg.ClusterLabel, key: cfg.ClusterKey, timeout: dialTimeout,
-			maxFrame: cfg.MaxFrame, window: defaultLinkWindow},
+			maxFrame: cfg.MaxFrame},
 		ln:         ln,
 		table:      newStatusTable(),
 		events:     newEventQueue(),

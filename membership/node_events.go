@@ -8,8 +8,8 @@ import "sync"
 // is put in, not by dropping:
 //
 //   - Payloads hold their link's credit (flow.go) until the consumer takes
-//     them: a link has at most its window of payloads here, and a slow
-//     consumer holds back its peers' senders, never its own readers.
+//     them: a link has at most its window of payload bytes here, and a
+//     slow consumer holds back its peers' senders, never its own readers.
 //   - Link events are per peer, and a link-up still queued when its
 //     link-down arrives cancels out with it (the consumer never learns of a
 //     link it never saw carry anything): per peer, at most one link-down
@@ -158,7 +158,7 @@ func (q *eventQueue) deliver(e queuedEvent, done <-chan struct{}) bool {
 		select {
 		case q.out <- e.ev:
 			if e.flow != nil {
-				e.flow.release()
+				e.flow.release(payloadCost(len(e.ev.Payload) + 1))
 			}
 			return true
 		case <-q.wake:

@@ -12,7 +12,7 @@ func drainQueue(q *eventQueue) []Event {
 			return out
 		}
 		if e.flow != nil {
-			e.flow.release()
+			e.flow.release(payloadCost(len(e.ev.Payload) + 1))
 		}
 		out = append(out, e.ev)
 	}
@@ -95,15 +95,16 @@ func TestEventQueueReleasesCreditOnDelivery(t *testing.T) {
 	done := make(chan struct{})
 	defer close(done)
 	go q.pump(done)
-	flow := newFlowControl(4)
-	flow.start(4)
+	payload := []byte("four")
+	cost := payloadCost(len(payload) + 1)
+	flow := newFlowControl(int(4 * cost))
 	for range 4 {
-		if err := flow.received(); err != nil {
+		if err := flow.received(cost); err != nil {
 			t.Fatal(err)
 		}
-		q.pushPayload(Event{Type: Message, Peer: Peer{Name: "b"}}, flow)
+		q.pushPayload(Event{Type: Message, Peer: Peer{Name: "b"}, Payload: payload}, flow)
 	}
-	if err := flow.received(); err == nil {
+	if err := flow.received(cost); err == nil {
 		t.Fatal("a fifth payload fit in a window of four")
 	}
 	if _, ok := flow.takeGrant(); ok {
@@ -113,7 +114,7 @@ func TestEventQueueReleasesCreditOnDelivery(t *testing.T) {
 		<-q.out
 	}
 	var granted uint64
-	for granted < 4 {
+	for granted < uint64(4*cost) {
 		frame, ok := flow.takeGrant()
 		if !ok {
 			<-flow.wake
@@ -125,7 +126,7 @@ func TestEventQueueReleasesCreditOnDelivery(t *testing.T) {
 		}
 		granted += n
 	}
-	if granted != 4 {
-		t.Fatalf("granted %d credits for 4 payloads taken", granted)
+	if granted != uint64(4*cost) {
+		t.Fatalf("granted %d bytes of credit for 4 payloads of %d taken", granted, cost)
 	}
 }

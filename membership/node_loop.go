@@ -91,7 +91,7 @@ func (n *Node) apply(core *hyparview.Protocol, in coreInput) {
 			// The link went down before this payload was read: the
 			// consumer has had LinkDown. Its credit still goes back, in
 			// case the link carries on as a secondary one.
-			in.link.flow.release()
+			in.link.flow.release(payloadCost(len(in.payload) + 1))
 		}
 	case inputJoin:
 		core.Join(in.peer)

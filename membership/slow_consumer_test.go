@@ -97,7 +97,8 @@ func TestStalledConsumerKeepsLinks(t *testing.T) {
 	var accepted []uint64
 	refused, notActive := 0, 0
 	lostLink := ""
-	payload := make([]byte, 256)
+	// 16 KiB at 1,000/s: the stall offers several times the window.
+	payload := make([]byte, 16<<10)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()

@@ -33,6 +33,9 @@ type link struct {
 	control chan []byte // framed HyParView messages, pings, pongs: sent first
 	data    chan []byte // framed payloads, sent as the peer's credit allows
 	flow    *flowControl
+	// held is a payload the writer took from data and holds until the
+	// peer's credit covers it. Owned by the writer.
+	held []byte
 
 	stop     chan struct{} // closed when the link is retired or aborted
 	stopOnce sync.Once
@@ -246,15 +249,13 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 				}
 			}
 			var data chan []byte
-			if l.flow.canSend() {
+			if l.held == nil {
 				data = l.data
 			}
 			select {
 			case frame = <-l.control:
-			case frame = <-data:
-				if frame = n.spendCredit(l, frame); frame == nil {
-					continue
-				}
+			case l.held = <-data:
+				continue
 			case <-l.flow.wake:
 				continue
 			case <-l.stop:
@@ -285,8 +286,8 @@ const (
 )
 
 // nextQueued returns a frame ready to send without waiting: a credit grant
-// first (the peer may be waiting on it), then control frames, then a
-// payload if the peer has credit for one.
+// first (the peer may be waiting on it), then control frames, then the
+// next payload if the peer's credit covers it.
 func (n *Node) nextQueued(l *link) ([]byte, bool) {
 	if f, ok := l.flow.takeGrant(); ok {
 		return f, true
@@ -296,31 +297,32 @@ func (n *Node) nextQueued(l *link) ([]byte, bool) {
 		return f, true
 	default:
 	}
-	for l.flow.canSend() {
-		select {
-		case f := <-l.data:
-			if f = n.spendCredit(l, f); f != nil {
-				return f, true
+	for {
+		if l.held == nil {
+			select {
+			case l.held = <-l.data:
+			default:
+				return nil, false
 			}
-		default:
+		}
+		size := int64(binary.BigEndian.Uint32(l.held))
+		if peerMax := l.peerMaxFrame.Load(); size > peerMax {
+			// Send refuses such a payload once the link's handshake is
+			// done; one queued before that is dropped here, loudly,
+			// rather than sent to be refused with the link.
+			n.log.Warn("membership: payload larger than the peer accepts, dropped", "peer", l.peer.Name, "size", size, "peerMaxFrame", peerMax)
+			l.held = nil
+			continue
+		}
+		cost := payloadCost(int(size))
+		if !l.flow.canSend(cost) {
 			return nil, false
 		}
+		l.flow.spend(cost)
+		f := l.held
+		l.held = nil
+		return f, true
 	}
-	return nil, false
-}
-
-// spendCredit accounts for a payload frame about to be written, or drops
-// it (nil) if it is larger than the peer reads. Send refuses such a
-// payload once the link's handshake is done; one queued before that is
-// dropped here, loudly, rather than sent to be refused with the link.
-func (n *Node) spendCredit(l *link, frame []byte) []byte {
-	size := int64(binary.BigEndian.Uint32(frame))
-	if peerMax := l.peerMaxFrame.Load(); size > peerMax {
-		n.log.Warn("membership: payload larger than the peer accepts, dropped", "peer", l.peer.Name, "size", size, "peerMaxFrame", peerMax)
-		return nil
-	}
-	l.flow.spend()
-	return frame
 }
 
 // finishLink closes a stopped link, first flushing its queues if it was
@@ -381,7 +383,7 @@ func (n *Node) readLoop(l *link, conn net.Conn) {
 				return
 			}
 		case framePayload:
-			if err := l.flow.received(); err != nil {
+			if err := l.flow.received(payloadCost(len(body) + 1)); err != nil {
 				n.log.Warn("membership: payload without credit, dropping link", "peer", l.peer.Name, "err", err)
 				n.linkBroken(l, err)
 				return

@@ -75,7 +75,8 @@ func TestConsumerThatNeverReadsIsNotWaitedFor(t *testing.T) {
 	if full == 0 {
 		t.Fatal("the queue never filled: the backlog is unbounded")
 	}
-	if want := defaultLinkWindow + dataQueueLen; sent > want {
+	// b's window, the writer's queue and the payload it holds.
+	if want := linkWindow(b.cfg.MaxFrame)/int(payloadCost(len(payload)+1)) + dataQueueLen + 1; sent > want {
 		t.Fatalf("%d payloads accepted for a consumer that reads nothing, want at most the window plus the queue (%d)", sent, want)
 	}
 	// A Send that waited for the stalled peer would wait for the link's
@@ -147,9 +148,9 @@ func bareNode(self string) *Node {
 func TestAdoptKeepsTheLinkDialedByTheLowerName(t *testing.T) {
 	// On b (the higher name): its own dial loses to a's.
 	b := bareNode("b")
-	ours := newLink(Peer{Name: "a"}, "b", defaultLinkWindow)
+	ours := newLink(Peer{Name: "a"}, "b", linkWindow(wire.DefaultMaxFrame))
 	b.links["a"] = ours
-	theirs := newLink(Peer{Name: "a"}, "a", defaultLinkWindow)
+	theirs := newLink(Peer{Name: "a"}, "a", linkWindow(wire.DefaultMaxFrame))
 	if !b.adopt(theirs) {
 		t.Fatal("adopt refused")
 	}
@@ -160,9 +161,9 @@ func TestAdoptKeepsTheLinkDialedByTheLowerName(t *testing.T) {
 	// On a (the lower name): its own dial wins; b's link stays open,
 	// unused, until b closes it.
 	a := bareNode("a")
-	ours = newLink(Peer{Name: "b"}, "a", defaultLinkWindow)
+	ours = newLink(Peer{Name: "b"}, "a", linkWindow(wire.DefaultMaxFrame))
 	a.links["b"] = ours
-	theirs = newLink(Peer{Name: "b"}, "b", defaultLinkWindow)
+	theirs = newLink(Peer{Name: "b"}, "b", linkWindow(wire.DefaultMaxFrame))
 	if !a.adopt(theirs) {
 		t.Fatal("adopt refused")
 	}
@@ -181,9 +182,9 @@ func TestAdoptKeepsTheLinkDialedByTheLowerName(t *testing.T) {
 
 func TestAdoptPrefersTheNewerLinkFromTheSameDialer(t *testing.T) {
 	a := bareNode("a")
-	old := newLink(Peer{Name: "b"}, "b", defaultLinkWindow)
+	old := newLink(Peer{Name: "b"}, "b", linkWindow(wire.DefaultMaxFrame))
 	a.links["b"] = old
-	fresh := newLink(Peer{Name: "b"}, "b", defaultLinkWindow)
+	fresh := newLink(Peer{Name: "b"}, "b", linkWindow(wire.DefaultMaxFrame))
 	a.adopt(fresh)
 	if a.links["b"] != fresh {
 		t.Fatal("a reconnecting peer's new link did not replace the old one")
