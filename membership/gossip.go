@@ -116,17 +116,19 @@ func (g GossipConfig) withDefaults() GossipConfig {
 // and HTTP listeners are, and whether it is leaving (memberlist reports a
 // graceful leave and a death the same way; the flag tells them apart).
 type nodeMeta struct {
-	Addr     string
-	HTTPAddr string
-	Leaving  bool
+	Addr        string
+	HTTPAddr    string
+	Incarnation uint64
+	Leaving     bool
 }
 
-const nodeMetaVersion = 1
+const nodeMetaVersion = 2
 
 func appendNodeMeta(b []byte, m nodeMeta) []byte {
 	b = append(b, nodeMetaVersion)
 	b = wire.AppendString(b, m.Addr)
 	b = wire.AppendString(b, m.HTTPAddr)
+	b = wire.AppendUvarint(b, m.Incarnation)
 	return wire.AppendBool(b, m.Leaving)
 }
 
@@ -135,7 +137,7 @@ func decodeNodeMeta(b []byte) (nodeMeta, error) {
 	if v := d.Byte(); d.Err() == nil && v != nodeMetaVersion {
 		return nodeMeta{}, fmt.Errorf("membership: node metadata version %d, want %d", v, nodeMetaVersion)
 	}
-	m := nodeMeta{Addr: d.String(maxHelloAddr), HTTPAddr: d.String(maxHelloAddr), Leaving: d.Bool()}
+	m := nodeMeta{Addr: d.String(maxHelloAddr), HTTPAddr: d.String(maxHelloAddr), Incarnation: d.Uvarint(), Leaving: d.Bool()}
 	if err := d.Finish(); err != nil {
 		return nodeMeta{}, fmt.Errorf("membership: node metadata: %w", err)
 	}
@@ -193,7 +195,7 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 		table:  table,
 		log:    logger,
 		leaveT: cfg.Gossip.LeaveTimeout,
-		meta:   nodeMeta{Addr: self.Addr, HTTPAddr: cfg.HTTPAddr},
+		meta:   nodeMeta{Addr: self.Addr, HTTPAddr: cfg.HTTPAddr, Incarnation: cfg.Incarnation},
 		peers:  make(map[string]nodeMeta),
 		dead:   make(map[string]deadMember),
 		left:   make(map[string]time.Time),
@@ -400,11 +402,12 @@ func (g *gossip) info(n *memberlist.Node, status NodeStatus) (NodeInfo, nodeMeta
 		g.log.Debug("membership: bad node metadata", "node", n.Name, "err", err)
 	}
 	return NodeInfo{
-		Name:       n.Name,
-		Addr:       meta.Addr,
-		HTTPAddr:   meta.HTTPAddr,
-		GossipAddr: n.Address(),
-		Status:     status,
+		Name:        n.Name,
+		Addr:        meta.Addr,
+		HTTPAddr:    meta.HTTPAddr,
+		Incarnation: meta.Incarnation,
+		GossipAddr:  n.Address(),
+		Status:      status,
 	}, meta
 }
 

@@ -22,7 +22,11 @@ type NodeConfig struct {
 	AdvertiseAddr string // overlay address others dial, default the bound address
 	GossipAddr    string // memberlist bind address, default "127.0.0.1:0"
 	HTTPAddr      string // carried in memberlist metadata only
-	ClusterLabel  string // default "cpg"; nodes with another label cannot connect
+	// Incarnation is the incarnation of this process's registry state,
+	// carried in memberlist metadata: a node that purges this one uses it
+	// to name exactly the process that died.
+	Incarnation  uint64
+	ClusterLabel string // default "cpg"; nodes with another label cannot connect
 	// ClusterKey is 16, 24 or 32 bytes. It authenticates every overlay
 	// connection (HMAC proof in the handshake) and, hashed, encrypts
 	// memberlist traffic. Empty means an open cluster: no encryption, and
@@ -183,6 +187,7 @@ type coreInput struct {
 	msg     hyparview.ProtocolMessage
 	payload []byte
 	link    *link
+	err     error // inputLinkFailed: why the link ended
 }
 
 // Start opens the overlay listener and memberlist and starts the node,

@@ -112,6 +112,9 @@ func (n *Node) apply(core *hyparview.Protocol, in coreInput) {
 			}
 			if wasActive {
 				n.table.suspect(in.peer.Name)
+				if closedByPeer(in.err) {
+					n.confirmGone(in.peer)
+				}
 			}
 		}
 		core.LinkFailed(in.peer)

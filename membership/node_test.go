@@ -314,6 +314,15 @@ func TestRestartedNodeRejoinsWithNewAddress(t *testing.T) {
 		info, ok := a.table.get("b")
 		return ok && info.Status == StatusDead && !containsPeer(a.Active(), "b")
 	})
+	// The status says dead as soon as the link closed and b's port refused
+	// a connection; memberlist takes its probes' time to agree, and only
+	// then lets the name come back from another address.
+	waitFor(t, 10*time.Second, "memberlist did not rule b dead", func() bool {
+		a.gossip.mu.Lock()
+		defer a.gossip.mu.Unlock()
+		_, dead := a.gossip.dead["b"]
+		return dead
+	})
 	// Past memberlist's reclaim time, the name may come back from elsewhere.
 	time.Sleep(a.cfg.Gossip.DeadNodeReclaimTime)
 	b2 := startNode(t, testNodeConfig("b"))

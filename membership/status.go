@@ -39,12 +39,15 @@ func (s NodeStatus) String() string {
 
 // NodeInfo describes one node as this node knows it.
 type NodeInfo struct {
-	Name       string
-	Addr       string // overlay TCP address
-	HTTPAddr   string // from the node's metadata; empty if it has none
-	GossipAddr string // memberlist address
-	Status     NodeStatus
-	RTT        time.Duration // smoothed RTT of our overlay link to it, else memberlist's last probe RTT; 0 if unknown
+	Name     string
+	Addr     string // overlay TCP address
+	HTTPAddr string // from the node's metadata; empty if it has none
+	// Incarnation is the node's registry incarnation from its metadata;
+	// 0 if it has none.
+	Incarnation uint64
+	GossipAddr  string // memberlist address
+	Status      NodeStatus
+	RTT         time.Duration // smoothed RTT of our overlay link to it, else memberlist's last probe RTT; 0 if unknown
 }
 
 // StatusEvent reports a change of a node's status.
@@ -52,6 +55,11 @@ type StatusEvent struct {
 	NodeInfo
 	Previous NodeStatus // 0 for a node seen for the first time
 	At       time.Time
+	// Certain is set on a StatusDead this node found itself: its link to
+	// the node was closed by the other end and a new connection was
+	// refused, so the process is gone (no one listens on its port). It
+	// comes before memberlist's verdict, which takes seconds.
+	Certain bool
 }
 
 // statusBuffer is how many status events wait for a slow subscriber before
@@ -68,6 +76,9 @@ type statusTable struct {
 	out    chan StatusEvent
 	closed bool
 	now    func() time.Time
+	// gone holds the nodes ruled dead on this node's own evidence
+	// (confirmGone), which fresh evidence of life overturns.
+	gone map[string]bool
 }
 
 func newStatusTable() *statusTable {
@@ -101,12 +112,35 @@ func (t *statusTable) set(info NodeInfo) {
 		if info.RTT == 0 {
 			info.RTT = old.RTT
 		}
+		if info.Incarnation == 0 {
+			info.Incarnation = old.Incarnation
+		}
 	}
 	t.nodes[info.Name] = info
+	delete(t.gone, info.Name)
 	if seen && old.Status == info.Status {
 		return
 	}
 	t.publish(StatusEvent{NodeInfo: info, Previous: old.Status, At: t.now()})
+}
+
+// confirmGone records that the node's process is certainly gone (see
+// StatusEvent.Certain), unless it is already ruled dead or left.
+func (t *statusTable) confirmGone(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	info, ok := t.nodes[name]
+	if t.closed || !ok || info.Status == StatusDead || info.Status == StatusLeft {
+		return
+	}
+	old := info.Status
+	info.Status = StatusDead
+	t.nodes[name] = info
+	if t.gone == nil {
+		t.gone = make(map[string]bool)
+	}
+	t.gone[name] = true
+	t.publish(StatusEvent{NodeInfo: info, Previous: old, At: t.now(), Certain: true})
 }
 
 // suspect marks a live node suspect; a node already ruled dead or left, or
@@ -125,8 +159,9 @@ func (t *statusTable) suspect(name string) {
 func (t *statusTable) clearSuspicion(name string, rtt time.Duration) {
 	t.mu.Lock()
 	info, ok := t.nodes[name]
+	revive := ok && (info.Status == StatusSuspect || (info.Status == StatusDead && t.gone[name]))
 	t.mu.Unlock()
-	if ok && info.Status == StatusSuspect {
+	if revive {
 		info.Status = StatusAlive
 		info.RTT = rtt
 		t.set(info)

@@ -411,7 +411,7 @@ func (n *Node) linkBroken(l *link, err error) {
 	if !errors.Is(err, net.ErrClosed) {
 		n.log.Debug("membership: link broken", "peer", l.peer.Name, "err", err)
 	}
-	n.input(coreInput{kind: inputLinkFailed, peer: l.peer, link: l})
+	n.input(coreInput{kind: inputLinkFailed, peer: l.peer, link: l, err: err})
 }
 
 // serveConn authenticates an accepted connection, then either reads the

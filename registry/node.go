@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"sync"
@@ -30,15 +31,18 @@ type Config struct {
 	// WatchBuffer is the default number of events a watch holds for a slow
 	// reader before it overflows (default 1024).
 	WatchBuffer int
-	// OnLocalOp is called for every change this node makes to its own
-	// members, in order, while the registry's lock is held: it must not
-	// block or call back into the node. Replication hooks in here.
-	OnLocalOp func(op *crdt.Op)
-	// OnLocalState is called, under the same rules as OnLocalOp, when this
-	// node refutes a claim about itself (a tombstone, or a second process
-	// under its name): st is its whole state at its new incarnation, to
-	// be broadcast and merged by peers (crdt.State.MergeOwner).
-	OnLocalState func(st *crdt.OwnerState)
+	// Cluster, when set, makes the node a member of a cluster: it runs the
+	// overlay, the failure detector and the broadcast, and replicates every
+	// scope with the other nodes. Nil: a node on its own.
+	Cluster *ClusterConfig
+	// Logger receives the node's notable events (default: discarded).
+	Logger *slog.Logger
+
+	// onLocalOp and onLocalState see, in order and under the node's lock,
+	// every op this node makes and every state it announces after a
+	// refute: the package's tests carry them between nodes by hand.
+	onLocalOp    func(op *crdt.Op)
+	onLocalState func(st *crdt.OwnerState)
 }
 
 // Node is one node's registry: its own members and the replicas of every
@@ -58,6 +62,9 @@ type Node struct {
 
 	// scopes is replaced, never modified, so readers load it without a lock.
 	scopes atomic.Pointer[map[string]*scopeIndex]
+
+	// cluster is set once at start when the node runs in a cluster.
+	cluster *cluster
 }
 
 // New starts a node.
@@ -81,14 +88,32 @@ func New(cfg Config) (*Node, error) {
 	if cfg.WatchBuffer <= 0 {
 		cfg.WatchBuffer = 1024
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	n := &Node{cfg: cfg, name: cfg.Name, bindings: make(map[*binding]struct{})}
 	n.state = crdt.New(crdt.Config{
 		Self: cfg.Name, Incarnation: cfg.Incarnation, Observer: n.observe,
 		Clock: func() uint64 { return uint64(cfg.Now().UnixNano()) },
+		Alive: n.mayHold,
 	})
 	empty := map[string]*scopeIndex{}
 	n.scopes.Store(&empty)
+	if cfg.Cluster != nil {
+		if err := n.startCluster(*cfg.Cluster); err != nil {
+			return nil, err
+		}
+		if n.cfg.RTT == nil {
+			n.cfg.RTT = n.cluster.overlay.RTT
+		}
+	}
 	return n, nil
+}
+
+// mayHold reports whether this replica may hold entries of owner: not when
+// the failure detector declared it dead or gone. n.mu is held.
+func (n *Node) mayHold(owner string) bool {
+	return n.cluster == nil || !n.cluster.gone[owner]
 }
 
 // Name returns the node's name.
@@ -177,15 +202,21 @@ func (n *Node) snapshot(v *groupView) *snapshot {
 	return s
 }
 
-// Close ends every watch and context binding. Changes after Close fail with
-// ErrClosed; lookups keep answering from the last state.
+// Close leaves the cluster, if the node is in one (the other nodes drop
+// its members at once), and ends every watch and context binding. Changes
+// after Close fail with ErrClosed; lookups keep answering from the last
+// state.
 func (n *Node) Close() error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed {
+		n.mu.Unlock()
 		return nil
 	}
 	n.closed = true
+	n.mu.Unlock()
+	n.stopCluster(true)
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	for b := range n.bindings {
 		b.stop()
 	}
@@ -199,65 +230,38 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// publish hands ops this node made to the replication hook.
+// publish hands an op this node made to replication; n.mu is held.
 func (n *Node) publish(op *crdt.Op) {
-	if n.cfg.OnLocalOp != nil {
-		n.cfg.OnLocalOp(op)
+	if n.cluster != nil {
+		cp := *op
+		n.cluster.queueLocked(outgoing{op: &cp})
+	}
+	if n.cfg.onLocalOp != nil {
+		n.cfg.onLocalOp(op)
 	}
 }
 
-// The replication port: the network layer drives these.
-
-// ApplyOp applies an op another node made, received from the network.
-func (n *Node) ApplyOp(op *crdt.Op) crdt.Result {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	r := n.state.Apply(op)
-	n.refuteLocked()
-	return r
-}
-
-// Digest returns the replica's digest, for anti-entropy.
-func (n *Node) Digest() crdt.Digest {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.state.Digest()
-}
-
-// Delta returns what a peer with the given digest is missing.
-func (n *Node) Delta(peer *crdt.Digest) crdt.Delta {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	d := n.state.Delta(peer)
-	n.refuteLocked()
-	return d
-}
-
-// Merge folds a peer's delta into the replica.
-func (n *Node) Merge(d *crdt.Delta) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.state.MergeAt(d, n.cfg.Now().UnixNano())
-	n.refuteLocked()
-}
-
-// Tombstone purges a dead node's members; incarnation is the dead
-// process's own, as the membership layer advertised it. For this node's
-// own name it starts a new incarnation instead, and announces its members
-// again as one state (Config.OnLocalState).
-func (n *Node) Tombstone(owner string, incarnation uint64) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.state.Tombstone(owner, incarnation, n.cfg.Now().UnixNano())
-	n.refuteLocked()
-}
-
+// refuteLocked answers a claim about this node (a tombstone, or a second
+// process under its name) with a new incarnation, announced as one state;
+// n.mu is held.
 func (n *Node) refuteLocked() {
 	if !n.state.NeedsRefute() {
 		return
 	}
 	st := n.state.Refute()
-	if n.cfg.OnLocalState != nil {
-		n.cfg.OnLocalState(&st)
+	n.cfg.Logger.Info("registry: refuted a claim about this node", "incarnation", st.Version.Incarnation)
+	if n.cluster != nil {
+		n.cluster.queueLocked(outgoing{state: &st})
 	}
+	if n.cfg.onLocalState != nil {
+		n.cfg.onLocalState(&st)
+	}
+}
+
+// Summary returns the fingerprint of this replica's digest: equal on every
+// node once the cluster has converged.
+func (n *Node) Summary() crdt.Summary {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state.Summary()
 }

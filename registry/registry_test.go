@@ -31,11 +31,11 @@ func newPair(t *testing.T, rtt func(string) (time.Duration, bool)) *pair {
 	p := &pair{}
 	clock := func() time.Time { p.clockN++; return time.Unix(0, p.clockN) }
 	var err error
-	p.a, err = New(Config{Name: "a", Incarnation: 1, Now: clock, RTT: rtt, OnLocalOp: func(op *crdt.Op) { p.toB = append(p.toB, *op) },
-		OnLocalState: func(st *crdt.OwnerState) { p.statesToB = append(p.statesToB, *st) }})
+	p.a, err = New(Config{Name: "a", Incarnation: 1, Now: clock, RTT: rtt, onLocalOp: func(op *crdt.Op) { p.toB = append(p.toB, *op) },
+		onLocalState: func(st *crdt.OwnerState) { p.statesToB = append(p.statesToB, *st) }})
 	require.NoError(t, err)
-	p.b, err = New(Config{Name: "b", Incarnation: 1, Now: clock, RTT: rtt, OnLocalOp: func(op *crdt.Op) { p.toA = append(p.toA, *op) },
-		OnLocalState: func(st *crdt.OwnerState) { p.statesToA = append(p.statesToA, *st) }})
+	p.b, err = New(Config{Name: "b", Incarnation: 1, Now: clock, RTT: rtt, onLocalOp: func(op *crdt.Op) { p.toA = append(p.toA, *op) },
+		onLocalState: func(st *crdt.OwnerState) { p.statesToA = append(p.statesToA, *st) }})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.a.Close(); p.b.Close() })
 	return p
@@ -47,13 +47,13 @@ func (p *pair) sync() {
 		p.toA, p.toB = nil, nil
 		statesToA, statesToB := p.statesToA, p.statesToB
 		p.statesToA, p.statesToB = nil, nil
-		p.a.Merge(&crdt.Delta{Owners: statesToA})
-		p.b.Merge(&crdt.Delta{Owners: statesToB})
+		p.a.merge(&crdt.Delta{Owners: statesToA})
+		p.b.merge(&crdt.Delta{Owners: statesToB})
 		for i := range toA {
-			p.a.ApplyOp(&toA[i])
+			p.a.applyOp(&toA[i])
 		}
 		for i := range toB {
-			p.b.ApplyOp(&toB[i])
+			p.b.applyOp(&toB[i])
 		}
 	}
 }
@@ -217,7 +217,7 @@ func TestPicks(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	var fromC []crdt.Op
-	c.cfg.OnLocalOp = func(op *crdt.Op) { fromC = append(fromC, *op) }
+	c.cfg.onLocalOp = func(op *crdt.Op) { fromC = append(fromC, *op) }
 
 	sa, sb := p.a.Default(), p.b.Default()
 	require.NoError(t, sb.Join("/g", "b-old", nil)) // t=1
@@ -225,7 +225,7 @@ func TestPicks(t *testing.T) {
 	require.NoError(t, c.Default().Join("/g", "c-new", nil))
 	p.sync()
 	for i := range fromC {
-		p.a.ApplyOp(&fromC[i])
+		p.a.applyOp(&fromC[i])
 	}
 
 	pick := func(st Strategy, exclude ...string) string {
@@ -374,14 +374,14 @@ func TestRemoteOwnerPurgeAndSelfRefutation(t *testing.T) {
 	require.NoError(t, p.b.Default().Join("/g", "b1", nil))
 	p.sync()
 
-	p.b.Tombstone("a", 1)
+	p.b.tombstone("a", 1)
 	g, _ := p.b.Default().Members("/g")
 	require.Equal(t, []string{"b:b1"}, ids(g.Members), "a dead node's members are purged")
 
 	// a learns of its tombstone, refutes with a new incarnation, and b takes
 	// its members back.
-	d := p.b.Delta(&crdt.Digest{})
-	p.a.Merge(&d)
+	d := p.b.delta(&crdt.Digest{})
+	p.a.merge(&d)
 	p.sync()
 	g, _ = p.b.Default().Members("/g")
 	require.Equal(t, []string{"b:b1", "a:a1"}, ids(g.Members))

@@ -1,0 +1,45 @@
+package membership
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+)
+
+// A process that crashed leaves evidence a failure detector cannot give
+// quickly: its kernel closes its connections, and nobody listens on its
+// port any more. When an active link is closed by the other end, the node
+// dials the peer once: a refused connection means the process is gone, and
+// the status stream says so at once (StatusEvent.Certain), long before
+// memberlist's probes and suspicion rule it dead.
+
+// goneProbeTimeout bounds the confirming dial.
+const goneProbeTimeout = 500 * time.Millisecond
+
+// closedByPeer reports whether a link ended because the other end closed
+// or reset the connection (as opposed to a timeout or our own close).
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// confirmGone dials peer once, off the loop, and records it certainly gone
+// if the connection is refused.
+func (n *Node) confirmGone(peer Peer) {
+	if peer.Addr == "" {
+		return
+	}
+	n.spawn(func() {
+		conn, err := net.DialTimeout("tcp", peer.Addr, goneProbeTimeout)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			n.log.Info("membership: peer process gone", "peer", peer.Name)
+			n.table.confirmGone(peer.Name)
+		}
+	})
+}

@@ -1,0 +1,54 @@
+package membership
+
+import (
+	"testing"
+	"time"
+)
+
+// A crashed peer's process is known gone as soon as its link closes and
+// its port refuses a new connection: the status stream says so, marked
+// Certain, long before memberlist's probes could.
+func TestCrashedPeerIsCertainlyGone(t *testing.T) {
+	a, b := joinPair(t)
+	for len(a.Statuses()) > 0 {
+		<-a.Statuses()
+	}
+	crashed := time.Now()
+	b.shutdown(false)
+	deadline := time.After(testTimeScale * 2 * time.Second)
+	for {
+		select {
+		case ev := <-a.Statuses():
+			if ev.Name != "b" || ev.Status != StatusDead {
+				continue
+			}
+			if !ev.Certain {
+				t.Fatalf("b ruled dead by memberlist first (after %v), not by its closed port", time.Since(crashed))
+			}
+			t.Logf("b certainly gone %v after its crash", time.Since(crashed))
+			return
+		case <-deadline:
+			t.Fatal("no dead status for b within 2s of its crash")
+		}
+	}
+}
+
+// A peer ruled gone on this node's own evidence comes back alive on fresh
+// evidence of life (a new overlay link), without waiting for memberlist.
+func TestCertainlyGoneIsOverturnedByALink(t *testing.T) {
+	tbl := newStatusTable()
+	tbl.set(NodeInfo{Name: "b", Status: StatusAlive})
+	tbl.confirmGone("b")
+	if info, _ := tbl.get("b"); info.Status != StatusDead {
+		t.Fatalf("b is %v after confirmGone, want dead", info.Status)
+	}
+	tbl.clearSuspicion("b", time.Millisecond)
+	if info, _ := tbl.get("b"); info.Status != StatusAlive {
+		t.Fatalf("b is %v after a new link, want alive", info.Status)
+	}
+	tbl.set(NodeInfo{Name: "b", Status: StatusDead})
+	tbl.clearSuspicion("b", time.Millisecond)
+	if info, _ := tbl.get("b"); info.Status != StatusDead {
+		t.Fatalf("memberlist's dead verdict was overturned by a link event: %v", info.Status)
+	}
+}

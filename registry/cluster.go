@@ -1,0 +1,427 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cpggo/cpg/broadcast"
+	"github.com/cpggo/cpg/broadcast/plumtree"
+	"github.com/cpggo/cpg/crdt"
+	"github.com/cpggo/cpg/membership"
+	"github.com/cpggo/cpg/registry/replication"
+)
+
+// ClusterConfig makes a Node a member of a cluster: it runs memberlist,
+// HyParView and Plumtree beside its registry and replicates every scope.
+type ClusterConfig struct {
+	// Bind is the overlay's TCP listen address (default 127.0.0.1:0).
+	Bind string
+	// Advertise is the overlay address other nodes dial (default: the
+	// bound address).
+	Advertise string
+	// Gossip is memberlist's bind address (default 127.0.0.1:0).
+	Gossip string
+	// Join lists memberlist addresses of running nodes. Empty: this node
+	// starts a cluster of its own, which others join through it.
+	Join []string
+	// JoinTimeout bounds the join at start (default 10 s).
+	JoinTimeout time.Duration
+	// Key authenticates every overlay connection and encrypts memberlist:
+	// 16, 24 or 32 bytes. Empty: an open cluster.
+	Key []byte
+	// Label separates clusters that share a network (default "cpg").
+	Label string
+	// HTTPAddr is advertised to the other nodes (cpgd's API address).
+	HTTPAddr string
+
+	// Membership tunes the overlay and the failure detector; its name,
+	// address, key, label and incarnation fields are set from the above.
+	Membership membership.NodeConfig
+	// Broadcast tunes Plumtree.
+	Broadcast broadcast.Options
+	// Replication tunes the replication core.
+	Replication replication.Config
+
+	// ReapAfter is how long an owner may hold entries here while the
+	// failure detector lists it as neither alive nor suspect before its
+	// entries go (default 30 s). It is the rule that keeps a late message
+	// from bringing back a node whose death this replica missed or whose
+	// tombstone it collected.
+	ReapAfter time.Duration
+	// TombstoneGrace is how long a tombstone is kept (default 10 min).
+	TombstoneGrace time.Duration
+
+	// WrapTransport, if set, wraps the overlay as the broadcast layer sees
+	// it: tests inject message loss, delay and duplication there.
+	WrapTransport func(broadcast.Transport) broadcast.Transport
+}
+
+// cluster is what a clustered Node runs beside its registry.
+type cluster struct {
+	cfg     ClusterConfig
+	overlay *membership.Node
+	bcast   *broadcast.Node
+	rep     *replication.Replica
+
+	// Guarded by the node's mu.
+	outbox []outgoing           // local changes not yet broadcast, in order
+	gone   map[string]bool      // owners the failure detector declared dead or left
+	absent map[string]time.Time // owners with entries, not listed alive, since when
+
+	wake chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// outgoing is one local change waiting for the broadcast: an op, this
+// node's whole state after a refute, or a tombstone it found.
+type outgoing struct {
+	op    *crdt.Op
+	state *crdt.OwnerState
+	death *replication.Batch
+}
+
+const (
+	defaultJoinTimeout    = 10 * time.Second
+	defaultReapAfter      = 30 * time.Second
+	defaultTombstoneGrace = 10 * time.Minute
+	// reapEvery spaces the reaper's checks.
+	reapEvery = time.Second
+	// maxBatchBytes keeps a batch well inside one frame.
+	maxBatchBytes = plumtree.MaxPayloadLen / 2
+)
+
+// startCluster joins n to its cluster; n.mu is not held.
+func (n *Node) startCluster(cc ClusterConfig) error {
+	if cc.JoinTimeout <= 0 {
+		cc.JoinTimeout = defaultJoinTimeout
+	}
+	if cc.ReapAfter <= 0 {
+		cc.ReapAfter = defaultReapAfter
+	}
+	if cc.TombstoneGrace <= 0 {
+		cc.TombstoneGrace = defaultTombstoneGrace
+	}
+	c := &cluster{
+		cfg:    cc,
+		gone:   make(map[string]bool),
+		absent: make(map[string]time.Time),
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+	}
+	mc := cc.Membership
+	mc.Name = n.name
+	mc.BindAddr, mc.AdvertiseAddr, mc.GossipAddr = cc.Bind, cc.Advertise, cc.Gossip
+	mc.HTTPAddr, mc.ClusterKey, mc.ClusterLabel = cc.HTTPAddr, cc.Key, cc.Label
+	mc.Incarnation = n.cfg.Incarnation
+	overlay, err := membership.Start(mc)
+	if err != nil {
+		return fmt.Errorf("registry: start the overlay: %w", err)
+	}
+	var tr broadcast.Transport = overlay
+	if cc.WrapTransport != nil {
+		tr = cc.WrapTransport(overlay)
+	}
+	bcast, err := broadcast.Start(tr, cc.Broadcast)
+	if err != nil {
+		overlay.Close()
+		return fmt.Errorf("registry: start the broadcast: %w", err)
+	}
+	c.overlay, c.bcast = overlay, bcast
+	n.mu.Lock()
+	c.rep = replication.New(n.state, cc.Replication)
+	n.cluster = c
+	n.mu.Unlock()
+	if err := bcast.Register(replication.Topic, lockedReplica{n}); err != nil {
+		c.shutdown(false)
+		return err
+	}
+	c.wg.Add(2)
+	go n.flushLoop(c)
+	go n.watchStatuses(c)
+	if len(cc.Join) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), cc.JoinTimeout)
+		defer cancel()
+		if err := overlay.Join(ctx, cc.Join...); err != nil {
+			n.stopCluster(false)
+			return fmt.Errorf("registry: join %v: %w", cc.Join, err)
+		}
+	}
+	return nil
+}
+
+// queueLocked puts a local change in the outbox and wakes the flusher;
+// n.mu is held.
+func (c *cluster) queueLocked(o outgoing) {
+	c.outbox = append(c.outbox, o)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop broadcasts local changes. Changes made while a flush runs wait
+// for the next one, so a burst goes out as a few batches rather than one
+// broadcast per change; the node's lock is never held while it sends.
+func (n *Node) flushLoop(c *cluster) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.wake:
+		case <-c.stop:
+			n.flush(c)
+			return
+		}
+		n.flush(c)
+	}
+}
+
+func (n *Node) flush(c *cluster) {
+	n.mu.Lock()
+	out := c.outbox
+	c.outbox = nil
+	n.mu.Unlock()
+	for len(out) > 0 {
+		var batches []replication.Batch
+		switch o := out[0]; {
+		case o.op != nil:
+			k := 0
+			ops := make([]crdt.Op, 0, len(out))
+			for k < len(out) && out[k].op != nil {
+				ops = append(ops, *out[k].op)
+				k++
+			}
+			batches, out = replication.Batches(ops, maxBatchBytes), out[k:]
+		case o.state != nil:
+			batches = []replication.Batch{{
+				ID:      replication.MessageID(o.state.Owner, o.state.Version),
+				Payload: replication.StatePayload(o.state),
+			}}
+			out = out[1:]
+		default:
+			batches, out = []replication.Batch{*o.death}, out[1:]
+		}
+		for _, b := range batches {
+			if err := c.bcast.Broadcast(replication.Topic, b.ID, b.Payload); err != nil && !errors.Is(err, broadcast.ErrClosed) {
+				n.cfg.Logger.Warn("registry: broadcast", "err", err)
+			}
+		}
+	}
+}
+
+// watchStatuses purges the owners the failure detector declares dead or
+// left (with the incarnation their metadata advertised), and reaps the
+// entries of owners it has not listed alive for ReapAfter.
+func (n *Node) watchStatuses(c *cluster) {
+	defer c.wg.Done()
+	reap := time.NewTicker(reapEvery)
+	defer reap.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case ev, ok := <-c.overlay.Statuses():
+			if !ok {
+				return
+			}
+			n.noteStatus(c, ev)
+		case <-reap.C:
+			n.reap(c)
+		}
+	}
+}
+
+func (n *Node) noteStatus(c *cluster, ev membership.StatusEvent) {
+	if ev.Name == n.name {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch ev.Status {
+	case membership.StatusAlive, membership.StatusSuspect:
+		delete(c.gone, ev.Name)
+		delete(c.absent, ev.Name)
+	case membership.StatusDead, membership.StatusLeft:
+		c.gone[ev.Name] = true
+		inc := ev.Incarnation
+		if inc == 0 {
+			// Metadata never reached us: the incarnation we hold is the
+			// best we know.
+			v, _ := n.state.Owner(ev.Name)
+			inc = v.Incarnation
+		}
+		if ev.Certain {
+			// This node saw the process go: tell everyone now rather than
+			// let each wait for its own failure detector.
+			if id, payload, ok := c.rep.Purge(ev.Name, inc); ok {
+				c.queueLocked(outgoing{death: &replication.Batch{ID: id, Payload: payload}})
+			}
+		} else {
+			n.state.Tombstone(ev.Name, inc, c.rep.Now())
+		}
+		n.refuteLocked()
+	}
+}
+
+// reap removes the entries of owners that are not cluster members (their
+// death was missed, or their tombstone collected before a late message
+// brought them back), and collects old tombstones.
+func (n *Node) reap(c *cluster) {
+	alive := make(map[string]bool)
+	for _, m := range c.overlay.Members() {
+		if m.Status == membership.StatusAlive || m.Status == membership.StatusSuspect {
+			alive[m.Name] = true
+		}
+	}
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, owner := range n.state.Owners() {
+		if owner == n.name || alive[owner] {
+			delete(c.absent, owner)
+			continue
+		}
+		since, ok := c.absent[owner]
+		if !ok {
+			c.absent[owner] = now
+			continue
+		}
+		if now.Sub(since) >= c.cfg.ReapAfter {
+			v, _ := n.state.Owner(owner)
+			n.state.Tombstone(owner, v.Incarnation, c.rep.Now())
+			delete(c.absent, owner)
+		}
+	}
+	ticks := int64(c.cfg.TombstoneGrace / n.tickInterval(c))
+	if before := c.rep.Now() - ticks; before > 0 {
+		n.state.CollectTombstones(before)
+	}
+}
+
+// tickInterval is the broadcast's tick: the replica's unit of time.
+func (n *Node) tickInterval(c *cluster) time.Duration {
+	if c.cfg.Broadcast.TickInterval > 0 {
+		return c.cfg.Broadcast.TickInterval
+	}
+	return 100 * time.Millisecond
+}
+
+// stopCluster leaves the cluster. A graceful leave first tells every node
+// that this process is gone (a tombstone of its own incarnation, so its
+// members vanish everywhere at once), then leaves memberlist.
+func (n *Node) stopCluster(graceful bool) {
+	n.mu.Lock()
+	c := n.cluster
+	if c == nil {
+		n.mu.Unlock()
+		return
+	}
+	if graceful {
+		_, v := n.state.Self()
+		c.queueLocked(outgoing{death: &replication.Batch{
+			ID: replication.DeathID(n.name, v.Incarnation), Payload: replication.DeathPayload(n.name, v.Incarnation),
+		}})
+	}
+	n.mu.Unlock()
+	c.shutdown(graceful)
+}
+
+func (c *cluster) shutdown(graceful bool) {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	close(c.stop)
+	c.wg.Wait() // the flusher sends what is queued, the leave among it
+	if graceful {
+		// Let the tombstone leave this node before its links close.
+		time.Sleep(2 * c.tick())
+	}
+	c.bcast.Close()
+	c.overlay.Close()
+}
+
+func (c *cluster) tick() time.Duration {
+	if c.cfg.Broadcast.TickInterval > 0 {
+		return c.cfg.Broadcast.TickInterval
+	}
+	return 100 * time.Millisecond
+}
+
+// lockedReplica is the replication core as the broadcast's handler: the
+// broadcast's goroutine calls it, and the registry's lock guards the state
+// it shares with the node's users.
+type lockedReplica struct{ n *Node }
+
+func (h lockedReplica) Merge(from string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	return h.n.cluster.rep.Merge(from, id, payload)
+}
+
+func (h lockedReplica) IsStale(id []byte) bool {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	return h.n.cluster.rep.IsStale(id)
+}
+
+func (h lockedReplica) Graft(id []byte) ([]byte, bool) {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	return h.n.cluster.rep.Graft(id)
+}
+
+func (h lockedReplica) ExchangeStart(peer string) []byte {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	return h.n.cluster.rep.ExchangeStart(peer)
+}
+
+func (h lockedReplica) ExchangeReceive(x plumtree.Exchange, data []byte) ([]byte, []plumtree.Action) {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	return h.n.cluster.rep.ExchangeReceive(x, data)
+}
+
+func (h lockedReplica) Tick() {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	h.n.cluster.rep.Tick()
+}
+
+// GossipAddr returns the address of this node's failure detector
+// (memberlist), which other nodes give as ClusterConfig.Join; "" for a node
+// on its own.
+func (n *Node) GossipAddr() string {
+	if n.cluster == nil {
+		return ""
+	}
+	return n.cluster.overlay.GossipAddr()
+}
+
+// Nodes returns the cluster's nodes as this node knows them (nil for a
+// node on its own).
+func (n *Node) Nodes() []membership.NodeInfo {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.overlay.Members()
+}
+
+// Overlay describes this node's place in the overlay.
+type Overlay struct {
+	Active, Passive []membership.Peer
+}
+
+// Overlay returns this node's active and passive views (empty for a node
+// on its own).
+func (n *Node) Overlay() Overlay {
+	if n.cluster == nil {
+		return Overlay{}
+	}
+	return Overlay{Active: n.cluster.overlay.Active(), Passive: n.cluster.overlay.Passive()}
+}
