@@ -4,7 +4,7 @@
 //	go run ./cmd/cpgsim -scenario steady -nodes 10000 -broadcasts 100 -seed 1 -out sim/out
 //	go run ./cmd/cpgsim -scenario all -nodes 1000
 //
-// Scenarios: steady, failure, churn, overlay, registry, all.
+// Scenarios: steady, failure, churn, overlay, mix, registry, all.
 package main
 
 import (
@@ -50,7 +50,7 @@ func run(args []string) error {
 	var o options
 	var fractions, latency string
 	var latMin, latMax time.Duration
-	fs.StringVar(&o.scenario, "scenario", "steady", "steady, failure, churn, overlay, registry or all")
+	fs.StringVar(&o.scenario, "scenario", "steady", "steady, failure, churn, overlay, mix, registry or all")
 	fs.IntVar(&o.nodes, "nodes", 1000, "cluster size")
 	fs.IntVar(&o.broadcasts, "broadcasts", 100, "steady: measured broadcasts")
 	fs.IntVar(&o.after, "after", 10, "failure: broadcasts after the failure, one per -interval (default 1s)")
@@ -90,9 +90,9 @@ func run(args []string) error {
 	}
 	scenarios := map[string]func(options) error{
 		"steady": runSteady, "failure": runFailure, "churn": runChurn,
-		"overlay": runOverlay, "registry": runRegistry,
+		"overlay": runOverlay, "mix": runMix, "registry": runRegistry,
 	}
-	order := []string{"steady", "failure", "churn", "overlay", "registry"}
+	order := []string{"steady", "failure", "churn", "overlay", "mix", "registry"}
 	if o.scenario != "all" {
 		if scenarios[o.scenario] == nil {
 			return fmt.Errorf("-scenario: unknown %q (want %s or all)", o.scenario, strings.Join(order, ", "))

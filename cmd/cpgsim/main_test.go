@@ -25,7 +25,7 @@ func TestEveryScenarioWritesItsFigures(t *testing.T) {
 	for _, name := range []string{
 		"steady-60-5.csv", "steady-60-5-payload.png", "steady-60-5-ldh.png",
 		"failure-60.csv", "failure-60-healing.csv", "failure-60-reliability.png", "failure-60-healing.png",
-		"churn-60.csv", "churn-60.png", "overlay-60.csv", "overlay-60.png", "registry-60.csv",
+		"churn-60.csv", "churn-60.png", "overlay-60.csv", "overlay-60.png", "mix-60.csv", "registry-60.csv",
 	} {
 		fi, err := os.Stat(filepath.Join(out, name))
 		if err != nil || fi.Size() == 0 {
