@@ -228,6 +228,12 @@ func (n *Node) watchStatuses(c *cluster) {
 				return
 			}
 			n.noteStatus(c, ev)
+			if ev.Status == membership.StatusAlive && (ev.Previous == membership.StatusDead || ev.Previous == membership.StatusLeft) {
+				// A node came back: what either side holds of the other
+				// may have been refused or purged meanwhile. Compare
+				// digests now rather than at the next exchange period.
+				c.exchangeWithNeighbours()
+			}
 		case <-reap.C:
 			n.reap(c)
 		}
@@ -298,6 +304,16 @@ func (n *Node) reap(c *cluster) {
 	ticks := int64(c.cfg.TombstoneGrace / n.tickInterval(c))
 	if before := c.rep.Now() - ticks; before > 0 {
 		n.state.CollectTombstones(before)
+	}
+}
+
+// exchangeWithNeighbours opens an anti-entropy exchange with every active
+// overlay neighbour.
+func (c *cluster) exchangeWithNeighbours() {
+	for _, p := range c.overlay.Active() {
+		// A peer that left the active view meanwhile is no loss: the link
+		// that replaces it opens an exchange of its own.
+		_ = c.bcast.StartExchange(replication.Topic, p.Name, nil)
 	}
 }
 
