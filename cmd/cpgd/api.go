@@ -35,6 +35,9 @@ func (a *api) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/scopes/{scope}/groups", a.groups)
 	mux.HandleFunc("GET /v1/scopes/{scope}/watch", a.watch)
 	mux.HandleFunc("GET /v1/scopes", a.scopes)
+	mux.HandleFunc("GET /v1/scopes/{scope}/digest", a.digest)
+	mux.HandleFunc("GET /v1/nodes", a.nodes)
+	mux.HandleFunc("GET /v1/overlay", a.overlay)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -15,12 +15,13 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startAgent runs the agent on a free loopback port until the test ends.
-func startAgent(t *testing.T) string {
+func startAgent(t *testing.T, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"agent", "--name", "t1", "--http", "127.0.0.1:0"}, ready) }()
+	args := append([]string{"agent", "--name", "t1", "--http", "127.0.0.1:0"}, extra...)
+	go func() { done <- run(ctx, args, ready) }()
 	var addr string
 	select {
 	case addr = <-ready:
