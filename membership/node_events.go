@@ -23,10 +23,51 @@ import "sync"
 // overlay's changes at once.
 type eventQueue struct {
 	mu      sync.Mutex
-	pending map[string][]queuedEvent // by peer name, in order
-	seq     uint64                   // orders events across peers
-	wake    chan struct{}            // one pending wake-up for the pump
+	pending map[string]*peerEvents // by peer name; never empty
+	seq     uint64                 // orders events across peers
+	wake    chan struct{}          // one pending wake-up for the pump
 	out     chan Event
+}
+
+// peerEvents is one peer's queue: a slice consumed from head, compacted
+// when half of it is consumed, so that neither end costs more than
+// amortised O(1) however long the backlog.
+type peerEvents struct {
+	items []queuedEvent
+	head  int
+}
+
+func (p *peerEvents) len() int { return len(p.items) - p.head }
+
+func (p *peerEvents) first() *queuedEvent { return &p.items[p.head] }
+
+func (p *peerEvents) last() *queuedEvent { return &p.items[len(p.items)-1] }
+
+func (p *peerEvents) popFirst() queuedEvent {
+	e := p.items[p.head]
+	p.items[p.head] = queuedEvent{}
+	p.head++
+	if p.head > len(p.items)/2 {
+		n := copy(p.items, p.items[p.head:])
+		clear(p.items[n:])
+		p.items = p.items[:n]
+		p.head = 0
+	}
+	return e
+}
+
+func (p *peerEvents) popLast() {
+	p.items[len(p.items)-1] = queuedEvent{}
+	p.items = p.items[:len(p.items)-1]
+}
+
+func (p *peerEvents) pushFirst(e queuedEvent) {
+	if p.head > 0 {
+		p.head--
+		p.items[p.head] = e
+		return
+	}
+	p.items = append([]queuedEvent{e}, p.items...)
 }
 
 type queuedEvent struct {
@@ -37,7 +78,7 @@ type queuedEvent struct {
 
 func newEventQueue() *eventQueue {
 	return &eventQueue{
-		pending: make(map[string][]queuedEvent),
+		pending: make(map[string]*peerEvents),
 		wake:    make(chan struct{}, 1),
 		out:     make(chan Event),
 	}
@@ -47,10 +88,9 @@ func newEventQueue() *eventQueue {
 func (q *eventQueue) pushLink(ev Event) {
 	q.mu.Lock()
 	name := ev.Peer.Name
-	queue := q.pending[name]
-	if ev.Type == LinkDown && len(queue) > 0 && queue[len(queue)-1].ev.Type == LinkUp {
-		queue[len(queue)-1] = queuedEvent{}
-		q.setPending(name, queue[:len(queue)-1])
+	if queue := q.pending[name]; ev.Type == LinkDown && queue != nil && queue.last().ev.Type == LinkUp {
+		queue.popLast()
+		q.dropIfEmpty(name, queue)
 		q.mu.Unlock()
 		return
 	}
@@ -70,15 +110,18 @@ func (q *eventQueue) pushPayload(ev Event, flow *flowControl) {
 func (q *eventQueue) appendLocked(e queuedEvent) {
 	q.seq++
 	e.seq = q.seq
-	q.pending[e.ev.Peer.Name] = append(q.pending[e.ev.Peer.Name], e)
+	queue := q.pending[e.ev.Peer.Name]
+	if queue == nil {
+		queue = &peerEvents{}
+		q.pending[e.ev.Peer.Name] = queue
+	}
+	queue.items = append(queue.items, e)
 }
 
-func (q *eventQueue) setPending(name string, queue []queuedEvent) {
-	if len(queue) == 0 {
+func (q *eventQueue) dropIfEmpty(name string, queue *peerEvents) {
+	if queue.len() == 0 {
 		delete(q.pending, name)
-		return
 	}
-	q.pending[name] = queue
 }
 
 func (q *eventQueue) notify() {
@@ -96,7 +139,7 @@ func (q *eventQueue) pop() (queuedEvent, bool) {
 	best, bestIsLink := "", false
 	var bestSeq uint64
 	for name, queue := range q.pending {
-		head := queue[0]
+		head := queue.first()
 		isLink := head.ev.Type != Message
 		if best == "" || (isLink && !bestIsLink) || (isLink == bestIsLink && head.seq < bestSeq) {
 			best, bestIsLink, bestSeq = name, isLink, head.seq
@@ -106,9 +149,8 @@ func (q *eventQueue) pop() (queuedEvent, bool) {
 		return queuedEvent{}, false
 	}
 	queue := q.pending[best]
-	head := queue[0]
-	queue[0] = queuedEvent{}
-	q.setPending(best, queue[1:])
+	head := queue.popFirst()
+	q.dropIfEmpty(best, queue)
 	return head, true
 }
 
@@ -116,8 +158,12 @@ func (q *eventQueue) pop() (queuedEvent, bool) {
 func (q *eventQueue) unpop(e queuedEvent) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	name := e.ev.Peer.Name
-	q.pending[name] = append([]queuedEvent{e}, q.pending[name]...)
+	queue := q.pending[e.ev.Peer.Name]
+	if queue == nil {
+		queue = &peerEvents{}
+		q.pending[e.ev.Peer.Name] = queue
+	}
+	queue.pushFirst(e)
 }
 
 // len is the number of events queued, for tests.
@@ -126,7 +172,7 @@ func (q *eventQueue) len() int {
 	defer q.mu.Unlock()
 	n := 0
 	for _, queue := range q.pending {
-		n += len(queue)
+		n += queue.len()
 	}
 	return n
 }
@@ -177,7 +223,7 @@ func (q *eventQueue) linkEventWaiting() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, queue := range q.pending {
-		if queue[0].ev.Type != Message {
+		if queue.first().ev.Type != Message {
 			return true
 		}
 	}
