@@ -1,6 +1,14 @@
 package membership
 
-import "testing"
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpggo/cpg/internal/wire"
+	"github.com/cpggo/cpg/membership/hyparview"
+)
 
 func TestFlowControlRefusesCreditOverTheWindow(t *testing.T) {
 	f := newFlowControl(800)
@@ -102,4 +110,49 @@ func TestFlowControlNeverStrandsASender(t *testing.T) {
 	if got := send.sendCredit.Load(); got <= window-window/4 {
 		t.Fatalf("sender holds %d bytes of credit with nothing queued, want more than three quarters of the %d window", got, window)
 	}
+}
+
+// TestPayloadBeyondCreditDropsTheLink: a peer that ignores its credit and
+// keeps sending payloads to a node whose application is not reading loses
+// the link, with a warning, instead of making the node buffer without
+// bound.
+func TestPayloadBeyondCreditDropsTheLink(t *testing.T) {
+	var logs logRecorder
+	cfg := testNodeConfig("a")
+	cfg.Logger = logs.logger()
+	n := startNode(t, cfg)
+	conn, err := net.Dial("tcp", n.Self().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ghost := handshake{self: Peer{Name: "ghost", Addr: "127.0.0.1:1"}, label: defaultLabel, key: testKey, timeout: 5 * time.Second}
+	res, err := ghost.dial(conn, "a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, body := hyparview.EncodeMessage(hyparview.MsgJoin{Epoch: 1})
+	if err := wire.WriteFrame(conn, typ, body, wire.DefaultMaxFrame); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, n, LinkUp, 5*time.Second)
+	// Nobody reads n's events from here on: no credit comes back.
+	payload := make([]byte, 1<<20)
+	sent := 0
+	for int64(sent)*payloadCost(len(payload)+1) <= int64(res.peerWindow) {
+		if err := wire.WriteFrame(conn, framePayload, payload, wire.DefaultMaxFrame); err != nil {
+			break // n already cut the link
+		}
+		sent++
+	}
+	waitFor(t, 5*time.Second, "the link to a peer sending without credit is still up", func() bool {
+		return !containsPeer(n.Active(), "ghost")
+	})
+	for _, l := range logs.lines("WARN") {
+		if strings.Contains(l, "without credit") {
+			t.Logf("after %d payloads of 1 MiB against a %d-byte window: %s", sent, res.peerWindow, l)
+			return
+		}
+	}
+	t.Fatalf("no warning about payloads without credit: %q", logs.lines("WARN"))
 }
