@@ -111,7 +111,7 @@ func (a *api) change(verb string, apply func(s *registry.Scope, req *joinRequest
 			writeError(w, err)
 			return
 		}
-		a.log.Info(verb, "scope", s.Name(), "group", req.Group, "member", req.Member)
+		a.log.Debug(verb, "scope", s.Name(), "group", req.Group, "member", req.Member)
 		count, _ := s.JoinCount(req.Group, req.Member)
 		writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "member": req.Member, "count": count})
 	}

@@ -1,0 +1,216 @@
+package proctest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls one node's HTTP API.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+func newClient(base string) Client {
+	return Client{base: base, http: &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 16,
+		// A stopped or partitioned node must not hang a test's poll.
+		ResponseHeaderTimeout: 5 * time.Second,
+	}}}
+}
+
+// ErrNotFound is a 404 from the API.
+var ErrNotFound = errors.New("proctest: not found")
+
+func (c Client) do(ctx context.Context, method, path string, body any, out any) error {
+	var r io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%w: %s %s: %s", ErrNotFound, method, path, strings.TrimSpace(string(data)))
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("proctest: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+type membership struct {
+	Group  string `json:"group"`
+	Member string `json:"member"`
+}
+
+// Join joins member to group in scope.
+func (c Client) Join(ctx context.Context, scope, group, member string) error {
+	return c.do(ctx, "POST", "/v1/scopes/"+scope+"/join", membership{group, member}, nil)
+}
+
+// Leave takes back one join of member to group.
+func (c Client) Leave(ctx context.Context, scope, group, member string) error {
+	return c.do(ctx, "POST", "/v1/scopes/"+scope+"/leave", membership{group, member}, nil)
+}
+
+// Member is a member as the API lists it.
+type Member struct {
+	ID   string `json:"id"`
+	Node string `json:"node"`
+}
+
+// Members lists the members of a group; none (and no error) when the group
+// does not exist.
+func (c Client) Members(ctx context.Context, scope, group string) ([]Member, error) {
+	var out struct {
+		Members []Member `json:"members"`
+	}
+	err := c.do(ctx, "GET", "/v1/scopes/"+scope+"/members?name="+url.QueryEscape(group), nil, &out)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return out.Members, err
+}
+
+// Digest is a replica's summary: equal on converged nodes.
+type Digest struct {
+	Digest  string `json:"digest"`
+	Groups  int    `json:"groups"`
+	Members int    `json:"members"`
+}
+
+// Digest returns the node's digest of scope.
+func (c Client) Digest(ctx context.Context, scope string) (Digest, error) {
+	var d Digest
+	err := c.do(ctx, "GET", "/v1/scopes/"+scope+"/digest", nil, &d)
+	return d, err
+}
+
+// NodeStatus maps each node the node knows to its status (alive, suspect,
+// dead, left).
+func (c Client) NodeStatus(ctx context.Context) (map[string]string, error) {
+	var out struct {
+		Nodes []struct{ Name, Status string } `json:"nodes"`
+	}
+	if err := c.do(ctx, "GET", "/v1/nodes", nil, &out); err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(out.Nodes))
+	for _, n := range out.Nodes {
+		m[n.Name] = n.Status
+	}
+	return m, nil
+}
+
+// Event is one watch event, stamped when this process read it.
+type Event struct {
+	Kind   string // join, leave, meta, overflow
+	Group  string
+	Member Member
+	At     time.Time
+}
+
+// Watch streams the scope's events for groups matching pattern until ctx
+// ends; the channel closes when the stream does. It returns once the
+// stream is open, so every change made after it returns is seen.
+func (c Client) Watch(ctx context.Context, scope, pattern string) (<-chan Event, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/v1/scopes/"+scope+"/watch?pattern="+url.QueryEscape(pattern), nil)
+	if err != nil {
+		return nil, err
+	}
+	// A watch runs as long as ctx: no response timeout past the headers.
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("proctest: watch %s: %s", pattern, resp.Status)
+	}
+	events := make(chan Event, 4096)
+	go func() {
+		defer close(events)
+		defer resp.Body.Close()
+		r := bufio.NewReaderSize(resp.Body, 64<<10)
+		var kind string
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				kind = strings.TrimSpace(line[len("event: "):])
+			case strings.HasPrefix(line, "data: "):
+				at := time.Now()
+				var d struct {
+					Group  string `json:"group"`
+					Member Member `json:"member"`
+				}
+				_ = json.Unmarshal([]byte(line[len("data: "):]), &d)
+				select {
+				case events <- Event{Kind: kind, Group: d.Group, Member: d.Member, At: at}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return events, nil
+}
+
+// waitFor polls cond every 2 ms until it holds or within passes; errors
+// from cond count as "not yet" (a node may be briefly unreachable) and the
+// last one is reported on timeout.
+func waitFor(within time.Duration, what string, cond func(ctx context.Context) (bool, error)) error {
+	deadline := time.Now().Add(within)
+	var last error
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ok, err := cond(ctx)
+		cancel()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		if time.Now().After(deadline) {
+			if last != nil {
+				return fmt.Errorf("proctest: %s: not within %v (last error: %v)", what, within, last)
+			}
+			return fmt.Errorf("proctest: %s: not within %v", what, within)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
