@@ -24,6 +24,8 @@ func runRegistry(o options) error {
 	fmt.Fprintf(tw, "%d\t%s\t%s\t%.4f\t%d\t%d\t%d\t%d\t%d\t\n", res.Ops, since(res.Converged), since(res.Healed), res.RMR,
 		rep.Pulls, rep.Passed, res.Stats.RegistryExchanges, rep.ExchangeBytes, res.Overlay.Components)
 	tw.Flush()
+	fmt.Printf("overlay policy: %d mixes, %d rejoins, %d reconnects of failed members, %d member views merged again\n",
+		res.Stats.Mixes, res.Stats.Rejoins, res.Stats.Reconnects, res.Stats.ViewMerges)
 	printSpeed(res.Stats, res.SimTime, wall, cpu)
 	rows := [][]string{
 		{"ops", "converged_s", "healed_s", "rmr", "pulls", "passed", "exchange_msgs", "exchange_bytes", "components"},
