@@ -3,7 +3,6 @@ package membership
 import (
 	"errors"
 	"io"
-	"net"
 	"syscall"
 	"time"
 )
@@ -32,7 +31,7 @@ func (n *Node) confirmGone(peer Peer) {
 		return
 	}
 	n.spawn(func() {
-		conn, err := net.DialTimeout("tcp", peer.Addr, goneProbeTimeout)
+		conn, err := n.dialAddr(peer.Addr, goneProbeTimeout)
 		if err == nil {
 			conn.Close()
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"slices"
@@ -225,12 +226,43 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 	} else {
 		mc.LogOutput = io.Discard
 	}
+	if cfg.WrapGossipTransport != nil {
+		nt, err := openGossipTransport(host, port, mc.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("membership: start memberlist on %s: %w", cfg.GossipAddr, err)
+		}
+		mc.BindPort, mc.AdvertisePort = nt.GetAutoBindPort(), nt.GetAutoBindPort()
+		mc.Transport = cfg.WrapGossipTransport(nt)
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("membership: start memberlist on %s: %w", cfg.GossipAddr, err)
 	}
 	g.ml = ml
 	return g, nil
+}
+
+// openGossipTransport opens the transport memberlist would open itself,
+// for NodeConfig.WrapGossipTransport to wrap. Like memberlist, it retries a
+// port the kernel picked (port 0): the TCP and UDP halves must get the same
+// one, and the UDP port may already be taken.
+func openGossipTransport(host string, port int, logger *log.Logger) (*memberlist.NetTransport, error) {
+	if logger == nil {
+		logger = log.New(io.Discard, "", 0)
+	}
+	cfg := &memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port, Logger: logger}
+	attempts := 1
+	if port == 0 {
+		attempts = 10
+	}
+	var err error
+	for range attempts {
+		var nt *memberlist.NetTransport
+		if nt, err = memberlist.NewNetTransport(cfg); err == nil {
+			return nt, nil
+		}
+	}
+	return nil, err
 }
 
 // addr is memberlist's bound address, with the port it actually got.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cpggo/cpg/internal/wire"
 	"github.com/cpggo/cpg/membership/hyparview"
+	"github.com/hashicorp/memberlist"
 )
 
 // NodeConfig configures a Node. Only Name is required; ClusterKey is
@@ -52,6 +53,19 @@ type NodeConfig struct {
 	// mixesPerInterval / members. That is what joins the two sides of a
 	// healed partition. Default 30 s; negative disables it.
 	MixInterval time.Duration
+
+	// Listen and Dial, when set, open the overlay's sockets in place of
+	// package net: Listen gets BindAddr; Dial gets a peer's overlay address
+	// for every link, transient send, and the dial that confirms a peer is
+	// gone (a refused connection must then fail with syscall.ECONNREFUSED
+	// in its chain). Tests put a network they can partition or cut under
+	// a node there.
+	Listen func(address string) (net.Listener, error)
+	Dial   func(ctx context.Context, address string) (net.Conn, error)
+	// WrapGossipTransport, when set, wraps the transport memberlist would
+	// open on GossipAddr, so that a test's partition also silences the
+	// failure detector's probes and gossip.
+	WrapGossipTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
 }
 
 // Errors returned by the Node API.
@@ -202,7 +216,11 @@ func Start(cfg NodeConfig) (*Node, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("node", cfg.Name)
-	ln, err := net.Listen("tcp", cfg.BindAddr)
+	listen := cfg.Listen
+	if listen == nil {
+		listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+	}
+	ln, err := listen(cfg.BindAddr)
 	if err != nil {
 		return nil, fmt.Errorf("membership: overlay listen on %s: %w", cfg.BindAddr, err)
 	}
@@ -441,6 +459,18 @@ func (n *Node) shutdown(graceful bool) error {
 		n.table.close()
 	})
 	return err
+}
+
+// dialAddr opens a TCP connection to an overlay address within timeout,
+// through NodeConfig.Dial when it is set; Close cancels it.
+func (n *Node) dialAddr(addr string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(n.closing, timeout)
+	defer cancel()
+	if n.cfg.Dial != nil {
+		return n.cfg.Dial(ctx, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // now is the node's monotonic clock, used for keepalive and RTT.

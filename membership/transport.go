@@ -176,8 +176,7 @@ func (n *Node) dial(peer Peer, transient bool) (net.Conn, handshakeResult, error
 	if peer.Addr == "" {
 		return nil, handshakeResult{}, fmt.Errorf("membership: dial %s: no overlay address", peer.Name)
 	}
-	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(n.closing, "tcp", peer.Addr)
+	conn, err := n.dialAddr(peer.Addr, dialTimeout)
 	if err != nil {
 		return nil, handshakeResult{}, fmt.Errorf("membership: dial %s: %w", peer, err)
 	}
