@@ -1,0 +1,310 @@
+package testcluster
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cpggo/cpg/registry"
+)
+
+var (
+	seedFlag  = flag.Int64("testcluster.seed", 0, "run the randomized convergence test with this seed only")
+	seedsFlag = flag.Int("testcluster.seeds", 0, "run the randomized convergence test with this many seeds (default 5, 1 under -short)")
+)
+
+// The scopes, groups and member IDs the schedules draw from: few, so
+// that owners join the same member again, leave it and change its
+// metadata.
+var (
+	testScopes  = []string{registry.DefaultScope, "jobs"}
+	testGroups  = []string{"/svc/db", "/svc/api", "/svc/cache", "/batch/workers"}
+	testMembers = []string{"m0", "m1", "m2", "m3", "m4", "m5"}
+)
+
+const (
+	clusterSize = 10
+	// scheduleSteps actions, scheduleGap apart on average, make the
+	// faulty phase of a run.
+	scheduleSteps = 70
+	scheduleGap   = 40 * time.Millisecond
+	// maxKills bounds the nodes a schedule kills for good.
+	maxKills = 2
+	// convergeWithin bounds the time from the last fault to a cluster that
+	// agrees with its owners.
+	convergeWithin = 30 * time.Second
+	// settle is how long a converged cluster is watched afterwards: no
+	// killed owner's member may come back, no digest may move.
+	settle = 1500 * time.Millisecond
+	// The final partition lasts from finalCutMin to finalCutMax: from
+	// shorter than the failure detector's verdict to well past it.
+	finalCutMin = 300 * time.Millisecond
+	finalCutMax = 2500 * time.Millisecond
+)
+
+// Ten nodes over real TCP run a seeded schedule of joins, leaves and
+// metadata changes on every node, mixed with lossy, slow and duplicating
+// links, partitions, graceful restarts and kills. Once the faults stop,
+// every running node's digest must be the same within convergeWithin, and
+// every node must hold, for each running owner, exactly the members that
+// owner's own acknowledged calls left, and nothing of an owner that is not
+// running; a killed owner's members must stay gone.
+func TestRandomizedFaultsConverge(t *testing.T) {
+	seeds := 5
+	if testing.Short() {
+		seeds = 1
+	}
+	if *seedsFlag > 0 {
+		seeds = *seedsFlag
+	}
+	list := make([]int64, seeds)
+	for i := range list {
+		list[i] = int64(i + 1)
+	}
+	if *seedFlag != 0 {
+		list = []int64{*seedFlag}
+	}
+	for _, seed := range list {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			took := runSchedule(t, seed)
+			t.Logf("seed %d: converged %v after the last fault", seed, took.Round(time.Millisecond))
+		})
+	}
+}
+
+// run is one schedule's state.
+type run struct {
+	t      *testing.T
+	rng    *rand.Rand
+	c      *Cluster
+	m      *model
+	names  []string
+	killed []string
+	cut    bool // a partition is in place
+	counts map[string]int
+}
+
+func runSchedule(t *testing.T, seed int64) time.Duration {
+	r := &run{
+		t:      t,
+		rng:    rand.New(rand.NewPCG(uint64(seed), 0x5c4ed)),
+		c:      New(Config{Seed: seed}),
+		m:      newModel(),
+		counts: make(map[string]int),
+	}
+	t.Cleanup(func() { r.c.Close() })
+	for i := range clusterSize {
+		name := fmt.Sprintf("n%d", i)
+		r.names = append(r.names, name)
+		if _, err := r.c.Start(name); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		r.m.fresh(name)
+	}
+	for range scheduleSteps {
+		r.step()
+		r.pause()
+	}
+	// The schedule ends in a partition, long enough for memberlist to rule
+	// the other side dead or not, with operations on both sides.
+	r.c.Partition(r.side())
+	r.counts["partition"]++
+	for end := time.Now().Add(finalCutMin + time.Duration(r.rng.Int64N(int64(finalCutMax-finalCutMin)))); time.Now().Before(end); {
+		r.operate()
+		r.pause()
+	}
+	r.c.ClearLinkFaults()
+	r.c.Heal()
+	faultsEnd := time.Now()
+	t.Logf("seed %d: schedule %v, killed %v", seed, r.counts, r.killed)
+
+	var last string
+	for !r.agrees(&last) {
+		if time.Since(faultsEnd) > convergeWithin {
+			t.Fatalf("seed %d: not converged %v after the faults stopped: %s", seed, convergeWithin, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(faultsEnd)
+	for end := time.Now().Add(settle); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if !r.agrees(&last) {
+			t.Fatalf("seed %d: converged %v after the faults stopped, then diverged: %s", seed, took, last)
+		}
+	}
+	return took
+}
+
+// agrees reports whether every running node has the same digest and the
+// state the model implies; if not, why goes in *why.
+func (r *run) agrees(why *string) bool {
+	names := r.c.Running()
+	first := r.c.Node(names[0]).Summary()
+	for _, name := range names {
+		node := r.c.Node(name)
+		if s := node.Summary(); s != first {
+			*why = fmt.Sprintf("digest of %s %v, of %s %v", name, s, names[0], first)
+			return false
+		}
+		seen, err := view(node, testScopes, testGroups)
+		if err != nil {
+			r.t.Fatalf("%s: %v", name, err)
+		}
+		if d := r.m.diff(name, seen); d != "" {
+			*why = d
+			return false
+		}
+	}
+	return true
+}
+
+// step makes one random move of the schedule.
+func (r *run) step() {
+	switch x := r.rng.IntN(100); {
+	case x < 65:
+		r.operate()
+	case x < 85:
+		r.linkFaults()
+	case x < 93:
+		r.partition()
+	case x < 97:
+		r.restart()
+	default:
+		r.kill()
+	}
+}
+
+func (r *run) pickRunning() string {
+	running := r.c.Running()
+	return running[r.rng.IntN(len(running))]
+}
+
+// operate makes one join, leave or metadata change on a running node and
+// records it in the model once the node acknowledged it.
+func (r *run) operate() {
+	owner := r.pickRunning()
+	node := r.c.Node(owner)
+	held := r.m.held(owner)
+	meta := fmt.Sprintf("v%d", r.rng.IntN(1000))
+	kind := r.rng.IntN(10)
+	if len(held) == 0 {
+		kind = 0
+	}
+	switch {
+	case kind < 5:
+		k := entryKey{testScopes[r.rng.IntN(len(testScopes))], testGroups[r.rng.IntN(len(testGroups))], testMembers[r.rng.IntN(len(testMembers))]}
+		var md registry.Meta
+		if r.rng.IntN(2) == 0 {
+			md = registry.Meta{"v": meta}
+		} else {
+			meta = ""
+		}
+		scope, _ := node.Scope(k.scope)
+		if err := scope.Join(k.group, k.member, md); err != nil {
+			r.t.Fatalf("%s: join %v: %v", owner, k, err)
+		}
+		r.m.join(owner, k, meta)
+		r.counts["join"]++
+	case kind < 8:
+		k := held[r.rng.IntN(len(held))]
+		scope, _ := node.Scope(k.scope)
+		if err := scope.Leave(k.group, k.member); err != nil {
+			r.t.Fatalf("%s: leave %v: %v", owner, k, err)
+		}
+		r.m.leave(owner, k)
+		r.counts["leave"]++
+	default:
+		k := held[r.rng.IntN(len(held))]
+		scope, _ := node.Scope(k.scope)
+		if err := scope.SetMeta(k.group, k.member, registry.Meta{"v": meta}); err != nil {
+			r.t.Fatalf("%s: set meta %v: %v", owner, k, err)
+		}
+		r.m.setMeta(owner, k, meta)
+		r.counts["meta"]++
+	}
+}
+
+// linkFaults makes one directed link lossy, slow and duplicating, or
+// clears it.
+func (r *run) linkFaults() {
+	from := r.names[r.rng.IntN(len(r.names))]
+	to := r.names[r.rng.IntN(len(r.names))]
+	if from == to {
+		return
+	}
+	if r.rng.IntN(4) == 0 {
+		r.c.SetLinkFaults(from, to, LinkFaults{})
+		r.counts["clear link"]++
+		return
+	}
+	delay := time.Duration(r.rng.Int64N(int64(60 * time.Millisecond)))
+	r.c.SetLinkFaults(from, to, LinkFaults{
+		Drop:      r.rng.Float64() * 0.5,
+		Duplicate: r.rng.Float64() * 0.3,
+		DelayMin:  delay / 4,
+		DelayMax:  delay,
+	})
+	r.counts["faulty link"]++
+}
+
+// partition cuts a few nodes off the rest, or heals the cut.
+func (r *run) partition() {
+	if r.cut {
+		r.c.Heal()
+		r.cut = false
+		r.counts["heal"]++
+		return
+	}
+	r.c.Partition(r.side())
+	r.cut = true
+	r.counts["partition"]++
+}
+
+// side draws one to four nodes to cut off the rest.
+func (r *run) side() []string {
+	names := slices.Clone(r.names)
+	r.rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	return names[:1+r.rng.IntN(4)]
+}
+
+func (r *run) pause() {
+	time.Sleep(time.Duration(r.rng.Int64N(int64(2 * scheduleGap))))
+}
+
+// restart stops a running node gracefully and starts it again, with no
+// members, if it has a running node to join through.
+func (r *run) restart() {
+	name := r.pickRunning()
+	if len(r.c.Running()) < 2 || !r.hasContact(name) {
+		return
+	}
+	if _, err := r.c.Restart(name); err != nil {
+		r.t.Fatalf("restart %s: %v", name, err)
+	}
+	r.m.fresh(name)
+	r.counts["restart"]++
+}
+
+// hasContact reports whether name reaches a running node other than
+// itself.
+func (r *run) hasContact(name string) bool {
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	return len(r.c.contactsLocked(name)) > 0
+}
+
+// kill crashes a running node for good.
+func (r *run) kill() {
+	if len(r.killed) == maxKills {
+		return
+	}
+	name := r.pickRunning()
+	if err := r.c.Kill(name); err != nil {
+		r.t.Fatalf("kill %s: %v", name, err)
+	}
+	r.m.gone(name)
+	r.killed = append(r.killed, name)
+	r.counts["kill"]++
+}
