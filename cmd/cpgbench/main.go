@@ -1,0 +1,61 @@
+// Command cpgbench measures a cpgd cluster of real OS processes on this
+// host, in the workloads OTP pg's benchmark runs, so the two can be set
+// side by side:
+//
+//	go run ./cmd/cpgbench [-trials 3] [-workloads w2,w3,w4] [-nodes 3,5]
+//
+// w2: propagation of joins from one node to every other (paced at about
+// 500 joins/s; bursts of 2,000 joins into one group and into 200 groups),
+// each join made through one node's HTTP API and seen on the others'
+// watch streams; w3: purge of a node's 1,000 members after kill -9 and
+// after SIGSTOP; w4: convergence after a short partition (no link lost)
+// and a long one (each side declared the other dead) heals. Every trial
+// runs on fresh processes; the table shows the median and the range over
+// the trials. w4 needs root and iproute2 (network namespaces).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	trials := flag.Int("trials", 3, "trials per workload, each on fresh processes")
+	workloads := flag.String("workloads", "w2,w3,w4", "comma-separated workloads: w2 (join propagation), w3 (purge), w4 (partition heal)")
+	nodes := flag.String("nodes", "3,5", "cluster sizes for w2")
+	flag.Parse()
+	var sizes []int
+	for _, s := range strings.Split(*nodes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2 {
+			fmt.Fprintf(os.Stderr, "cpgbench: -nodes %q: want sizes of 2 or more\n", *nodes)
+			os.Exit(2)
+		}
+		sizes = append(sizes, n)
+	}
+	t := &table{}
+	start := time.Now()
+	for _, w := range strings.Split(*workloads, ",") {
+		var err error
+		switch strings.TrimSpace(w) {
+		case "w2":
+			err = runPropagation(t, sizes, *trials)
+		case "w3":
+			err = runPurge(t, *trials)
+		case "w4":
+			err = runPartition(t, *trials)
+		default:
+			err = fmt.Errorf("unknown workload %q", w)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cpgbench:", err)
+			os.Exit(1)
+		}
+	}
+	t.print(os.Stdout)
+	fmt.Printf("\n%d trials per row; took %v\n", *trials, time.Since(start).Round(time.Second))
+}
