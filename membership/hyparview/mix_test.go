@@ -92,25 +92,7 @@ func TestMixJoinsTheSidesOfAHealedPartition(t *testing.T) {
 func TestIslandIsNoticedAndJoined(t *testing.T) {
 	cfg := DefaultConfig()
 	net := newTestNet(11, cfg)
-	// Each group joins among itself, and its joins are delivered before
-	// the first tick, so that no node is ever isolated and rejoins through
-	// a node of the other group.
-	group := func(names []string) {
-		for i, name := range names {
-			h := net.add(name)
-			contact := names[(i+1)%len(names)]
-			if i > 0 {
-				contact = names[net.rng.Intn(i)]
-			}
-			h.Join(Peer{Name: contact})
-			if err := net.collectFrom(name); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := net.drain(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	group := func(names []string) { joinGroup(t, net, names) }
 	var main, island []string
 	for i := range 120 {
 		main = append(main, fmt.Sprintf("n%03d", i))
@@ -165,6 +147,76 @@ func TestIslandIsNoticedAndJoined(t *testing.T) {
 		}
 		ticks(3 * cfg.ShuffleTicks)
 	}
+	if err := net.check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// joinGroup adds the named nodes, each joining through one added before
+// it, and delivers the joins before the first tick, so that no node is ever
+// isolated and rejoins through a node of another group.
+func joinGroup(t *testing.T, net *testNet, names []string) {
+	t.Helper()
+	for i, name := range names {
+		h := net.add(name)
+		contact := names[(i+1)%len(names)]
+		if i > 0 {
+			contact = names[net.rng.Intn(i)]
+		}
+		h.Join(Peer{Name: contact})
+		if err := net.collectFrom(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := net.drain(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An island closed at setup (ActiveSize+1 nodes, each linked to all the
+// others) is joined to the overlay within a shuffle period of the policy
+// starting, two shuffle periods after the nodes started: its nodes'
+// passive views stay poorer than a shuffle fills them, since every member
+// is active, and each mixes once a period. Island() alone needs many
+// shuffles to be sure (about 50 visits, some 9 periods in an island this
+// small), and the random mixing rarely picks the island.
+func TestIslandAtSetupIsJoinedWithinAShufflePeriod(t *testing.T) {
+	cfg := DefaultConfig()
+	net := newTestNet(11, cfg)
+	var main, island []string
+	for i := range 120 {
+		main = append(main, fmt.Sprintf("n%03d", i))
+	}
+	for i := range cfg.ActiveSize + 1 {
+		island = append(island, fmt.Sprintf("i%d", i))
+	}
+	joinGroup(t, net, island)
+	joinGroup(t, net, main)
+	// Settle without the policy (no directory yet), so that no node of
+	// the main overlay is still short of links and rejoins, by chance,
+	// through a node of the island.
+	for range 3 * cfg.ShuffleTicks {
+		if err := net.tick(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if comps := net.components(); len(comps) != 2 {
+		t.Fatalf("setup: want the main overlay and the island, have %d components", len(comps))
+	}
+	for _, name := range net.names {
+		net.nodes[name].SetDirectory(liveDirectory{net})
+	}
+	limit := cfg.ShuffleTicks
+	tick := 0
+	for ; len(net.components()) > 1; tick++ {
+		if tick > limit {
+			t.Fatalf("island still apart after %d ticks: %v", tick, net.components()[1:])
+		}
+		if err := net.tick(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("one component after %d ticks", tick)
 	if err := net.check(); err != nil {
 		t.Fatal(err)
 	}

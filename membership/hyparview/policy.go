@@ -39,15 +39,21 @@ const goneCheckTicks = 10
 // SetDirectory hands the core the cluster's membership and turns the
 // overlay policy on. From then on, on its ticks, the core:
 //
-//   - rejoins through a random member when it is Isolated, no more often
-//     than every RejoinTicks (a node that never joined does too: once the
-//     directory lists members, it belongs to a cluster);
+//   - rejoins through a random member when it is Isolated, or Stranded
+//     for two ticks in a row, no more often than every RejoinTicks (a node
+//     that never joined does too: once the directory lists members, it
+//     belongs to a cluster);
 //   - every MixTicks, calls Mix on a random member with probability
 //     2/Members (so the cluster makes about two such links per interval,
 //     whatever its size), and always when Island() and the cluster is much
 //     larger than an island; and when the directory suddenly grows by more
 //     than an island's worth (two sides' member lists merged after a
 //     partition), with probability 2·ActiveSize/Members;
+//   - once per shuffle period, calls Mix when its passive view stays
+//     poorer than one shuffle fills it, two shuffle periods after the node
+//     started, in a cluster much larger than an island: the quick sign of
+//     an island (see passivePoor), which Island() confirms only after many
+//     shuffles;
 //   - drops from its passive view the peers the directory reports Gone;
 //   - every ReconnectTicks, asks the driver (Ready.Reconnect) to join a
 //     random failed member through the failure detector, as Serf's
@@ -69,6 +75,7 @@ type policyState struct {
 	mixPhase, reconnectPhase, gonePhase uint64
 	lastRejoin                          uint64 // tick of the last rejoin
 	stranded                            bool   // Stranded, with a link, at the previous tick
+	lastPoorMix                         uint64 // tick of the last Mix for a poor passive view
 	members                             int    // Members() at the previous tick
 }
 
@@ -102,6 +109,11 @@ func (h *Protocol) runPolicy() {
 			h.mixRandom()
 		}
 	}
+	if h.cfg.MixTicks >= 0 && members > island && h.passivePoor() &&
+		(h.policy.lastPoorMix == 0 || h.now-h.policy.lastPoorMix >= uint64(h.cfg.ShuffleTicks)) {
+		h.policy.lastPoorMix = h.now
+		h.mixRandom()
+	}
 	if h.now%goneCheckTicks == h.policy.gonePhase {
 		for i := 0; i < len(h.passive); {
 			if d.Gone(h.passive[i].Name) {
@@ -114,6 +126,19 @@ func (h *Protocol) runPolicy() {
 	if h.now%uint64(h.cfg.reconnectTicks()) == h.policy.reconnectPhase {
 		h.reconnect()
 	}
+}
+
+// passivePoor reports that, two shuffle periods after the node started,
+// its passive view holds fewer peers than one shuffle brings
+// (KActive+KPassive+1, or half the view if that is smaller). In a
+// connected overlay every shuffle the node sends or ends brings that many
+// peers it does not hold (at 1,000 nodes, 20 s after the last join, no
+// node holds fewer than 10). In an island every member is in every other's
+// active view, so shuffles bring nothing new, and the outsiders its nodes
+// knew leave as they refuse or fail.
+func (h *Protocol) passivePoor() bool {
+	want := min(h.cfg.KActive+h.cfg.KPassive+1, h.cfg.PassiveSize/2)
+	return want > 0 && len(h.passive) < want && h.now >= uint64(2*h.cfg.ShuffleTicks)
 }
 
 func (h *Protocol) mixRandom() {

@@ -43,6 +43,19 @@ func policyCore(self string, cfg Config, d Directory, seed int64) *Protocol {
 	return h
 }
 
+// settle gives h the views of a node of a settled overlay: a full active
+// view and a passive view as rich as shuffles keep it, so that nothing but
+// the policy under test acts.
+func settle(h *Protocol) {
+	for i := range h.cfg.ActiveSize {
+		h.addActive(Peer{Name: fmt.Sprintf("active%d", i)}, 1)
+	}
+	for i := range h.cfg.PassiveSize / 2 {
+		h.addPassive(Peer{Name: fmt.Sprintf("passive%d", i)})
+	}
+	h.Ready()
+}
+
 // Each node mixes with probability 2/Members once per MixTicks, at its own
 // phase: the cluster as a whole makes about two Mix calls per interval,
 // spread over it rather than all at one tick.
@@ -54,9 +67,7 @@ func TestPolicyMixesTwicePerIntervalAcrossTheCluster(t *testing.T) {
 	cores := make([]*Protocol, nodes)
 	for i := range cores {
 		cores[i] = policyCore(d.members[i].Name, cfg, d, int64(i+1))
-		// A linked node: no rejoin gets in the way.
-		cores[i].addActive(Peer{Name: "linked"}, 1)
-		cores[i].Ready()
+		settle(cores[i])
 	}
 	mixes, ticksWithMix := 0, map[int]bool{}
 	for tick := range intervals * cfg.MixTicks {
@@ -86,10 +97,11 @@ func TestPolicyIslandMixes(t *testing.T) {
 	for _, members := range []int{1000, 4 * cfg.ActiveSize} {
 		d := &fakeDirectory{members: membersNamed("n", members)}
 		h := policyCore("self", cfg, d, 3)
-		h.addActive(Peer{Name: "linked"}, 1)
-		// Shuffles from three origins only, enough of them to tell.
+		settle(h)
+		// Shuffles from three origins only, enough of them to tell. They
+		// end here (ttl 0) and leave the passive view as rich as it was.
 		for i := range cfg.islandVisits() {
-			h.Step(Peer{Name: "linked"}, MsgShuffle{Origin: Peer{Name: fmt.Sprintf("o%d", i%3)}, TTL: 0})
+			h.Step(Peer{Name: "active0"}, MsgShuffle{Origin: Peer{Name: fmt.Sprintf("o%d", i%3)}, TTL: 0})
 		}
 		if !h.Island() {
 			t.Fatalf("three shuffle origins among %d visits do not make an island", cfg.islandVisits())
@@ -208,5 +220,35 @@ func TestPolicyGonePeersLeaveThePassiveView(t *testing.T) {
 	}
 	if got := peerList(h.Passive()); got != "[a c]" {
 		t.Errorf("passive view %s after %d ticks, want [a c]", got, goneCheckTicks)
+	}
+}
+
+// A node whose passive view stays poorer than one shuffle fills it mixes
+// once per shuffle period, from two periods after it started, and only in
+// a cluster much larger than an island.
+func TestPolicyPoorPassiveViewMixes(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MixTicks = 1 << 20 // the random mixing out of the way
+	for _, members := range []int{1000, 4 * cfg.ActiveSize} {
+		d := &fakeDirectory{members: membersNamed("n", members)}
+		h := policyCore("self", cfg, d, 4)
+		for i := range cfg.ActiveSize {
+			h.addActive(Peer{Name: fmt.Sprintf("active%d", i)}, 1)
+		}
+		h.Ready()
+		var at []int
+		for tick := 1; tick <= 5*cfg.ShuffleTicks; tick++ {
+			h.Tick()
+			if h.Ready().Mixes > 0 {
+				at = append(at, tick)
+			}
+		}
+		want := "[200 300 400 500]"
+		if members <= 4*cfg.ActiveSize {
+			want = "[]"
+		}
+		if fmt.Sprint(at) != want {
+			t.Errorf("%d members: mixes at ticks %v, want %s", members, at, want)
+		}
 	}
 }
