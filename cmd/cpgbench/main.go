@@ -2,7 +2,7 @@
 // host, in the workloads OTP pg's benchmark runs, so the two can be set
 // side by side:
 //
-//	go run ./cmd/cpgbench [-trials 3] [-workloads w2,w3,w4] [-nodes 3,5]
+//	go run ./cmd/cpgbench [-trials 3] [-workloads w2,w3,w4] [-nodes 3,5] [-profile lan]
 //
 // w2: propagation of joins from one node to every other (paced at about
 // 500 joins/s; bursts of 2,000 joins into one group and into 200 groups),
@@ -11,7 +11,9 @@
 // after SIGSTOP; w4: convergence after a short partition (no link lost)
 // and a long one (each side declared the other dead) heals. Every trial
 // runs on fresh processes; the table shows the median and the range over
-// the trials. w4 needs root and iproute2 (network namespaces).
+// the trials. w4 needs root and iproute2 (network namespaces). The nodes
+// run cpgd's default failure detector timings (memberlist's LAN ones)
+// unless -profile says otherwise.
 package main
 
 import (
@@ -22,6 +24,9 @@ import (
 	"strings"
 	"time"
 )
+
+// profile is cpgd's --gossip-profile for every node.
+var profile = flag.String("profile", "lan", "cpgd's --gossip-profile: lan (the default) or loopback")
 
 func main() {
 	trials := flag.Int("trials", 3, "trials per workload, each on fresh processes")

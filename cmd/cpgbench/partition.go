@@ -26,7 +26,7 @@ func runPartition(t *table, trials int) error {
 }
 
 func partitionTrial(t *table, long bool, trial int) error {
-	c, err := proctest.Start(proctest.Config{Nodes: 3, Isolated: true})
+	c, err := proctest.Start(proctest.Config{Nodes: 3, Isolated: true, GossipProfile: *profile})
 	if err != nil {
 		return err
 	}

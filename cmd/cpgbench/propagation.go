@@ -40,7 +40,7 @@ func runPropagation(t *table, sizes []int, trials int) error {
 }
 
 func propagationTrial(t *table, size int, v joinVariant, trial int) error {
-	c, err := proctest.Start(proctest.Config{Nodes: size})
+	c, err := proctest.Start(proctest.Config{Nodes: size, GossipProfile: *profile})
 	if err != nil {
 		return err
 	}

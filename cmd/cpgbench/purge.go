@@ -31,7 +31,7 @@ func runPurge(t *table, trials int) error {
 }
 
 func purgeTrial(t *table, way string, end func(*proctest.Node) error, trial int) error {
-	c, err := proctest.Start(proctest.Config{Nodes: 3})
+	c, err := proctest.Start(proctest.Config{Nodes: 3, GossipProfile: *profile})
 	if err != nil {
 		return err
 	}
