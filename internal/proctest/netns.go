@@ -11,7 +11,8 @@ import (
 )
 
 // ErrNoNamespaces is returned by Start for an isolated cluster when this
-// process cannot create network namespaces (not root, or no ip command).
+// process cannot create network namespaces and links (not root, no ip
+// command, or no right to make links).
 var ErrNoNamespaces = errors.New("proctest: network namespaces need root and the ip command (iproute2)")
 
 // network is the namespaces, links and bridges of an isolated cluster.
@@ -87,8 +88,10 @@ func newNetwork(n int) (*network, error) {
 }
 
 func (nw *network) setUp() error {
+	// The first step fails where namespaces and links cannot be made at
+	// all (a container without CAP_NET_ADMIN): a skip, not a failure.
 	if _, err := nw.addBridge(); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrNoNamespaces, err)
 	}
 	cb := nw.controlBridge()
 	if err := ip("link", "add", cb, "type", "bridge"); err != nil {
