@@ -189,7 +189,7 @@ func (s *State) OwnerState(name string) (OwnerState, bool) {
 
 func (s *State) ownerState(o *owner) OwnerState {
 	st := OwnerState{Owner: o.name, Version: o.version, Chain: o.chain}
-	for _, g := range sortedGroups(o.groups) {
+	for _, g := range o.groups.sorted() {
 		st.Groups = append(st.Groups, GroupEntries{Scope: g.Scope, Group: g.Name, Entries: g.entriesOf(o.name)})
 	}
 	return st
@@ -265,7 +265,7 @@ func (s *State) replaceEntries(o *owner, st *OwnerState) {
 		incoming[groupKey{ge.Scope, ge.Group}] = true
 		s.replaceGroupEntries(o, ge.Scope, ge.Group, ge.Entries)
 	}
-	for _, g := range sortedGroups(o.groups) {
+	for _, g := range o.groups.sorted() {
 		if !incoming[groupKey{g.Scope, g.Name}] {
 			s.replaceGroupEntries(o, g.Scope, g.Name, nil)
 		}

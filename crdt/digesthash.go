@@ -14,8 +14,10 @@ type digestHashes struct {
 	lines   int
 	buckets [DigestBuckets]uint64
 	// names holds, per bucket, every name with an owner record or a
-	// tombstone, so a bucket's lines are found without a scan of all owners.
-	names [DigestBuckets]map[string]struct{}
+	// tombstone, sorted, so a bucket's lines are found without a scan of
+	// all owners. A sorted slice costs a string header a name where a map
+	// per bucket cost a few hundred bytes a replica and owner.
+	names [DigestBuckets][]string
 }
 
 func (d *digestHashes) add(bucket int, h uint64) {
@@ -32,14 +34,19 @@ func (d *digestHashes) remove(bucket int, h uint64) {
 
 func (d *digestHashes) addName(name string) {
 	b := Bucket(name)
-	if d.names[b] == nil {
-		d.names[b] = make(map[string]struct{})
+	if i, found := slices.BinarySearch(d.names[b], name); !found {
+		d.names[b] = slices.Insert(d.names[b], i, name)
 	}
-	d.names[b][name] = struct{}{}
 }
 
 func (d *digestHashes) removeName(name string) {
-	delete(d.names[Bucket(name)], name)
+	b := Bucket(name)
+	if i, found := slices.BinarySearch(d.names[b], name); found {
+		d.names[b] = slices.Delete(d.names[b], i, i+1)
+		if len(d.names[b]) == 0 {
+			d.names[b] = nil
+		}
+	}
 }
 
 // namesIn returns the names with a record in the given buckets, sorted;
@@ -52,9 +59,7 @@ func (d *digestHashes) namesIn(buckets []int) []string {
 			continue
 		}
 		seen[b] = true
-		for n := range d.names[b] {
-			out = append(out, n)
-		}
+		out = append(out, d.names[b]...)
 	}
 	slices.Sort(out)
 	return out

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sort"
+	"sync/atomic"
 )
 
 // Entry is one owner's entry for one member of one group: the unit ops
@@ -57,15 +58,38 @@ type Group struct {
 
 	members []Member
 	local   int
-	index   map[memberKey]int64 // (node, id) -> Joined, above indexThreshold
+	// published: Members handed out the current slice, so the next change
+	// copies it. Until then nobody but the state sees the slice, and
+	// changes are made in place: a replica nobody reads (the simulator's,
+	// a node between lookups) neither copies a group per change nor leaves
+	// the copies to the garbage collector.
+	published atomic.Bool
+	// index maps hash(node, id) to the entry's Joined, above
+	// indexThreshold: with the sort key known, finding an entry is a
+	// binary search. Hashes keep it at 16 bytes an entry instead of two
+	// strings; two members of one group with one hash (indexCollided) turn
+	// the group back to scans until the index is rebuilt.
+	index         map[uint64]int64
+	indexCollided bool
 }
-
-type memberKey struct{ node, id string }
 
 // Members returns the group's members, this replica's first, each part
 // oldest first. The slice is shared: it must not be modified, and it stays
 // valid (as a snapshot) after the group changes.
-func (g *Group) Members() []Member { return g.members }
+func (g *Group) Members() []Member {
+	if !g.published.Load() {
+		g.published.Store(true)
+	}
+	return g.members
+}
+
+// writable reports whether the current slice may be changed in place: no
+// reader has been handed it.
+func (g *Group) writable() bool { return !g.published.Load() }
+
+// unpublish records that the slice was replaced by a fresh copy, which no
+// reader has seen yet.
+func (g *Group) unpublish() { g.published.Store(false) }
 
 // Local is how many of Members, from the start, are this replica's own.
 func (g *Group) Local() int { return g.local }
@@ -135,8 +159,8 @@ func (g *Group) search(m *Member, self string) int {
 }
 
 func (g *Group) find(owner, member string) int {
-	if g.index != nil {
-		joined, ok := g.index[memberKey{owner, member}]
+	if g.index != nil && !g.indexCollided {
+		joined, ok := g.index[memberHash(owner, member)]
 		if !ok {
 			return -1
 		}
@@ -174,36 +198,67 @@ func grown(n int) []Member {
 
 func (g *Group) insert(m Member, self string) {
 	i := g.search(&m, self)
-	if i == len(g.members) && len(g.members) < cap(g.members) {
+	n := len(g.members)
+	switch {
+	case i == n && n < cap(g.members):
+		// Past the end: no published slice can see it.
 		g.members = append(g.members, m)
-	} else {
-		next := grown(len(g.members) + 1)
+	case n < cap(g.members) && g.writable():
+		g.members = g.members[:n+1]
+		copy(g.members[i+1:], g.members[i:n])
+		g.members[i] = m
+	default:
+		next := grown(n + 1)
 		copy(next, g.members[:i])
 		next[i] = m
 		copy(next[i+1:], g.members[i:])
 		g.members = next
+		g.unpublish()
 	}
 	if m.Node == self {
 		g.local++
 	}
 	switch {
 	case g.index != nil:
-		g.index[memberKey{m.Node, m.ID}] = m.Joined
+		g.indexAdd(m.Node, m.ID, m.Joined)
 	case len(g.members) > indexThreshold:
-		g.index = make(map[memberKey]int64, len(g.members))
-		for i := range g.members {
-			g.index[memberKey{g.members[i].Node, g.members[i].ID}] = g.members[i].Joined
-		}
+		g.rebuildIndex()
+	}
+}
+
+// memberHash is the index key of (node, id).
+func memberHash(node, id string) uint64 {
+	return avalanche(fnvField(fnvField(fnvOffset, node), id))
+}
+
+func (g *Group) indexAdd(node, id string, joined int64) {
+	h := memberHash(node, id)
+	if _, taken := g.index[h]; taken {
+		g.indexCollided = true
+	}
+	g.index[h] = joined
+}
+
+func (g *Group) rebuildIndex() {
+	g.index = make(map[uint64]int64, len(g.members))
+	g.indexCollided = false
+	for i := range g.members {
+		g.indexAdd(g.members[i].Node, g.members[i].ID, g.members[i].Joined)
 	}
 }
 
 // replace publishes a copy of the slice with element i changed to m (same
 // position: count and metadata do not change the order).
 func (g *Group) replace(i int, m Member) {
+	if g.writable() {
+		g.members[i] = m
+		return
+	}
 	next := grown(len(g.members))
 	copy(next, g.members)
 	next[i] = m
 	g.members = next
+	g.unpublish()
 }
 
 // removeWhere publishes the group without the elements drop selects and
@@ -221,13 +276,38 @@ func (g *Group) removeWhere(self string, drop func(*Member) bool) []Member {
 			g.members = g.members[1:]
 		} else {
 			gone = g.members[n-1]
-			g.members = g.members[: n-1 : n-1]
+			if g.writable() {
+				g.members[n-1] = Member{}
+				g.members = g.members[:n-1]
+			} else {
+				g.members = g.members[: n-1 : n-1]
+			}
 		}
 		removed := []Member{gone}
 		g.forget(self, removed)
 		return removed
 	}
 	var removed []Member
+	if g.writable() {
+		// Compact in place, and clear the tail so that it holds on to no
+		// strings or metadata.
+		kept := 0
+		for i := range g.members {
+			if drop(&g.members[i]) {
+				removed = append(removed, g.members[i])
+				continue
+			}
+			g.members[kept] = g.members[i]
+			kept++
+		}
+		clear(g.members[kept:])
+		g.members = g.members[:kept]
+		if kept == 0 {
+			g.members = nil
+		}
+		g.forget(self, removed)
+		return removed
+	}
 	next := grown(n)[:0]
 	for i := range g.members {
 		if drop(&g.members[i]) {
@@ -243,6 +323,7 @@ func (g *Group) removeWhere(self string, drop func(*Member) bool) []Member {
 		next = nil
 	}
 	g.members = next
+	g.unpublish()
 	g.forget(self, removed)
 	return removed
 }
@@ -265,11 +346,15 @@ func (g *Group) forget(self string, removed []Member) {
 		if m.Node == self {
 			g.local--
 		}
-		if g.index != nil {
-			delete(g.index, memberKey{m.Node, m.ID})
+		if g.index != nil && !g.indexCollided {
+			delete(g.index, memberHash(m.Node, m.ID))
 		}
 	}
-	if g.index != nil && len(g.members) <= indexThreshold/2 {
-		g.index = nil
+	switch {
+	case g.index != nil && len(g.members) <= indexThreshold/2:
+		g.index, g.indexCollided = nil, false
+	case g.indexCollided:
+		// A deleted hash may have been another member's too: rebuild.
+		g.rebuildIndex()
 	}
 }

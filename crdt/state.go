@@ -120,6 +120,13 @@ type Config struct {
 	PendingLimit int
 	// Observer, if set, is called for every change, synchronously.
 	Observer func(*Change)
+	// Intern, if set, gives the one copy of a string that the replica
+	// keeps instead of the one it was handed: every owner name, scope,
+	// group and member ID it stores goes through it. Strings decoded from
+	// the wire are fresh copies on every replica; replicas that share an
+	// interner (the simulator's, with Intern) hold each name once between
+	// them. Nil: strings are kept as given.
+	Intern func(string) string
 }
 
 // State is one replica of the registry.
@@ -150,7 +157,7 @@ type owner struct {
 	chain uint64
 	// line is the hash of the owner's digest line (0 at seq 0: no line).
 	line    uint64
-	groups  map[*Group]int // entries per group
+	groups  ownerGroups // entries per group
 	pending []Op
 	// conflictAt is the last version at which a conflicting chain was
 	// counted, so one conflict seen in many exchanges counts once.
@@ -178,7 +185,8 @@ func New(cfg Config) *State {
 }
 
 func (s *State) newOwner(name string, v Version) *owner {
-	o := &owner{name: name, bucket: Bucket(name), version: v, groups: make(map[*Group]int)}
+	name = s.intern(name)
+	o := &owner{name: name, bucket: Bucket(name), version: v}
 	s.owners[name] = o
 	s.digest.addName(name)
 	return o
@@ -203,6 +211,13 @@ func (s *State) deleteOwner(o *owner) {
 	if _, dead := s.tombstones[o.name]; !dead {
 		s.digest.removeName(o.name)
 	}
+}
+
+func (s *State) intern(str string) string {
+	if s.cfg.Intern == nil {
+		return str
+	}
+	return s.cfg.Intern(str)
 }
 
 func (s *State) alive(name string) bool { return s.cfg.Alive == nil || s.cfg.Alive(name) }
@@ -287,9 +302,7 @@ func (s *State) Groups(scope string, fn func(*Group)) {
 // OwnerGroups calls fn for every group in which owner has entries.
 func (s *State) OwnerGroups(name string, fn func(*Group)) {
 	if o, ok := s.owners[name]; ok {
-		for g := range o.groups {
-			fn(g)
-		}
+		o.groups.each(fn)
 	}
 }
 
@@ -424,14 +437,15 @@ func (s *State) join(o *owner, scope, name string, e Entry) {
 	}
 	groups := s.scopes[scope]
 	if groups == nil {
+		scope = s.intern(scope)
 		groups = make(map[string]*Group)
 		s.scopes[scope] = groups
 	}
 	g := groups[name]
 	created := g == nil
 	if created {
-		g = &Group{Scope: scope, Name: name}
-		groups[name] = g
+		g = &Group{Scope: s.intern(scope), Name: s.intern(name)}
+		groups[g.Name] = g
 	}
 	var after Member
 	if i := g.find(o.name, e.Member); i >= 0 {
@@ -444,9 +458,9 @@ func (s *State) join(o *owner, scope, name string, e Entry) {
 		}
 		g.replace(i, after)
 	} else {
-		after = Member{ID: e.Member, Node: o.name, Joined: e.Joined, Meta: e.Meta, Count: e.Count}
+		after = Member{ID: s.intern(e.Member), Node: o.name, Joined: e.Joined, Meta: e.Meta, Count: e.Count}
 		g.insert(after, s.self.name)
-		o.groups[g]++
+		o.groups.add(g, 1)
 	}
 	s.notify(&Change{Kind: Joined, Owner: o.name, Group: g, Entry: after.entry(), GroupCreated: created})
 }
@@ -492,9 +506,7 @@ func (s *State) removeEntries(o *owner, g *Group, drop func(*Member) bool) {
 	if len(removed) == 0 {
 		return
 	}
-	if o.groups[g] -= len(removed); o.groups[g] <= 0 {
-		delete(o.groups, g)
-	}
+	o.groups.add(g, -len(removed))
 	last := len(removed) - 1
 	for i, m := range removed {
 		e := m.entry()
@@ -514,7 +526,7 @@ func (s *State) removeEntries(o *owner, g *Group, drop func(*Member) bool) {
 
 // clearOwner removes every entry of o, reporting each as a leave.
 func (s *State) clearOwner(o *owner) {
-	for _, g := range sortedGroups(o.groups) {
+	for _, g := range o.groups.sorted() {
 		s.removeEntries(o, g, func(m *Member) bool { return m.Node == o.name })
 	}
 }
@@ -523,20 +535,4 @@ func (s *State) notify(c *Change) {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer(c)
 	}
-}
-
-// sortedGroups orders groups so that what a replica reports does not depend
-// on map iteration order.
-func sortedGroups(set map[*Group]int) []*Group {
-	gs := make([]*Group, 0, len(set))
-	for g := range set {
-		gs = append(gs, g)
-	}
-	sort.Slice(gs, func(i, j int) bool {
-		if gs[i].Scope != gs[j].Scope {
-			return gs[i].Scope < gs[j].Scope
-		}
-		return gs[i].Name < gs[j].Name
-	})
-	return gs
 }

@@ -11,13 +11,22 @@ import (
 // the registry's own replication core (registry/replication) over a fresh
 // crdt.State, registered as the Plumtree handler of replication.Topic, as
 // the registry node does.
-func (s *Simulator) EnableRegistry() { s.registry = true }
+//
+// The replicas share one string interner: each holds the same names (owner
+// names, groups, member IDs), decoded afresh from every message, and
+// without it those copies are a large share of a replica's memory.
+func (s *Simulator) EnableRegistry() {
+	s.registry = true
+	if s.names == nil {
+		s.names = crdt.NewInterner()
+	}
+}
 
 // startReplica gives node n a fresh replica. The process's incarnation is
 // its start count, which grows at every restart as the wall clock does for
 // a real node.
-func startReplica(n *node) {
-	st := crdt.New(crdt.Config{Self: n.name, Incarnation: uint64(n.gen)})
+func (s *Simulator) startReplica(n *node) {
+	st := crdt.New(crdt.Config{Self: n.name, Incarnation: uint64(n.gen), Intern: s.names.Intern})
 	n.reg = replication.New(st, replication.Config{})
 	if err := n.pt.Register(replication.Topic, n.reg); err != nil {
 		panic(err)

@@ -32,6 +32,10 @@ type Registry struct {
 	// the other when the partition heals. The drivers do not do this; it
 	// is there to compare with what the overlay's own healing achieves.
 	Bridge bool
+	// AtEnd, if set, is called with the simulator once the replicas agreed
+	// after the heal, before Run returns: a place to measure what the
+	// whole cluster holds (its heap, say) while it is still alive.
+	AtEnd func(*Simulator)
 }
 
 // RegistryResult is what Registry measured. A negative time means the
@@ -143,6 +147,9 @@ func (sc Registry) Run() (RegistryResult, error) {
 	res.Replication = s.RegistryStats()
 	res.Stats, res.SimTime = s.Stats(), s.Now()
 	res.Overlay = s.Overlay(0)
+	if sc.AtEnd != nil {
+		sc.AtEnd(s)
+	}
 	return res, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
+	"github.com/cpggo/cpg/crdt"
 	"github.com/cpggo/cpg/membership/hyparview"
 	"github.com/cpggo/cpg/registry/replication"
 )
@@ -65,6 +66,8 @@ type Simulator struct {
 
 	// registry: nodes started from now on hold a registry replica.
 	registry bool
+	// names is the replicas' shared string interner (registry.go).
+	names *crdt.Interner
 
 	stats Stats
 	trace traceHash
@@ -228,7 +231,7 @@ func (s *Simulator) start(i int32) {
 		panic(err)
 	}
 	if s.registry {
-		startReplica(n)
+		s.startReplica(n)
 	}
 	s.forgetDeliveries(i)
 	n.gossip = nil
@@ -284,7 +287,7 @@ func (s *Simulator) Crash(nodes ...int) {
 		}
 		for _, p := range n.links {
 			if !s.nodes[p].alive {
-				s.reportFailure(n, p, s.closeDelay())
+				s.reportFailure(n, p, s.closeDelay(), false)
 			}
 		}
 	}
@@ -316,7 +319,7 @@ func (s *Simulator) Partition(sides ...[]int) {
 		}
 		for _, p := range n.links {
 			if s.side[p] != s.side[n.idx] {
-				s.reportFailure(n, p, s.cfg.KeepAliveTimeout)
+				s.reportFailure(n, p, s.cfg.KeepAliveTimeout, false)
 			}
 		}
 	}
@@ -533,7 +536,7 @@ func (s *Simulator) reachable(e *event) bool {
 		delay = s.closeDelay()
 	}
 	if e.transient || slices.Contains(src.links, e.to) {
-		s.reportFailure(src, e.to, delay)
+		s.reportFailure(src, e.to, delay, e.transient)
 	}
 	return false
 }
@@ -546,18 +549,30 @@ func (s *Simulator) closeDelay() time.Duration {
 }
 
 // reportFailure schedules the driver of n telling its core that the link
-// to peer is lost, unless such a report is already pending.
-func (s *Simulator) reportFailure(n *node, peer int32, after time.Duration) {
-	key := uint64(n.idx)<<32 | uint64(uint32(peer))
+// to peer is lost (or, transient, that a message over a short-lived
+// connection to peer could not be delivered), unless such a report is
+// already pending.
+func (s *Simulator) reportFailure(n *node, peer int32, after time.Duration, transient bool) {
+	key := failureKey(n.idx, peer, transient)
 	if _, ok := s.failing[key]; ok {
 		return
 	}
 	s.failing[key] = struct{}{}
-	s.schedule(&event{at: s.now + after, kind: evLinkFailed, from: n.idx, fromGen: n.gen, to: peer})
+	s.schedule(&event{at: s.now + after, kind: evLinkFailed, from: n.idx, fromGen: n.gen, to: peer, transient: transient})
+}
+
+// failureKey keys a pending failure report; a transient one does not hold
+// back the report of the link itself.
+func failureKey(from, to int32, transient bool) uint64 {
+	key := uint64(uint32(from))<<32 | uint64(uint32(to))
+	if transient {
+		key |= 1 << 63
+	}
+	return key
 }
 
 func (s *Simulator) fireFailure(e *event) {
-	delete(s.failing, uint64(e.from)<<32|uint64(uint32(e.to)))
+	delete(s.failing, failureKey(e.from, e.to, e.transient))
 	n := s.nodes[e.from]
 	if !n.alive || n.gen != e.fromGen {
 		return
@@ -567,8 +582,15 @@ func (s *Simulator) fireFailure(e *event) {
 	if peer := s.nodes[e.to]; peer.alive && s.side[e.from] == s.side[e.to] && slices.Contains(n.links, e.to) && slices.Contains(peer.links, e.from) {
 		return
 	}
-	s.stats.LinkFailed++
-	n.hv.LinkFailed(hyparview.Peer{Name: s.nodes[e.to].name})
+	// As the driver does, a failed short-lived send is its own input: it
+	// gives up an attempt (and replaces a rejoin's dead contact at the next
+	// tick) but leaves a working link to the same peer alone.
+	if e.transient {
+		n.hv.TransientFailed(hyparview.Peer{Name: s.nodes[e.to].name})
+	} else {
+		s.stats.LinkFailed++
+		n.hv.LinkFailed(hyparview.Peer{Name: s.nodes[e.to].name})
+	}
 	s.flush(n)
 }
 

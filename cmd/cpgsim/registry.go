@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
+
+	"github.com/cpggo/cpg/crdt"
 
 	"github.com/cpggo/cpg/sim"
 )
@@ -13,7 +16,8 @@ import (
 func runRegistry(o options) error {
 	fmt.Printf("== registry: %d nodes, %d owners, seed %d, latency %v, loss %v\n", o.nodes, o.owners, o.seed, o.latency, o.loss)
 	c := startClock()
-	res, err := sim.Registry{Config: o.config(), Cluster: sim.Cluster{Nodes: o.nodes}, Owners: min(o.owners, o.nodes)}.Run()
+	var heap heapAtEnd
+	res, err := sim.Registry{Config: o.config(), Cluster: sim.Cluster{Nodes: o.nodes}, Owners: min(o.owners, o.nodes), AtEnd: heap.measure}.Run()
 	if err != nil {
 		return err
 	}
@@ -26,6 +30,7 @@ func runRegistry(o options) error {
 	tw.Flush()
 	fmt.Printf("overlay policy: %d mixes, %d rejoins, %d reconnects of failed members, %d member views merged again\n",
 		res.Stats.Mixes, res.Stats.Rejoins, res.Stats.Reconnects, res.Stats.ViewMerges)
+	heap.print()
 	printSpeed(res.Stats, res.SimTime, wall, cpu)
 	rows := [][]string{
 		{"ops", "converged_s", "healed_s", "rmr", "pulls", "passed", "exchange_msgs", "exchange_bytes", "components"},
@@ -34,4 +39,36 @@ func runRegistry(o options) error {
 			strconv.FormatUint(rep.ExchangeBytes, 10), strconv.Itoa(res.Overlay.Components)},
 	}
 	return writeCSV(o.out, fmt.Sprintf("registry-%d.csv", o.nodes), rows)
+}
+
+// heapAtEnd is the simulator's live heap once the replicas agreed after
+// the heal, and what it comes to per replicated entry (every live node
+// holds every entry): the figure that tells whether a cluster size fits
+// a machine.
+type heapAtEnd struct {
+	bytes             uint64
+	replicas, entries int
+}
+
+func (h *heapAtEnd) measure(s *sim.Simulator) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	h.bytes = ms.HeapAlloc
+	live := s.LiveNodes()
+	h.replicas = len(live)
+	if len(live) > 0 {
+		st := s.Replica(live[0]).State()
+		for _, scope := range st.Scopes() {
+			st.Groups(scope, func(g *crdt.Group) { h.entries += g.Len() })
+		}
+	}
+}
+
+func (h *heapAtEnd) print() {
+	if h.replicas == 0 || h.entries == 0 {
+		return
+	}
+	fmt.Printf("live heap at the end %.1f MB: %d replicas of %d entries, %.0f bytes per replicated entry (everything else included)\n",
+		float64(h.bytes)/1e6, h.replicas, h.entries, float64(h.bytes)/float64(h.replicas*h.entries))
 }
