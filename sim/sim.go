@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
-	"github.com/cpggo/cpg/crdt"
 	"github.com/cpggo/cpg/membership/hyparview"
 	"github.com/cpggo/cpg/registry/replication"
 )
@@ -66,8 +65,6 @@ type Simulator struct {
 
 	// registry: nodes started from now on hold a registry replica.
 	registry bool
-	// names is the replicas' shared string interner (registry.go).
-	names *crdt.Interner
 
 	stats Stats
 	trace traceHash
@@ -231,7 +228,7 @@ func (s *Simulator) start(i int32) {
 		panic(err)
 	}
 	if s.registry {
-		s.startReplica(n)
+		startReplica(n)
 	}
 	s.forgetDeliveries(i)
 	n.gossip = nil

@@ -127,6 +127,24 @@ func TestSurvivorsOfAMassFailureStayLinked(t *testing.T) {
 	}
 }
 
+// When 95% die, some survivors lose every passive peer too and rejoin
+// through the directory, which still lists the dead for DetectDelay (10 s):
+// a rejoin whose contact is dead is replaced at the next tick, so such a
+// survivor finds one of the few live members within a few seconds. (The
+// simulator reported a failed short-lived send as a failed link, so the
+// core waited out the rejoin gap before each new contact, and survivors
+// stayed alone for 10.2 s, until the directory forgot the dead.)
+func TestSurvivorsOfA95PercentFailureFindALiveContact(t *testing.T) {
+	res, err := MassFailure{Config: DefaultConfig(), Cluster: Cluster{Nodes: 1000}, Fraction: 0.95, Broadcasts: 4}.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("longest alone %v, connected after %v, %d rejoins", res.LongestAlone, res.Connected, res.Stats.Rejoins)
+	if res.LongestAlone > 5*time.Second || res.Connected < 0 || res.Connected > 5*time.Second {
+		t.Errorf("a survivor stayed alone %v, and the survivors were connected %v after the failure; want both within 5s (a twentieth of the members is alive)", res.LongestAlone, res.Connected)
+	}
+}
+
 // In a settled overlay the cluster mixes about twice per mixing interval
 // whatever the view size and walk length Validate accepts: no node of one
 // connected overlay takes itself for an island. (With the island check's
