@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
+	"github.com/cpggo/cpg/crdt"
 	"github.com/cpggo/cpg/membership/hyparview"
 	"github.com/cpggo/cpg/registry/replication"
 )
@@ -65,6 +66,8 @@ type Simulator struct {
 
 	// registry: nodes started from now on hold a registry replica.
 	registry bool
+	// names is the replicas' shared string interner (registry.go).
+	names *crdt.Interner
 
 	stats Stats
 	trace traceHash
@@ -228,7 +231,7 @@ func (s *Simulator) start(i int32) {
 		panic(err)
 	}
 	if s.registry {
-		startReplica(n)
+		s.startReplica(n)
 	}
 	s.forgetDeliveries(i)
 	n.gossip = nil
