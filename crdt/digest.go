@@ -275,6 +275,9 @@ func (s *State) replaceEntries(o *owner, st *OwnerState) {
 type groupKey struct{ scope, name string }
 
 func (s *State) replaceGroupEntries(o *owner, scope, name string, want []Entry) {
+	if s.growGroupEntries(o, scope, name, want) {
+		return
+	}
 	wanted := make(map[string]*Entry, len(want))
 	for i := range want {
 		wanted[want[i].Member] = &want[i]
@@ -304,6 +307,61 @@ func (s *State) replaceGroupEntries(o *owner, scope, name string, want []Entry) 
 			s.join(o, scope, name, want[i])
 		}
 	}
+}
+
+// growGroupEntries is replaceGroupEntries when o keeps every entry it
+// holds in the group (the usual case: a state passed on after an exchange
+// or a graft adds a few joins to what a replica had). It finds each wanted
+// entry through the group's index instead of listing o's entries from the
+// whole group, and reports the same changes in the same order. It does
+// nothing and returns false when some entry of o goes or was replaced.
+func (s *State) growGroupEntries(o *owner, scope, name string, want []Entry) bool {
+	g := s.scopes[scope][name]
+	held := 0
+	if g != nil {
+		held = o.groups.count(g)
+	}
+	kept := 0
+	for i := range want {
+		if g == nil {
+			break
+		}
+		if j := g.find(o.name, want[i].Member); j >= 0 {
+			if g.members[j].Joined != want[i].Joined {
+				return false // left and joined again: the old entry ends first
+			}
+			kept++
+		}
+	}
+	if kept != held {
+		return false
+	}
+	var added []int
+	for i := range want {
+		w := &want[i]
+		j := -1
+		if g != nil {
+			j = g.find(o.name, w.Member)
+		}
+		if j < 0 {
+			added = append(added, i)
+			continue
+		}
+		cur := g.members[j]
+		switch {
+		case w.Count < cur.Count:
+			s.leave(o, scope, name, cur.ID, cur.Count-w.Count)
+		case w.Count > cur.Count:
+			s.join(o, scope, name, Entry{Member: cur.ID, Count: w.Count - cur.Count})
+		}
+		if !sameMeta(cur.Meta, w.Meta) {
+			s.setMeta(o, scope, name, cur.ID, w.Meta)
+		}
+	}
+	for _, i := range added {
+		s.join(o, scope, name, want[i])
+	}
+	return true
 }
 
 func sameMeta(a, b Meta) bool {

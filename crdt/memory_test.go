@@ -3,6 +3,7 @@ package crdt
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -152,4 +153,53 @@ func TestGroupIndexCollision(t *testing.T) {
 	require.False(t, g.indexCollided, "the index was rebuilt")
 	require.Less(t, g.find("a", "m3"), 0)
 	require.GreaterOrEqual(t, g.find("a", "m7"), 0)
+}
+
+// Merging a state that adds an entry to what the replica held of its
+// owner (a state passed on after an exchange, or a graft) finds the
+// owner's entries through the group's index: it used to list and sort the
+// owner's entries of the whole group and map them by member, 19
+// allocations for an owner with 1,000 entries in one group.
+func TestMergeOwnerThatGrowsFindsEntriesByIndex(t *testing.T) {
+	const held, runs = 1000, 50
+	states := make([]OwnerState, runs+2)
+	entries := make([]Entry, 0, held+runs+2)
+	for i := range held {
+		entries = append(entries, Entry{Member: fmt.Sprintf("m%05d", i), Count: 1, Joined: int64(i)})
+	}
+	for k := range states {
+		entries = append(entries, Entry{Member: fmt.Sprintf("n%05d", k), Count: 1, Joined: int64(held + k)})
+		states[k] = OwnerState{Owner: "a", Version: Version{Incarnation: 1, Seq: uint64(held + k + 1)}, Chain: uint64(k + 1),
+			Groups: []GroupEntries{{Scope: "s", Group: "g", Entries: slices.Clone(entries)}}}
+	}
+	s := newReplica("r")
+	require.Equal(t, Applied, s.MergeOwner(&states[0]))
+	next := 1
+	allocs := testing.AllocsPerRun(runs, func() {
+		require.Equal(t, Applied, s.MergeOwner(&states[next]))
+		next++
+	})
+	t.Logf("%.1f allocations per merge", allocs)
+	require.Less(t, allocs, 8.0)
+	require.Equal(t, held+next, s.Group("s", "g").Len())
+}
+
+// A merge that keeps every entry of the owner reports count and metadata
+// changes of held entries in member order, then the joins, as a merge that
+// lists the owner's entries does.
+func TestMergeOwnerThatGrowsReportsInOrder(t *testing.T) {
+	var got []string
+	s := New(Config{Self: "r", Incarnation: 1, Observer: func(c *Change) {
+		got = append(got, fmt.Sprintf("%s %s x%d %v", c.Kind, c.Entry.Member, c.Entry.Count, c.Entry.Meta))
+	}})
+	st := OwnerState{Owner: "a", Version: Version{Incarnation: 1, Seq: 2}, Chain: 1, Groups: []GroupEntries{{Scope: "s", Group: "g", Entries: []Entry{
+		{Member: "a", Count: 1, Joined: 1}, {Member: "b", Count: 2, Joined: 2, Meta: Meta{"k": "x"}},
+	}}}}
+	require.Equal(t, Applied, s.MergeOwner(&st))
+	got = nil
+	st = OwnerState{Owner: "a", Version: Version{Incarnation: 1, Seq: 5}, Chain: 2, Groups: []GroupEntries{{Scope: "s", Group: "g", Entries: []Entry{
+		{Member: "0", Count: 1, Joined: 5}, {Member: "a", Count: 2, Joined: 1}, {Member: "b", Count: 1, Joined: 2, Meta: Meta{"k": "y"}},
+	}}}}
+	require.Equal(t, Applied, s.MergeOwner(&st))
+	require.Equal(t, []string{"join a x2 map[]", "leave b x1 map[k:x]", "meta b x1 map[k:y]", "join 0 x1 map[]"}, got)
 }

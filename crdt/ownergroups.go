@@ -53,6 +53,19 @@ func (og *ownerGroups) add(g *Group, delta int) {
 	og.few = nil
 }
 
+// count returns g's count (0 if the owner has no entry in g).
+func (og *ownerGroups) count(g *Group) int {
+	if og.many != nil {
+		return og.many[g]
+	}
+	for _, gc := range og.few {
+		if gc.g == g {
+			return gc.n
+		}
+	}
+	return 0
+}
+
 // each calls fn for every group, in no particular order.
 func (og *ownerGroups) each(fn func(*Group)) {
 	for _, gc := range og.few {
