@@ -426,6 +426,26 @@ func (g *gossip) leave() {
 	}
 }
 
+// setIncarnation advertises a newer registry incarnation; false if inc is
+// not newer than the one advertised.
+func (g *gossip) setIncarnation(inc uint64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if inc <= g.meta.Incarnation {
+		return false
+	}
+	g.meta.Incarnation = inc
+	return true
+}
+
+// announce gossips this node's metadata again, waiting at most the leave
+// timeout for the update to go out.
+func (g *gossip) announce() {
+	if err := g.ml.UpdateNode(g.leaveT); err != nil {
+		g.log.Debug("membership: announce metadata", "err", err)
+	}
+}
+
 func (g *gossip) shutdown() error { return g.ml.Shutdown() }
 
 func (g *gossip) info(n *memberlist.Node, status NodeStatus) (NodeInfo, nodeMeta) {

@@ -357,6 +357,17 @@ func (n *Node) Send(peer string, payload []byte) error {
 	return nil
 }
 
+// SetIncarnation advertises a newer incarnation of this process's
+// registry state in memberlist's metadata (a refute moved it forward), so
+// that a node that later rules this one dead names the incarnation it
+// last ran. An incarnation not newer than the advertised one is ignored.
+// It does not wait for the update to spread.
+func (n *Node) SetIncarnation(inc uint64) {
+	if n.gossip.setIncarnation(inc) {
+		n.spawn(n.gossip.announce)
+	}
+}
+
 // Join enters the cluster through the memberlist addresses of running
 // nodes: it joins memberlist, then asks a member (picked at random among
 // those memberlist knows) to take this node into the overlay, trying others

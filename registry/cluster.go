@@ -269,6 +269,7 @@ func (n *Node) noteStatus(c *cluster, ev membership.StatusEvent) {
 			n.state.Tombstone(ev.Name, inc, c.rep.Now())
 		}
 		n.refuteLocked()
+		n.advertiseLocked()
 	}
 }
 
@@ -376,7 +377,9 @@ type lockedReplica struct{ n *Node }
 func (h lockedReplica) Merge(from string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
 	h.n.mu.Lock()
 	defer h.n.mu.Unlock()
-	return h.n.cluster.rep.Merge(from, id, payload)
+	verdict, acts := h.n.cluster.rep.Merge(from, id, payload)
+	h.n.advertiseLocked()
+	return verdict, acts
 }
 
 func (h lockedReplica) IsStale(id []byte) bool {
@@ -400,7 +403,22 @@ func (h lockedReplica) ExchangeStart(peer string) []byte {
 func (h lockedReplica) ExchangeReceive(x plumtree.Exchange, data []byte) ([]byte, []plumtree.Action) {
 	h.n.mu.Lock()
 	defer h.n.mu.Unlock()
-	return h.n.cluster.rep.ExchangeReceive(x, data)
+	reply, acts := h.n.cluster.rep.ExchangeReceive(x, data)
+	h.n.advertiseLocked()
+	return reply, acts
+}
+
+// advertiseLocked keeps the incarnation memberlist's metadata advertises
+// at this node's own, which a refute (the replication core's or
+// refuteLocked's) moves forward: a verdict on this process names the
+// advertised one, and one it has left behind would purge none of its
+// members. n.mu is held.
+func (n *Node) advertiseLocked() {
+	if n.cluster == nil {
+		return
+	}
+	_, v := n.state.Self()
+	n.cluster.overlay.SetIncarnation(v.Incarnation)
 }
 
 func (h lockedReplica) Tick() {

@@ -55,7 +55,6 @@ type Cluster struct {
 	rng   *rand.Rand
 	slots map[string]*slot
 	order []string // names in the order they first started
-	bg    sync.WaitGroup
 }
 
 // slot is one name's node across its lives.
@@ -292,6 +291,5 @@ func (c *Cluster) Close() error {
 		})
 	}
 	wg.Wait()
-	c.bg.Wait()
 	return errors.Join(errs...)
 }

@@ -156,3 +156,32 @@ func TestRestartReplacesTheLastLife(t *testing.T) {
 		return hasMember(c.Node("n0"), "/svc", "new") && !hasMember(c.Node("n0"), "/svc", "old")
 	})
 }
+
+// A node that refuted a death verdict runs under a newer incarnation than
+// the one it started with; when it then dies, the verdict must name the
+// newer one, or its members outlive it until the reaper's timeout.
+func TestKillAfterARefutePurgesAtOnce(t *testing.T) {
+	c := New(Config{Seed: 4, Tune: func(_ string, cfg *registry.Config) { cfg.Cluster.ReapAfter = time.Minute }})
+	startNodes(t, c, 3)
+	if err := c.Node("n2").Default().Join("/svc", "x", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "n0 sees n2's member", func() bool { return hasMember(c.Node("n0"), "/svc", "x") })
+	c.Partition([]string{"n2"})
+	waitFor(t, 15*time.Second, "n0 rules n2 dead and drops its member", func() bool {
+		return status(c.Node("n0"), "n2") == membership.StatusDead && !hasMember(c.Node("n0"), "/svc", "x")
+	})
+	c.Heal()
+	waitFor(t, 20*time.Second, "n2 refutes and its member is back everywhere", func() bool {
+		return hasMember(c.Node("n0"), "/svc", "x") && hasMember(c.Node("n1"), "/svc", "x") &&
+			status(c.Node("n0"), "n2") == membership.StatusAlive && status(c.Node("n1"), "n2") == membership.StatusAlive
+	})
+	time.Sleep(time.Second) // let the refuted incarnation reach memberlist's metadata everywhere
+	if err := c.Kill("n2"); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, 5*time.Second, "the killed node's member purged", func() bool {
+		return !hasMember(c.Node("n0"), "/svc", "x") && !hasMember(c.Node("n1"), "/svc", "x")
+	})
+	t.Logf("purged %v after the kill", took)
+}
