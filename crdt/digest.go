@@ -321,33 +321,32 @@ func (s *State) growGroupEntries(o *owner, scope, name string, want []Entry) boo
 	if g != nil {
 		held = o.groups.count(g)
 	}
+	// at[i] is where want[i] is held, -1 if it is new. Count and
+	// metadata changes replace elements in place, so these positions hold
+	// until the joins at the end.
+	at := make([]int, len(want))
 	kept := 0
 	for i := range want {
+		at[i] = -1
 		if g == nil {
-			break
+			continue
 		}
 		if j := g.find(o.name, want[i].Member); j >= 0 {
 			if g.members[j].Joined != want[i].Joined {
 				return false // left and joined again: the old entry ends first
 			}
+			at[i] = j
 			kept++
 		}
 	}
 	if kept != held {
 		return false
 	}
-	var added []int
 	for i := range want {
-		w := &want[i]
-		j := -1
-		if g != nil {
-			j = g.find(o.name, w.Member)
-		}
-		if j < 0 {
-			added = append(added, i)
+		if at[i] < 0 {
 			continue
 		}
-		cur := g.members[j]
+		w, cur := &want[i], g.members[at[i]]
 		switch {
 		case w.Count < cur.Count:
 			s.leave(o, scope, name, cur.ID, cur.Count-w.Count)
@@ -358,8 +357,10 @@ func (s *State) growGroupEntries(o *owner, scope, name string, want []Entry) boo
 			s.setMeta(o, scope, name, cur.ID, w.Meta)
 		}
 	}
-	for _, i := range added {
-		s.join(o, scope, name, want[i])
+	for i := range want {
+		if at[i] < 0 {
+			s.join(o, scope, name, want[i])
+		}
 	}
 	return true
 }
