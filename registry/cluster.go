@@ -421,10 +421,10 @@ func (n *Node) advertiseLocked() {
 	n.cluster.overlay.SetIncarnation(v.Incarnation)
 }
 
-func (h lockedReplica) Tick() {
+func (h lockedReplica) Tick() []plumtree.Action {
 	h.n.mu.Lock()
 	defer h.n.mu.Unlock()
-	h.n.cluster.rep.Tick()
+	return h.n.cluster.rep.Tick()
 }
 
 // GossipAddr returns the address of this node's failure detector

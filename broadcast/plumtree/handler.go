@@ -93,11 +93,13 @@ type Handler interface {
 	ExchangeReceive(x Exchange, data []byte) (reply []byte, actions []Action)
 }
 
-// Ticker is implemented by handlers that age their own state; the Plumtree
+// Ticker is implemented by handlers that age their own state or act on the
+// passing of time (a replica retrying the pull of a gap, say); the Plumtree
 // calls Tick on them at every one of its ticks, which keeps their notion of
-// time in step with the protocol's (and deterministic under simulation).
+// time in step with the protocol's (and deterministic under simulation),
+// and carries out the actions Tick returns.
 type Ticker interface {
-	Tick()
+	Tick() []Action
 }
 
 // LocalRecorder is implemented by handlers that must record the messages

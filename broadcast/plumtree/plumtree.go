@@ -538,7 +538,7 @@ func (p *Protocol) Tick() {
 	p.expireQueries()
 	for _, topic := range p.topics {
 		if tk, ok := p.handlers[topic].(Ticker); ok {
-			tk.Tick()
+			p.runActions(topic, tk.Tick())
 		}
 	}
 }

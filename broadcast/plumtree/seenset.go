@@ -122,7 +122,7 @@ func (s *SeenSet) ExchangeStart(string) []byte { return nil }
 func (s *SeenSet) ExchangeReceive(Exchange, []byte) ([]byte, []Action) { return nil, nil }
 
 // Tick implements Ticker: ids older than TTLTicks are forgotten.
-func (s *SeenSet) Tick() {
+func (s *SeenSet) Tick() []Action {
 	s.now++
 	for len(s.fifo) > 0 && s.now-s.fifo[0].at >= int64(s.cfg.TTLTicks) {
 		s.pop()
@@ -130,6 +130,7 @@ func (s *SeenSet) Tick() {
 	if cap(s.fifo) > 64 && len(s.fifo) < cap(s.fifo)/4 {
 		s.fifo = append([]seenRef(nil), s.fifo...)
 	}
+	return nil
 }
 
 func (s *SeenSet) pop() {

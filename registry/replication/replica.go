@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"slices"
+
 	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
 )
@@ -59,6 +61,10 @@ type Replica struct {
 	forwardedGaps map[string]struct{}
 	// pulls holds, per owner, the tick until which no new pull goes out.
 	pulls map[string]int64
+	// gaps holds, per owner with ops waiting ahead of a gap, the peer that
+	// sent the latest of them: the pull is retried there until the gap
+	// fills, since a pull's exchange can be lost like any message.
+	gaps map[string]string
 
 	stats Stats
 }
@@ -70,6 +76,7 @@ func New(st *crdt.State, cfg Config) *Replica {
 		cfg:           cfg.withDefaults(),
 		forwardedGaps: make(map[string]struct{}),
 		pulls:         make(map[string]int64),
+		gaps:          make(map[string]string),
 	}
 }
 
@@ -140,14 +147,34 @@ func (r *Replica) Purge(owner string, inc uint64) (id, payload []byte, ok bool) 
 }
 
 // Tick advances the replica's time by one tick (Plumtree calls it, the
-// replica being a plumtree.Ticker).
-func (r *Replica) Tick() {
+// replica being a plumtree.Ticker) and pulls again every gap that an
+// earlier pull did not fill.
+func (r *Replica) Tick() []plumtree.Action {
 	r.now++
 	for owner, until := range r.pulls {
 		if until <= r.now {
 			delete(r.pulls, owner)
 		}
 	}
+	if len(r.gaps) == 0 {
+		return nil
+	}
+	owners := make([]string, 0, len(r.gaps))
+	for owner := range r.gaps {
+		owners = append(owners, owner)
+	}
+	slices.Sort(owners) // the same actions in the same order on every run
+	var acts []plumtree.Action
+	for _, owner := range owners {
+		if r.st.Pending(owner) == 0 {
+			delete(r.gaps, owner)
+			continue
+		}
+		if pull, ok := r.pull(r.gaps[owner], owner); ok {
+			acts = append(acts, pull)
+		}
+	}
+	return acts
 }
 
 // Merge implements plumtree.Handler: ops, an owner state or a tombstone
@@ -176,8 +203,29 @@ func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []pl
 		}
 	default:
 		verdict = r.count(r.st.MergeOwner(p.state))
+		if verdict == plumtree.New {
+			acts = r.announceNewer(id, p.state.Owner)
+		}
 	}
 	return verdict, r.refuteIfClaimed(acts)
+}
+
+// announceNewer passes an owner's state on under the id of its latest
+// version when it arrived under an older one (a graft is answered with the
+// state as it is now): the protocol forwards the message under the id it
+// came with, and the nodes beside the tree that hold that older version
+// would never hear that a newer one exists.
+func (r *Replica) announceNewer(id []byte, owner string) []plumtree.Action {
+	_, v, err := parseMessageID(id)
+	st, ok := r.st.OwnerState(owner)
+	if err != nil || !ok || !v.Less(st.Version) {
+		return nil
+	}
+	r.stats.Passed++
+	return []plumtree.Action{{
+		Kind: plumtree.ActBroadcast, Root: owner,
+		ID: MessageID(owner, st.Version), Payload: StatePayload(&st),
+	}}
 }
 
 // mergeOps applies consecutive ops of one owner.
@@ -201,6 +249,7 @@ func (r *Replica) mergeOps(from string, id []byte, ops []crdt.Op) (plumtree.Verd
 		return r.count(last), nil
 	}
 	r.stats.Buffered++
+	r.gaps[ops[0].Owner] = from
 	var acts []plumtree.Action
 	if pull, ok := r.pull(from, ops[0].Owner); ok {
 		acts = append(acts, pull)

@@ -191,3 +191,64 @@ func TestDeathPurgesAndTheAccusedRefutes(t *testing.T) {
 		}
 	}
 }
+
+// A state that answers a graft for an older op moves the replica past
+// that op; it is passed on under the id of its own version too, or the
+// replica's lazy neighbours, which hold the older op, would be told only of
+// that one and never learn the newer version exists.
+func TestStateNewerThanItsIDIsAnnouncedUnderItsOwnID(t *testing.T) {
+	owner := crdt.New(crdt.Config{Self: "o", Incarnation: 1})
+	for i := range 3 {
+		owner.LocalJoin("s", "g", fmt.Sprint(i), 1, nil, 1)
+	}
+	st, _ := owner.OwnerState("o")
+	r := New(crdt.New(crdt.Config{Self: "a", Incarnation: 1}), Config{})
+	verdict, acts := r.Merge("b", MessageID("o", v(1, 1)), StatePayload(&st))
+	if verdict != plumtree.New {
+		t.Fatalf("verdict %v, want new", verdict)
+	}
+	if len(acts) != 1 || acts[0].Kind != plumtree.ActBroadcast || string(acts[0].ID) != string(MessageID("o", v(1, 3))) || acts[0].Root != "o" {
+		t.Fatalf("actions %+v, want one broadcast of o's state under the id of 1.3", acts)
+	}
+	if verdict, acts := r.Merge("c", MessageID("o", v(1, 3)), StatePayload(&st)); verdict != plumtree.Duplicate || len(acts) != 0 {
+		t.Errorf("the same state again: %v %+v, want a duplicate and no action", verdict, acts)
+	}
+}
+
+// A pull is an exchange, and its messages can be lost like any other: the
+// replica pulls again, every PullTicks, until the gap is filled, instead
+// of waiting for an exchange period or for another op of that owner.
+func TestLostPullIsRetried(t *testing.T) {
+	c := newCluster(t, longPeriods, "o", "a")
+	c.link("o", "a")
+	c.deliverAll()
+	lostOp, lostPull := false, false
+	c.drop = func(from, _ string, m *plumtree.Message) bool {
+		switch {
+		case m.Type == plumtree.MsgGossip && !lostOp:
+			lostOp = true
+			return true
+		case m.Type == plumtree.MsgExchange && from == "a" && !lostPull:
+			lostPull = true
+			return true
+		}
+		return false
+	}
+	for i := range 3 {
+		c.join("o", "g", fmt.Sprint(i))
+	}
+	c.deliverAll()
+	if !lostPull {
+		t.Fatal("no pull was sent: the test did not make a gap")
+	}
+	if v := c.version("a", "o"); v.Seq == 3 {
+		t.Fatal("a caught up although its pull was lost")
+	}
+	c.settle(12) // a little more than PullTicks
+	if v := c.version("a", "o"); v.Seq != 3 {
+		t.Fatalf("a holds o at %v after the retry period, want seq 3", v)
+	}
+	if got := c.nodes["a"].rep.Stats().Pulls; got != 2 {
+		t.Errorf("%d pulls, want 2 (the lost one and its retry)", got)
+	}
+}
