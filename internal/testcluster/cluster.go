@@ -31,6 +31,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Tune, if set, adjusts each node's configuration before it starts.
 	Tune func(name string, cfg *registry.Config)
+	// TimeScale stretches the failure detector's probes and the overlay's
+	// keepalive (default 1). A build with the race detector runs several
+	// times slower: at loopback timings its nodes would rule each other
+	// dead for being slow, which is a fault of its own.
+	TimeScale int
 }
 
 // Timings of the nodes a Cluster starts: every timer of the stack is
@@ -72,6 +77,9 @@ type slot struct {
 func New(cfg Config) *Cluster {
 	if cfg.Contacts <= 0 {
 		cfg.Contacts = defaultContactsOf
+	}
+	if cfg.TimeScale <= 0 {
+		cfg.TimeScale = 1
 	}
 	return &Cluster{
 		cfg:   cfg,
@@ -122,6 +130,11 @@ func (c *Cluster) Start(name string) (*registry.Node, error) {
 }
 
 func (c *Cluster) open(name string, inc uint64, seed int64, bind, gossipAddr string, contacts []string) (*registry.Node, error) {
+	scale := time.Duration(c.cfg.TimeScale)
+	gossip := membership.LoopbackGossipConfig()
+	gossip.ProbeInterval *= scale
+	gossip.ProbeTimeout *= scale
+	gossip.TCPTimeout *= scale
 	cfg := registry.Config{
 		Name:        name,
 		Incarnation: inc,
@@ -133,9 +146,9 @@ func (c *Cluster) open(name string, inc uint64, seed int64, bind, gossipAddr str
 			JoinTimeout: joinTimeout,
 			ReapAfter:   ReapAfter,
 			Membership: membership.NodeConfig{
-				Gossip:       membership.LoopbackGossipConfig(),
+				Gossip:       gossip,
 				TickInterval: TickInterval,
-				KeepAlive:    KeepAlive,
+				KeepAlive:    KeepAlive * scale,
 				MixInterval:  MixInterval,
 				Seed:         seed,
 				Logger:       c.cfg.Logger,

@@ -63,7 +63,8 @@ func hasMember(n *registry.Node, group, member string) bool {
 // two sides find each other again with nobody calling join, and every
 // member is back.
 func TestPartitionIsRealToTheFailureDetector(t *testing.T) {
-	c := New(Config{Seed: 1})
+	t.Parallel()
+	c := New(Config{Seed: 1, TimeScale: timeScale})
 	names := startNodes(t, c, 4)
 	if err := c.Node("n0").Default().Join("/svc", "a", nil); err != nil {
 		t.Fatal(err)
@@ -104,7 +105,8 @@ func TestPartitionIsRealToTheFailureDetector(t *testing.T) {
 // others purge its members quickly (the overlay's peers confirm it gone
 // with a refused dial), and it stays purged.
 func TestKillPurgesWithoutALeave(t *testing.T) {
-	c := New(Config{Seed: 2})
+	t.Parallel()
+	c := New(Config{Seed: 2, TimeScale: timeScale})
 	startNodes(t, c, 4)
 	for i := range 3 {
 		if err := c.Node("n1").Default().Join("/svc", fmt.Sprint(i), nil); err != nil {
@@ -135,7 +137,8 @@ func TestKillPurgesWithoutALeave(t *testing.T) {
 // A restarted node comes back under its name with a higher incarnation:
 // its last life's members are gone everywhere and its new ones spread.
 func TestRestartReplacesTheLastLife(t *testing.T) {
-	c := New(Config{Seed: 3})
+	t.Parallel()
+	c := New(Config{Seed: 3, TimeScale: timeScale})
 	startNodes(t, c, 3)
 	if err := c.Node("n2").Default().Join("/svc", "old", nil); err != nil {
 		t.Fatal(err)
@@ -161,7 +164,8 @@ func TestRestartReplacesTheLastLife(t *testing.T) {
 // the one it started with; when it then dies, the verdict must name the
 // newer one, or its members outlive it until the reaper's timeout.
 func TestKillAfterARefutePurgesAtOnce(t *testing.T) {
-	c := New(Config{Seed: 4, Tune: func(_ string, cfg *registry.Config) { cfg.Cluster.ReapAfter = time.Minute }})
+	t.Parallel()
+	c := New(Config{Seed: 4, TimeScale: timeScale, Tune: func(_ string, cfg *registry.Config) { cfg.Cluster.ReapAfter = time.Minute }})
 	startNodes(t, c, 3)
 	if err := c.Node("n2").Default().Join("/svc", "x", nil); err != nil {
 		t.Fatal(err)
