@@ -2,12 +2,14 @@ package proctest
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // ErrNoNamespaces is returned by Start for an isolated cluster when this
@@ -16,8 +18,10 @@ import (
 var ErrNoNamespaces = errors.New("proctest: network namespaces need root and the ip command (iproute2)")
 
 // network is the namespaces, links and bridges of an isolated cluster.
-// Names carry a random prefix so clusters of concurrent test binaries never
-// meet; interface names stay within the kernel's 15 bytes.
+// Names start with "cpt", the creating process's id and a per-process
+// count (all in hex), so clusters of concurrent test binaries never meet,
+// and what a killed test binary left behind is recognised and removed by
+// the next one; interface names stay within the kernel's 15 bytes.
 type network struct {
 	prefix  string
 	control string // 10.78.X: the control subnet's first three octets
@@ -62,9 +66,10 @@ func newNetwork(n int) (*network, error) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return nil, ErrNoNamespaces
 	}
-	var b [3]byte
+	sweepOrphans()
+	var b [1]byte
 	_, _ = rand.Read(b[:])
-	nw := &network{prefix: "cp" + hex.EncodeToString(b[:2]), nodes: n}
+	nw := &network{prefix: fmt.Sprintf("cpt%06x%02x", os.Getpid()&0xffffff, networks.Add(1)&0xff), nodes: n}
 	// The control subnet is routed in this namespace: pick one no other
 	// cluster uses.
 	used, err := exec.Command("ip", "-o", "-4", "addr", "show").Output()
@@ -72,7 +77,7 @@ func newNetwork(n int) (*network, error) {
 		return nil, fmt.Errorf("proctest: ip addr show: %w", err)
 	}
 	for try := 0; ; try++ {
-		nw.control = fmt.Sprintf("10.78.%d", 1+(int(b[2])+try)%250)
+		nw.control = fmt.Sprintf("10.78.%d", 1+(int(b[0])+try)%250)
 		if !strings.Contains(string(used), " "+nw.control+".") {
 			break
 		}
@@ -141,6 +146,50 @@ func (nw *network) addBridge() (int, error) {
 // place attaches node i's cluster link to bridge k.
 func (nw *network) place(i, k int) error {
 	return ip("link", "set", nw.clusterLink(i), "master", nw.bridge(k))
+}
+
+// networks counts the networks this process made, for their names.
+var networks atomic.Uint32
+
+// orphanName matches the namespaces and links of a network; its first
+// group is the id of the process that made it.
+var orphanName = regexp.MustCompile(`^cpt([0-9a-f]{6})[0-9a-f]{2}[nbct][0-9]+`)
+
+// sweepOrphans deletes the namespaces and links of networks whose process
+// is gone (a test binary killed by its timeout cannot clean up).
+func sweepOrphans() {
+	orphan := func(name string) bool {
+		m := orphanName.FindStringSubmatch(name)
+		if m == nil {
+			return false
+		}
+		pid, err := strconv.ParseInt(m[1], 16, 64)
+		if err != nil || int(pid) == os.Getpid()&0xffffff {
+			return false
+		}
+		_, err = os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return errors.Is(err, os.ErrNotExist)
+	}
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && orphan(f[0]) {
+				_ = ip("netns", "del", f[0])
+			}
+		}
+	}
+	if out, err := exec.Command("ip", "-o", "link", "show").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			// "7: name@peer: <...>" or "7: name: <...>"
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			if orphan(name) {
+				_ = ip("link", "del", name)
+			}
+		}
+	}
 }
 
 // tearDown deletes what setUp made. It deletes the links itself (each
