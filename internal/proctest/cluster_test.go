@@ -196,3 +196,55 @@ func TestTerminatedNodeLeavesGracefully(t *testing.T) {
 		t.Errorf("members went after %v: the leave did not reach the others", took)
 	}
 }
+
+// One cluster of five goes through all three in turn: a node killed, then
+// another hung and resumed, then a partition of the three survivors left
+// of it, healed; after each the live nodes agree and hold exactly the live
+// nodes' members, and the killed node's never come back.
+func TestKillStopAndPartitionInOneCluster(t *testing.T) {
+	c := start(t, Config{Nodes: 5, Isolated: true, GossipProfile: "loopback"})
+	populate(t, c, 10)
+	ctx := context.Background()
+	killed, hung := c.Nodes[1], c.Nodes[2]
+
+	mustDo(t, killed.Kill())
+	live := c.Others(killed)
+	if _, err := WaitMembers(live, scope, 40, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	mustDo(t, hung.Stop())
+	if _, err := WaitMembers(c.Others(killed, hung), scope, 30, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, hung.Continue())
+	if _, err := WaitMembers(live, scope, 40, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// Node indexes: 0, 2, 3, 4 are alive; cut {0, 2} from {3, 4}.
+	mustDo(t, c.Partition([]int{0, 2}, []int{3, 4, 1}))
+	mustDo(t, c.Nodes[0].Join(ctx, scope, "/svc/cut", "left"))
+	mustDo(t, c.Nodes[4].Join(ctx, scope, "/svc/cut", "right"))
+	if _, err := WaitStatus(c.Nodes[:1], c.Nodes[3].Name, "dead", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, c.Heal())
+	took, err := WaitConverged(live, scope, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WaitMembers(live, scope, 42, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the kill, the stop and the partition: converged %v after healing", took)
+	for _, n := range live {
+		members, err := n.Members(ctx, scope, "/svc/0")
+		mustDo(t, err)
+		for _, m := range members {
+			if m.Node == killed.Name {
+				t.Errorf("%s lists %s of the killed node", n.Name, m.ID)
+			}
+		}
+	}
+}
