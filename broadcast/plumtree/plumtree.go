@@ -160,7 +160,8 @@ func (p *Protocol) Ready() Ready {
 }
 
 // NeighborUp reports a new overlay link. The peer joins the eager set of
-// every known tree (the paper's NeighborUp), and anti-entropy runs with it at
+// every tree still all-eager (the paper's NeighborUp) and the lazy set of
+// every pruned one (see treeSet.neighborUp), and anti-entropy runs with it at
 // once, for every topic: this is the full-state merge on (re)connect. Both
 // ends hear of the link, so only one opens that exchange: the end whose
 // name sorts lower. One exchange moves each side's missing state once.

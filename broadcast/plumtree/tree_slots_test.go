@@ -7,10 +7,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A lost neighbour's slot is reused by the next one, which must start
-// eager in every tree, as the paper's NeighborUp wants, and not inherit
-// the lazy links of the peer that held the slot before.
-func TestNewNeighbourIsEagerInEveryTreeWhateverItsSlot(t *testing.T) {
+// A lost neighbour's slot is reused by the next one, which must not
+// inherit the lazy links of the peer that held the slot before: in a tree
+// left all-eager it starts eager, as every link of such a tree.
+func TestNewNeighbourDoesNotInheritItsSlotsLinks(t *testing.T) {
 	p, _ := newCore(t, Config{Self: "a"})
 	p.NeighborUp("b")
 	p.NeighborUp("c")
@@ -70,4 +70,24 @@ func TestEvictionSparesTreesInUse(t *testing.T) {
 	prune("r2") // in use again
 	prune("r5") // r2 is spared, r3 goes
 	require.Equal(t, []string{"r2", "r4", "r5"}, p.Roots())
+}
+
+// A new neighbour is lazy in the trees already pruned (they span the
+// overlay; it joins them through the optimisation or a graft) and eager in
+// the trees still all-eager.
+func TestNewNeighbourIsLazyInPrunedTrees(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a"})
+	p.NeighborUp("b")
+	p.NeighborUp("c")
+	require.NoError(t, p.Step("b", Message{Type: MsgPrune, Root: "pruned"}))
+	require.NoError(t, p.Step("b", Message{Type: MsgGraft, Root: "eager"}))
+	p.NeighborUp("d")
+	eager, lazy := p.Peers("pruned")
+	require.Equal(t, []string{"c"}, eager)
+	require.Equal(t, []string{"b", "d"}, lazy)
+	eager, lazy = p.Peers("eager")
+	require.Equal(t, []string{"b", "c", "d"}, eager)
+	require.Empty(t, lazy)
+	eager, _ = p.Peers("unknown")
+	require.Equal(t, []string{"b", "c", "d"}, eager, "a root without a tree starts all-eager")
 }
