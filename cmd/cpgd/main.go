@@ -80,6 +80,11 @@ func run(ctx context.Context, args []string, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	if cc != nil {
+		// The overlay's and failure detector's notable events (a peer
+		// certainly gone, links lost, refutes) belong in cpgd's log.
+		cc.Membership.Logger = log
+	}
 	node, err := registry.New(registry.Config{Name: *name, Cluster: cc, Logger: log})
 	if err != nil {
 		return err
