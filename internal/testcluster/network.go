@@ -254,19 +254,12 @@ func (n *network) registerGossip(node, addr string) {
 	n.gossip[addr] = node
 }
 
-// gossipTarget returns the node at a memberlist address and whether a
-// packet from node from reaches it.
+// gossipReachable reports whether a packet from node from reaches the
+// node at a memberlist address.
 func (n *network) gossipReachable(from, addr string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.reachableLocked(from, n.gossip[addr])
-}
-
-// linkFaults returns the faults of the directed link from a to b.
-func (n *network) linkFaults(from, to string) LinkFaults {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.faults[[2]string{from, to}]
 }
 
 func (n *network) setLinkFaults(from, to string, f LinkFaults) {
