@@ -6,9 +6,7 @@ type Verdict uint8
 const (
 	// New: the payload was not known and is now delivered. The protocol
 	// forwards it on the eager links, announces it on the lazy ones and
-	// keeps the link it came over eager. A payload that is new but cannot
-	// apply yet (a CRDT op waiting for an earlier one) is New too, or the
-	// tree loses a good link.
+	// keeps the link it came over eager.
 	New Verdict = iota + 1
 	// Known: the application already holds what the payload carries but
 	// learned it by other means than this tree (an anti-entropy exchange,
@@ -19,6 +17,13 @@ const (
 	Known
 	// Duplicate: a second copy over the tree: the link is pruned.
 	Duplicate
+	// Held: the payload is new but the application cannot use it yet (a
+	// CRDT op waiting for an earlier one). The link it came over is kept,
+	// nothing is forwarded or announced and no delivery is counted: the
+	// application passes it on itself (ActBroadcast) once it can, so the
+	// nodes below this one do not all wait on the same gap, and each pull
+	// the gap from a node that has it too.
+	Held
 )
 
 func (v Verdict) String() string {
@@ -29,6 +34,8 @@ func (v Verdict) String() string {
 		return "known"
 	case Duplicate:
 		return "duplicate"
+	case Held:
+		return "held"
 	}
 	return "invalid"
 }

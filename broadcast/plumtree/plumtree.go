@@ -360,6 +360,10 @@ func (p *Protocol) onGossip(from string, m Message) error {
 		// Held, but learned off this tree: this node never passed it on,
 		// so the nodes below it are waiting for it. Forward as for New.
 		p.stats.KnownForwarded++
+	case Held:
+		p.stats.Held++
+		p.runActions(m.Topic, actions)
+		return nil
 	default:
 		// A second copy over a tree link: that link is redundant for this
 		// root, so both ends make it lazy, unless it came the shorter way

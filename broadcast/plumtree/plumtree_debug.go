@@ -15,6 +15,7 @@ type Stats struct {
 	Duplicates       uint64 // payloads a handler called a Duplicate
 	KnownForwarded   uint64 // payloads a handler held by other means (Known), forwarded
 	GraftsAvoided    uint64 // graft timers that found the payload held by then
+	Held             uint64 // payloads the handler kept for later (Held): not forwarded yet
 	GraftsSent       uint64 // grafts for a missing payload (not relinks)
 	GraftMisses      uint64 // grafts we could not answer with a payload
 	Optimizations    uint64 // eager links swapped for shorter lazy ones

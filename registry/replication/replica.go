@@ -14,20 +14,11 @@ type Config struct {
 	// again: one pull answers every op of the same gap. Default 10 ticks
 	// (1 s at the driver's 100 ms tick).
 	PullTicks int
-	// MaxForwardedGaps bounds the ids of ops this replica forwarded while
-	// they waited ahead of a gap (each is forwarded once, or it would
-	// circle the overlay's cycles for as long as the gap lasts). Past the
-	// bound they are forgotten, which costs a few repeated forwards.
-	// Default 4096.
-	MaxForwardedGaps int
 }
 
 func (c Config) withDefaults() Config {
 	if c.PullTicks <= 0 {
 		c.PullTicks = 10
-	}
-	if c.MaxForwardedGaps <= 0 {
-		c.MaxForwardedGaps = 4096
 	}
 	return c
 }
@@ -57,8 +48,6 @@ type Replica struct {
 	cfg Config
 	now int64
 
-	// forwardedGaps holds the ids of ops forwarded while buffered.
-	forwardedGaps map[string]struct{}
 	// pulls holds, per owner, the tick until which no new pull goes out.
 	pulls map[string]int64
 	// gaps holds, per owner with ops waiting ahead of a gap, the peer that
@@ -72,11 +61,10 @@ type Replica struct {
 // New returns the replication core of st.
 func New(st *crdt.State, cfg Config) *Replica {
 	return &Replica{
-		st:            st,
-		cfg:           cfg.withDefaults(),
-		forwardedGaps: make(map[string]struct{}),
-		pulls:         make(map[string]int64),
-		gaps:          make(map[string]string),
+		st:    st,
+		cfg:   cfg.withDefaults(),
+		pulls: make(map[string]int64),
+		gaps:  make(map[string]string),
 	}
 }
 
@@ -180,8 +168,11 @@ func (r *Replica) Tick() []plumtree.Action {
 // Merge implements plumtree.Handler: ops, an owner state or a tombstone
 // that move their owner forward are New; what this replica already holds,
 // refuses or cannot decode is a Duplicate (nothing to forward); ops ahead
-// of a gap are New the first time (so the nodes below see them too) and
-// make the replica pull the owner from the peer that sent them.
+// of a gap are Held: they wait in the CRDT's buffer, the replica pulls the
+// owner from the peer that sent them, and once the gap is filled the
+// owner's state goes on down the tree under the id of its latest version.
+// (Forwarding ops ahead of a gap would leave every node below with the
+// same gap, each pulling from a parent that lacks the op too.)
 func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
 	p, err := decodePayload(payload)
 	if err != nil || !p.matches(id) {
@@ -211,9 +202,10 @@ func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []pl
 }
 
 // announceNewer passes an owner's state on under the id of its latest
-// version when it arrived under an older one (a graft is answered with the
-// state as it is now): the protocol forwards the message under the id it
-// came with, and the nodes beside the tree that hold that older version
+// version when what arrived under id took the owner further than id (a
+// graft is answered with the state as it is now; an op that fills a gap
+// lets the ops held behind it apply): the protocol forwards the message
+// under the id it came with, and the nodes that hold that version already
 // would never hear that a newer one exists.
 func (r *Replica) announceNewer(id []byte, owner string) []plumtree.Action {
 	_, v, err := parseMessageID(id)
@@ -243,8 +235,10 @@ func (r *Replica) mergeOps(from string, id []byte, ops []crdt.Op) (plumtree.Verd
 	}
 	switch {
 	case applied:
+		// Ops this replica held ahead of the gap may have applied behind
+		// these: the nodes below hold none of them yet.
 		r.stats.Applied++
-		return plumtree.New, nil
+		return plumtree.New, r.announceNewer(id, ops[0].Owner)
 	case !buffered:
 		return r.count(last), nil
 	}
@@ -254,14 +248,7 @@ func (r *Replica) mergeOps(from string, id []byte, ops []crdt.Op) (plumtree.Verd
 	if pull, ok := r.pull(from, ops[0].Owner); ok {
 		acts = append(acts, pull)
 	}
-	if _, again := r.forwardedGaps[string(id)]; again {
-		return plumtree.Duplicate, acts
-	}
-	if len(r.forwardedGaps) >= r.cfg.MaxForwardedGaps {
-		clear(r.forwardedGaps)
-	}
-	r.forwardedGaps[string(id)] = struct{}{}
-	return plumtree.New, acts
+	return plumtree.Held, acts
 }
 
 // count turns what the CRDT did into the verdict and counts it.
@@ -314,11 +301,7 @@ func (r *Replica) IsStale(id []byte) bool {
 	if err != nil {
 		return true
 	}
-	if r.st.Known(owner, v) {
-		return true
-	}
-	_, forwarded := r.forwardedGaps[string(id)]
-	return forwarded
+	return r.st.Known(owner, v)
 }
 
 // Graft implements plumtree.Handler: the payload for a peer that missed
