@@ -17,6 +17,13 @@ import (
 // goneProbeTimeout bounds the confirming dial.
 const goneProbeTimeout = 500 * time.Millisecond
 
+// goneProbePauses space the confirming dials. A process killed outright
+// closes its sockets one by one, and its links can close before its
+// listener does: until then the kernel still completes handshakes on the
+// listener, so an accepted dial right after the link closed proves
+// nothing. Only a peer that accepts every dial is taken to be alive.
+var goneProbePauses = []time.Duration{0, 10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond}
+
 // closedByPeer reports whether a link ended because the other end closed
 // or reset the connection (as opposed to a timeout or our own close).
 func closedByPeer(err error) bool {
@@ -24,21 +31,30 @@ func closedByPeer(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// confirmGone dials peer once, off the loop, and records it certainly gone
-// if the connection is refused.
+// confirmGone dials peer, off the loop, a few times over a moment (see
+// goneProbePauses), and records it certainly gone if a connection is
+// refused.
 func (n *Node) confirmGone(peer Peer) {
 	if peer.Addr == "" {
 		return
 	}
 	n.spawn(func() {
-		conn, err := n.dialAddr(peer.Addr, goneProbeTimeout)
-		if err == nil {
-			conn.Close()
+		for _, pause := range goneProbePauses {
+			select {
+			case <-time.After(pause):
+			case <-n.closing.Done():
+				return
+			}
+			conn, err := n.dialAddr(peer.Addr, goneProbeTimeout)
+			if err == nil {
+				conn.Close()
+				continue
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				n.log.Info("membership: peer process gone", "peer", peer.Name)
+				n.table.confirmGone(peer.Name)
+			}
 			return
-		}
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			n.log.Info("membership: peer process gone", "peer", peer.Name)
-			n.table.confirmGone(peer.Name)
 		}
 	})
 }

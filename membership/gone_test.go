@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -50,5 +51,39 @@ func TestCertainlyGoneIsOverturnedByALink(t *testing.T) {
 	tbl.clearSuspicion("b", time.Millisecond)
 	if info, _ := tbl.get("b"); info.Status != StatusDead {
 		t.Fatalf("memberlist's dead verdict was overturned by a link event: %v", info.Status)
+	}
+}
+
+// A process killed with SIGKILL closes its sockets one by one: its links
+// can close while its listener still completes handshakes, so the first
+// confirming dial may be accepted by a process that is going. The node
+// dials again a moment later and still finds it gone.
+func TestPeerWhoseListenerClosesJustAfterTheFirstDialIsGone(t *testing.T) {
+	a, _ := joinPair(t)
+	for len(a.Statuses()) > 0 {
+		<-a.Statuses()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// The dying process's listener: one handshake, then gone.
+		if conn, err := ln.Accept(); err == nil {
+			conn.Close()
+		}
+		ln.Close()
+	}()
+	a.confirmGone(Peer{Name: "b", Addr: ln.Addr().String()})
+	deadline := time.After(testTimeScale * 2 * time.Second)
+	for {
+		select {
+		case ev := <-a.Statuses():
+			if ev.Name == "b" && ev.Status == StatusDead && ev.Certain {
+				return
+			}
+		case <-deadline:
+			t.Fatal("b not found gone: the accepted first dial was taken as proof of life")
+		}
 	}
 }
