@@ -87,6 +87,9 @@ func (s *Simulator) Broadcast(source int, p Protocol) (int, error) {
 	if source < 0 || source >= len(s.nodes) || !s.nodes[source].alive {
 		return 0, fmt.Errorf("sim: broadcast from node %d: not running", source)
 	}
+	if p == Gossip && s.cfg.Gossip.NewQueue == nil {
+		return 0, errNoGossipQueue
+	}
 	n := s.nodes[source]
 	b := &bcast{id: int32(len(s.bcasts)), proto: p, source: int32(source), at: s.now, hops: make([]uint8, len(s.nodes)), last: s.now}
 	b.depth = s.depthFrom(source)

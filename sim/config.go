@@ -125,11 +125,17 @@ type Config struct {
 }
 
 // GossipConfig is the memberlist-style broadcast the simulator runs beside
-// Plumtree: every node that learns a message queues it in a
-// memberlist.TransmitLimitedQueue and, every Interval, sends its queue to
-// Fanout random nodes, until each message went out RetransmitMult *
-// ceil(log10(n+1)) times (memberlist's LAN defaults: 200 ms, 3, 4).
+// Plumtree: every node that learns a message queues it in a queue from
+// NewQueue and, every Interval, sends its queue to Fanout random nodes,
+// until each message went out RetransmitMult * ceil(log10(n+1)) times
+// (memberlist's LAN defaults: 200 ms, 3, 4).
 type GossipConfig struct {
+	// NewQueue makes one node's queue. The simulator itself runs only the
+	// system's pure packages, so memberlist's own queue comes from outside:
+	// package sim/memberlistpeer provides it (cpgsim sets it). Without it
+	// the gossip peer does not run.
+	NewQueue func(numNodes func() int, retransmitMult int) GossipQueue
+
 	Interval       time.Duration
 	Fanout         int
 	RetransmitMult int

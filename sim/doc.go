@@ -12,7 +12,9 @@
 // connection setup for short-lived connections, random loss, crashes and
 // restarts, and partitions. Beside Plumtree it runs two peers on the same
 // network for comparison: eager flooding over the same overlay, and
-// memberlist-style gossip through memberlist's own TransmitLimitedQueue.
+// memberlist-style gossip through memberlist's own TransmitLimitedQueue,
+// which package sim/memberlistpeer plugs in (Config.Gossip.NewQueue): the
+// simulator itself imports only the system's pure packages.
 //
 // A run depends only on Config.Seed and the calls made: the same seed gives
 // the same events, bit for bit (Simulator.TraceHash).

@@ -2,9 +2,23 @@ package sim
 
 import (
 	"encoding/binary"
-
-	"github.com/hashicorp/memberlist"
+	"errors"
 )
+
+// GossipQueue is one node's queue of the memberlist-style gossip peer,
+// shaped after memberlist.TransmitLimitedQueue: it hands out each queued
+// message a limited number of times, most recent and least sent first.
+type GossipQueue interface {
+	// Queue adds a message.
+	Queue(msg []byte)
+	// Get returns the messages for one packet of at most limit bytes,
+	// each costing overhead bytes more.
+	Get(overhead, limit int) [][]byte
+	// Len is the number of messages still queued.
+	Len() int
+}
+
+var errNoGossipQueue = errors.New("sim: the gossip peer needs Config.Gossip.NewQueue (package sim/memberlistpeer provides memberlist's)")
 
 // flood sends b from n to every active peer but the one it came from.
 func (s *Simulator) flood(n *node, b *bcast, except int32) {
@@ -48,21 +62,10 @@ func containsLink(links []int32, p int32) bool {
 	return false
 }
 
-// gossipQueue is one node's memberlist.TransmitLimitedQueue: the very queue
-// memberlist uses to piggyback broadcasts on its gossip, with its
-// retransmit limit of RetransmitMult * ceil(log10(n+1)).
+// gossipQueue is one node's queue of the gossip peer.
 type gossipQueue struct {
-	q *memberlist.TransmitLimitedQueue
+	q GossipQueue
 }
-
-// gossipItem is one broadcast in a queue; its message is the broadcast's
-// id followed by the payload.
-type gossipItem struct{ msg []byte }
-
-func (g *gossipItem) Invalidates(memberlist.Broadcast) bool { return false }
-func (g *gossipItem) Message() []byte                       { return g.msg }
-func (g *gossipItem) Finished()                             {}
-func (g *gossipItem) UniqueBroadcast()                      {}
 
 // gossipPacketLimit is memberlist's UDPBufferSize on a LAN, less its
 // compound header.
@@ -71,16 +74,13 @@ const gossipPacketLimit = 1400 - 3
 // gossipQueue queues b at node n for gossiping.
 func (s *Simulator) gossipQueue(n *node, b *bcast) {
 	if n.gossip == nil {
-		n.gossip = &gossipQueue{q: &memberlist.TransmitLimitedQueue{
-			NumNodes:       func() int { return s.live },
-			RetransmitMult: s.cfg.Gossip.RetransmitMult,
-		}}
+		n.gossip = &gossipQueue{q: s.cfg.Gossip.NewQueue(func() int { return s.live }, s.cfg.Gossip.RetransmitMult)}
 	}
-	if n.gossip.q.NumQueued() == 0 {
+	if n.gossip.q.Len() == 0 {
 		s.gossipLive++
 	}
 	msg := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(s.payload)), uint32(b.id))
-	n.gossip.q.QueueBroadcast(&gossipItem{msg: append(msg, s.payload...)})
+	n.gossip.q.Queue(append(msg, s.payload...))
 	if !s.gossipRounds {
 		s.gossipRounds = true
 		s.schedule(&event{at: s.now + s.cfg.Gossip.Interval, kind: evGossipRound})
@@ -96,11 +96,11 @@ func (s *Simulator) gossipRound() {
 		return
 	}
 	for _, n := range s.nodes {
-		if !n.alive || n.gossip == nil || n.gossip.q.NumQueued() == 0 {
+		if !n.alive || n.gossip == nil || n.gossip.q.Len() == 0 {
 			continue
 		}
 		for _, target := range s.gossipTargets(n) {
-			msgs := n.gossip.q.GetBroadcasts(2, gossipPacketLimit)
+			msgs := n.gossip.q.Get(2, gossipPacketLimit)
 			if len(msgs) == 0 {
 				break
 			}
@@ -110,7 +110,7 @@ func (s *Simulator) gossipRound() {
 			}
 			s.send(&event{kind: evGossip, from: n.idx, to: target, ids: ids})
 		}
-		if n.gossip.q.NumQueued() == 0 {
+		if n.gossip.q.Len() == 0 {
 			s.gossipLive--
 		}
 	}

@@ -271,7 +271,7 @@ func (s *Simulator) Crash(nodes ...int) {
 		n.alive = false
 		s.live--
 		n.links = n.links[:0]
-		if n.gossip != nil && n.gossip.q.NumQueued() > 0 {
+		if n.gossip != nil && n.gossip.q.Len() > 0 {
 			s.gossipLive--
 		}
 		n.gossip = nil

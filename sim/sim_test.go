@@ -182,6 +182,7 @@ func run(seed uint64) (hash uint64, results []BroadcastResult, stats Stats) {
 	cfg.Seed = seed
 	cfg.Loss = 0.01
 	cfg.Latency = LogNormal{Median: 2 * time.Millisecond, Sigma: 0.5, Max: 50 * time.Millisecond}
+	cfg.Gossip.NewQueue = memberlistQueue
 	s, err := New(cfg)
 	if err != nil {
 		panic(err)
@@ -376,7 +377,9 @@ func TestRegistryReplicasConverge(t *testing.T) {
 func TestPeersDoNotChangeThePlumtreeRun(t *testing.T) {
 	var got [2][]BroadcastResult
 	for k, peers := range []bool{false, true} {
-		res, err := Steady{Config: DefaultConfig(), Cluster: Cluster{Nodes: 100}, Broadcasts: 5, Sources: 2, Peers: peers}.Run()
+		cfg := DefaultConfig()
+		cfg.Gossip.NewQueue = memberlistQueue
+		res, err := Steady{Config: cfg, Cluster: Cluster{Nodes: 100}, Broadcasts: 5, Sources: 2, Peers: peers}.Run()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/sim"
+	"github.com/cpggo/cpg/sim/memberlistpeer"
 )
 
 type options struct {
@@ -112,6 +113,9 @@ func (o options) config() sim.Config {
 	cfg.Seed = o.seed
 	cfg.Latency = o.latency
 	cfg.Loss = o.loss
+	cfg.Gossip.NewQueue = func(numNodes func() int, retransmitMult int) sim.GossipQueue {
+		return memberlistpeer.NewQueue(numNodes, retransmitMult)
+	}
 	return cfg
 }
 
