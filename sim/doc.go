@@ -1,13 +1,17 @@
 // Package sim is a deterministic discrete-event simulator that runs the
-// project's protocol cores — HyParView (package membership), Plumtree
-// (package broadcast) and the registry's CRDT (package crdt) — for
-// thousands of nodes in one process, on simulated time.
+// project's pure packages — HyParView (membership/hyparview), Plumtree
+// (broadcast/plumtree), and the registry's replication core
+// (registry/replication) over its CRDT (crdt) — for thousands of nodes in
+// one process, on simulated time.
 //
 // The cores are the production state machines, not models of them; the
-// simulator plays their drivers' part (it carries out each Ready, feeds
-// HyParView's link changes to Plumtree, delivers Plumtree messages only over
-// active links, reports lost connections with LinkFailed, rejoins isolated
-// nodes, and runs the membership driver's mixing timer) and the network's:
+// simulator swaps only what the drivers own: sockets, clocks and
+// memberlist. It carries out each Ready, feeds HyParView's link changes to
+// Plumtree, delivers Plumtree messages only over active links, reports lost
+// connections with LinkFailed and failed short-lived sends with
+// TransientFailed, and hands each core a memberlist stand-in as its
+// Directory (the core decides when to mix, rejoin and reconnect); and it
+// plays the network:
 // per-message latency from a configurable distribution, FIFO links,
 // connection setup for short-lived connections, random loss, crashes and
 // restarts, and partitions. Beside Plumtree it runs two peers on the same
