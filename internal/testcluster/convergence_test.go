@@ -17,7 +17,8 @@ import (
 
 var (
 	seedFlag  = flag.Int64("testcluster.seed", 0, "run the randomized convergence test with this seed only")
-	seedsFlag = flag.Int("testcluster.seeds", 0, "run the randomized convergence test with this many seeds (default 5, 1 under -short)")
+	seedsFlag = flag.Int("testcluster.seeds", 0, "run the randomized convergence test with this many seeds (default 8, 1 under -short)")
+	scaleFlag = flag.Int("testcluster.timescale", 0, "stretch the failure detector's timings by this factor (default 3 under the race detector, else 1)")
 )
 
 // The scopes, groups and member IDs the schedules draw from: few, so
@@ -115,7 +116,7 @@ func runSchedule(t *testing.T, seed int64) (converged time.Duration, relapses in
 	r := &run{
 		t:      t,
 		rng:    rand.New(rand.NewPCG(uint64(seed), 0x5c4ed)),
-		c:      New(Config{Seed: seed, TimeScale: timeScale, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}),
+		c:      New(Config{Seed: seed, TimeScale: scale(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}),
 		m:      newModel(),
 		counts: make(map[string]int),
 	}
@@ -143,7 +144,7 @@ func runSchedule(t *testing.T, seed int64) (converged time.Duration, relapses in
 	// the other side dead or not, with operations on both sides.
 	r.c.Partition(r.side())
 	r.counts["partition"]++
-	cut := timeScale * (finalCutMin + time.Duration(r.rng.Int64N(int64(finalCutMax-finalCutMin))))
+	cut := time.Duration(scale()) * (finalCutMin + time.Duration(r.rng.Int64N(int64(finalCutMax-finalCutMin))))
 	for range int(cut / scheduleGap) {
 		r.operate()
 		r.pause()
@@ -431,4 +432,12 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// scale is the time scale of the run: timeScale unless the flag sets one.
+func scale() int {
+	if *scaleFlag > 0 {
+		return *scaleFlag
+	}
+	return timeScale
 }
