@@ -40,11 +40,15 @@ func (s *State) Tombstone(name string, inc uint64, now int64) bool {
 
 // MergeTombstone records a tombstone a peer sent (in a delta), at time
 // now. Unlike Tombstone, it refuses (false) an owner that Config.Alive
-// rejects: such an owner's entries are refused anyway, and taking the
+// rejects, unless it raises a tombstone this replica holds: such an
+// owner's entries are refused anyway, and taking the
 // tombstone back after this replica collected it would keep it travelling
 // between replicas whose collections are a little apart.
 func (s *State) MergeTombstone(name string, inc uint64, now int64) bool {
-	if name != s.self.name && !s.alive(name) {
+	if _, held := s.tombstones[name]; !held && name != s.self.name && !s.alive(name) {
+		// Refused only when it would add one: raising a tombstone this
+		// replica holds brings nothing back, and refusing it would leave
+		// this replica's digest apart from its peers' for good.
 		return false
 	}
 	return s.Tombstone(name, inc, now)

@@ -54,6 +54,7 @@ type missingEntry struct {
 	created    int64
 	deadline   int64 // tick at which to graft; 0 when no timer runs
 	announcers []announcer
+	grafts     int    // grafts sent for it so far
 	bestRound  uint32 // smallest announced round, for the optimisation
 	bestPeer   string
 }
@@ -583,14 +584,26 @@ func (p *Protocol) fireGraftTimers() {
 			e.deadline = 0 // until someone else announces it
 			continue
 		}
+		// The announcer goes to the back rather than away: a graft or its
+		// answer can be lost, and until the payload arrives (or the entry
+		// expires) the next retry asks the next announcer, then this one
+		// again, rather than leaving the gap to anti-entropy. Each round
+		// through the announcers doubles the wait, so an announcer that
+		// cannot answer is not asked every few ticks.
 		a := e.announcers[0]
-		e.announcers = e.announcers[1:]
+		e.announcers = append(e.announcers[1:], a)
 		p.tree(e.root).makeEager(a.peer)
 		p.send(a.peer, Message{Type: MsgGraft, Topic: e.topic, ID: e.id, Root: e.root, Round: a.round})
 		p.stats.GraftsSent++
-		e.deadline = p.now + int64(p.cfg.GraftRetryTicks)
+		e.grafts++
+		rounds := min((e.grafts-1)/len(e.announcers), maxGraftBackoff)
+		e.deadline = p.now + int64(p.cfg.GraftRetryTicks)<<rounds
 	}
 }
+
+// maxGraftBackoff caps the doubling of the graft retry: at most 32 times
+// GraftRetryTicks between rounds.
+const maxGraftBackoff = 5
 
 func (p *Protocol) flushLazy() {
 	if len(p.lazyQueues) == 0 {
