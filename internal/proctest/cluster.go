@@ -323,9 +323,10 @@ func (c *Cluster) Others(but ...*Node) []*Node {
 	return out
 }
 
-// WaitAllAlive waits until every one of nodes lists all of them as alive.
+// WaitAllAlive waits until every one of nodes lists all of them as alive;
+// its error says how each node saw the others at the end.
 func (c *Cluster) WaitAllAlive(nodes []*Node, within time.Duration) error {
-	return waitFor(within, "every node lists the others alive", func(ctx context.Context) (bool, error) {
+	err := waitFor(within, "every node lists the others alive", func(ctx context.Context) (bool, error) {
 		for _, n := range nodes {
 			status, err := n.NodeStatus(ctx)
 			if err != nil {
@@ -339,4 +340,19 @@ func (c *Cluster) WaitAllAlive(nodes []*Node, within time.Duration) error {
 		}
 		return true, nil
 	})
+	if err == nil {
+		return nil
+	}
+	views := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		status, serr := n.NodeStatus(ctx)
+		cancel()
+		if serr != nil {
+			views = append(views, fmt.Sprintf("%s: %v", n.Name, serr))
+		} else {
+			views = append(views, fmt.Sprintf("%s sees %v", n.Name, status))
+		}
+	}
+	return fmt.Errorf("%w; %s", err, strings.Join(views, "; "))
 }
