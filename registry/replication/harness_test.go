@@ -92,7 +92,7 @@ func (c *cluster) deliverAll() {
 		if c.drop != nil && c.drop(env.from, env.to, &env.msg) {
 			continue
 		}
-		if env.msg.Type == plumtree.MsgExchange {
+		if env.msg.Type == plumtree.MsgExchange || env.msg.Type == plumtree.MsgExchangeEnd {
 			c.exchangeBytes += len(plumtree.AppendMessage(nil, env.msg))
 		}
 		if err := c.nodes[env.to].pt.Step(env.from, env.msg); err != nil {
