@@ -38,26 +38,30 @@ type GossipConfig struct {
 	// memberlist declared dead (not one that left), as Serf does: after a
 	// partition longer than memberlist's own gossip to the dead, the two
 	// sides have given each other up and only such an attempt joins them
-	// again. Default 30 s.
+	// again. Default 2 s: Serf's 30 s would leave a healed partition of a
+	// small cluster apart for tens of seconds, since only about one attempt
+	// per interval goes out cluster-wide when few members failed.
 	ReconnectInterval time.Duration
 	// ReconnectTimeout is how long a dead member is retried. Default 1 h.
 	ReconnectTimeout time.Duration
 }
 
 // DefaultGossipConfig returns memberlist's LAN defaults
-// (memberlist.DefaultLANConfig), with a bounded leave.
+// (memberlist.DefaultLANConfig), with a bounded leave and a suspicion of 3
+// rather than 4 probe intervals per log(N+1): a hung node (SIGSTOP) is
+// then ruled dead in about 4 s rather than 5.5 s on a small cluster.
 func DefaultGossipConfig() GossipConfig {
 	lan := memberlist.DefaultLANConfig()
 	return GossipConfig{
 		ProbeInterval:    lan.ProbeInterval,
 		ProbeTimeout:     lan.ProbeTimeout,
 		GossipInterval:   lan.GossipInterval,
-		SuspicionMult:    lan.SuspicionMult,
+		SuspicionMult:    3,
 		PushPullInterval: lan.PushPullInterval,
 		TCPTimeout:       lan.TCPTimeout,
 		LeaveTimeout:     time.Second,
 
-		ReconnectInterval: 30 * time.Second,
+		ReconnectInterval: 2 * time.Second,
 		ReconnectTimeout:  time.Hour,
 	}
 }

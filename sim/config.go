@@ -109,7 +109,7 @@ type Config struct {
 	// ReconnectInterval and ReconnectTimeout are the overlay policy's
 	// reconnect period and how long a failed member is retried
 	// (hyparview.Config.ReconnectTicks and ReconnectTimeoutTicks):
-	// defaults 30 s and 1 h, Serf's.
+	// defaults 2 s and 1 h, as the membership driver's.
 	ReconnectInterval time.Duration
 	ReconnectTimeout  time.Duration
 
@@ -159,7 +159,7 @@ func DefaultConfig() Config {
 		MixInterval:       30 * time.Second,
 		DetectDelay:       10 * time.Second,
 		MergeDelay:        time.Second,
-		ReconnectInterval: 30 * time.Second,
+		ReconnectInterval: 2 * time.Second,
 		ReconnectTimeout:  time.Hour,
 		HyParView:         hyparview.DefaultConfig(),
 		Gossip: GossipConfig{

@@ -46,7 +46,8 @@ type Config struct {
 	// RejoinTicks spaces the rejoins of an isolated node (default 10).
 	RejoinTicks int
 	// ReconnectTicks is how often a node may ask its driver to reach a
-	// failed member again (default 300, Serf's 30 s), and
+	// failed member again (default 20, 2 s: Serf's 30 s leaves a healed
+	// partition of a small cluster apart for tens of seconds), and
 	// ReconnectTimeoutTicks how long a failed member is retried (default
 	// 36,000, an hour).
 	ReconnectTicks        int
@@ -115,5 +116,5 @@ func orDefault(v, d int) int {
 
 func (c Config) mixTicks() int              { return orDefault(c.MixTicks, 300) }
 func (c Config) rejoinTicks() int           { return orDefault(c.RejoinTicks, 10) }
-func (c Config) reconnectTicks() int        { return orDefault(c.ReconnectTicks, 300) }
+func (c Config) reconnectTicks() int        { return orDefault(c.ReconnectTicks, 20) }
 func (c Config) reconnectTimeoutTicks() int { return orDefault(c.ReconnectTimeoutTicks, 36000) }
