@@ -2,7 +2,6 @@ package plumtree
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 )
 
@@ -13,74 +12,21 @@ import (
 // against the overlay's depth from the source (depth, the least LDH any
 // tree can have), and the time per broadcast across all nodes.
 func BenchmarkBroadcast1000(b *testing.B) {
-	const n, degree, stepsPerTick = 1000, 5, 10
-	rng := rand.New(rand.NewPCG(1, 2))
-	c := newCluster(b, Config{})
-	c.latency = func() int { return 1 + rng.IntN(stepsPerTick) }
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("n%04d", i)
-		c.add(names[i])
-		c.handlers[names[i]].log = nil
-	}
-	deg := map[string]int{}
-	link := func(x, y string) bool {
-		if x == y || c.links[x][y] || deg[x] >= degree || deg[y] >= degree {
-			return false
-		}
-		c.link(x, y)
-		deg[x]++
-		deg[y]++
-		return true
-	}
-	for i := 1; i < n; i++ {
-		for !link(names[i], names[rng.IntN(i)]) {
-		}
-	}
-	for range 3 * n {
-		link(names[rng.IntN(n)], names[rng.IntN(n)])
-	}
-	c.dropExchanges()
+	const n = 1000
+	c, names := randomOverlay(b, Config{}, n, 1)
 	source := names[0]
 	step := 0
-	broadcast := func(k int) {
-		id := fmt.Sprintf("m%d", k)
-		c.handlers[source].have[id] = nil
-		if err := c.nodes[source].Broadcast(c.topic, []byte(id), nil); err != nil {
-			b.Fatal(err)
-		}
-		c.collect(source, step)
-		// Run until the network is quiet and the graft timers have had
-		// their time.
-		for quiet := 0; quiet < 5*stepsPerTick; quiet++ {
-			if len(c.queue) > 0 {
-				quiet = 0
-			}
-			step++
-			c.deliverDue(step)
-			if step%stepsPerTick == 0 {
-				for _, name := range names {
-					c.nodes[name].Tick()
-					c.collect(name, step)
-				}
-			}
-		}
+	broadcast := func(k int) uint64 {
+		return c.broadcastAndSettle(b, &step, source, fmt.Sprintf("m%d", k))
 	}
-	gossip := func() (sum uint64) {
-		for _, p := range c.nodes {
-			sum += p.Stats().Received[MsgGossip]
-		}
-		return sum
-	}
-	broadcast(0) // the flood that forms the tree
-	firstRMR := float64(gossip())/float64(n-1) - 1
+	firstRMR := float64(broadcast(0))/float64(n-1) - 1 // the flood that forms the tree
 	for k := 1; k < 5; k++ {
 		broadcast(k)
 	}
-	before := gossip()
+	var copies uint64
 	b.ResetTimer()
 	for k := range b.N {
-		broadcast(5 + k)
+		copies += broadcast(5 + k)
 	}
 	b.StopTimer()
 	ldh := uint32(0)
@@ -92,7 +38,7 @@ func BenchmarkBroadcast1000(b *testing.B) {
 		}
 		ldh = max(ldh, r)
 	}
-	b.ReportMetric(float64(gossip()-before)/float64(b.N)/float64(n-1)-1, "rmr")
+	b.ReportMetric(float64(copies)/float64(b.N)/float64(n-1)-1, "rmr")
 	b.ReportMetric(float64(ldh), "ldh")
 	b.ReportMetric(firstRMR, "first-rmr")
 	b.ReportMetric(float64(bfsDepth(c, source)), "depth")
