@@ -135,3 +135,29 @@ func TestCloseRemovesMembersEverywhereAtOnce(t *testing.T) {
 	})
 	t.Logf("members gone everywhere %v after Close returned (Close took %v)", took, time.Since(start)-took)
 }
+
+// In a cluster the closest and furthest picks measure distance by the
+// overlay's own round trips (Config.RTT defaults to them): a node linked to
+// another has a measurement of it, none of a node outside the cluster, and
+// the closest pick answers with the remote member it measured.
+func TestClosestPickUsesTheOverlaysRoundTrips(t *testing.T) {
+	nodes := startClusterNodes(t, 2)
+	if err := nodes[1].Default().Join("/svc/near", "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "node-0 measures its link to node-1", func() bool {
+		_, ok := nodes[0].cfg.RTT("node-1")
+		return ok
+	})
+	waitUntil(t, 10*time.Second, "the join reaches node-0", func() bool {
+		_, err := nodes[0].Default().Members("/svc/near")
+		return err == nil
+	})
+	if _, ok := nodes[0].cfg.RTT("nobody"); ok {
+		t.Fatal("a measurement of a node that is not in the cluster")
+	}
+	_, m, err := nodes[0].Default().Pick("/svc/near", Closest)
+	if err != nil || m.ID != "b" {
+		t.Fatalf("closest pick from node-0: %v %v", m, err)
+	}
+}
