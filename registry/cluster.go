@@ -70,6 +70,8 @@ type cluster struct {
 	outbox []outgoing           // local changes not yet broadcast, in order
 	gone   map[string]bool      // owners the failure detector declared dead or left
 	absent map[string]time.Time // owners with entries, not listed alive, since when
+	// advertised is the incarnation memberlist's metadata carries.
+	advertised uint64
 
 	wake chan struct{}
 	stop chan struct{}
@@ -117,6 +119,7 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 	mc.BindAddr, mc.AdvertiseAddr, mc.GossipAddr = cc.Bind, cc.Advertise, cc.Gossip
 	mc.HTTPAddr, mc.ClusterKey, mc.ClusterLabel = cc.HTTPAddr, cc.Key, cc.Label
 	mc.Incarnation = n.cfg.Incarnation
+	c.advertised = n.cfg.Incarnation
 	overlay, err := membership.Start(mc)
 	if err != nil {
 		return fmt.Errorf("registry: start the overlay: %w", err)
@@ -417,8 +420,12 @@ func (n *Node) advertiseLocked() {
 	if n.cluster == nil {
 		return
 	}
-	_, v := n.state.Self()
-	n.cluster.overlay.SetIncarnation(v.Incarnation)
+	// Every merge calls this: compare here, so that only a refute reaches
+	// memberlist's lock.
+	if _, v := n.state.Self(); v.Incarnation != n.cluster.advertised {
+		n.cluster.advertised = v.Incarnation
+		n.cluster.overlay.SetIncarnation(v.Incarnation)
+	}
 }
 
 func (h lockedReplica) Tick() []plumtree.Action {
