@@ -2,6 +2,7 @@ package membership
 
 import (
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,14 +12,15 @@ import (
 
 // muteListener accepts TCP connections and never says a word: a peer whose
 // process hangs, as a dialer sees it (connect succeeds, the handshake
-// waits for its timeout).
-func muteListener(t *testing.T) net.Listener {
+// waits for its timeout). It counts the connections it accepted.
+func muteListener(t *testing.T) (net.Listener, *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	accepted := new(atomic.Int64)
 	go func() {
 		var held []net.Conn
 		defer func() {
@@ -31,10 +33,11 @@ func muteListener(t *testing.T) net.Listener {
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			held = append(held, c)
 		}
 	}()
-	return ln
+	return ln, accepted
 }
 
 // TestCloseIsPrompt: a node with live links, a consumer that stopped
@@ -46,7 +49,7 @@ func TestCloseIsPrompt(t *testing.T) {
 	for range 512 {
 		_ = b.Send("a", make([]byte, 1024))
 	}
-	mute := muteListener(t)
+	mute, _ := muteListener(t)
 	typ, body := hyparview.EncodeMessage(hyparview.MsgNeighbor{High: true, Epoch: 1})
 	a.sendTransient(Peer{Name: "hung", Addr: mute.Addr().String()}, wire.AppendFrame(nil, typ, body))
 	silent, err := net.Dial("tcp", a.Self().Addr)

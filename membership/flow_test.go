@@ -1,13 +1,11 @@
 package membership
 
 import (
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cpggo/cpg/internal/wire"
-	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 func TestFlowControlRefusesCreditOverTheWindow(t *testing.T) {
@@ -121,20 +119,7 @@ func TestPayloadBeyondCreditDropsTheLink(t *testing.T) {
 	cfg := testNodeConfig("a")
 	cfg.Logger = logs.logger()
 	n := startNode(t, cfg)
-	conn, err := net.Dial("tcp", n.Self().Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ghost := handshake{self: Peer{Name: "ghost", Addr: "127.0.0.1:1"}, label: defaultLabel, key: testKey, timeout: 5 * time.Second}
-	res, err := ghost.dial(conn, "a", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	typ, body := hyparview.EncodeMessage(hyparview.MsgJoin{Epoch: 1})
-	if err := wire.WriteFrame(conn, typ, body, wire.DefaultMaxFrame); err != nil {
-		t.Fatal(err)
-	}
+	conn, res := dialAsGhost(t, n)
 	nextEvent(t, n, LinkUp, 5*time.Second)
 	// Nobody reads n's events from here on: no credit comes back.
 	payload := make([]byte, 1<<20)

@@ -5,14 +5,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cpggo/cpg/internal/wire"
-	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // logRecorder keeps a node's log lines, for tests about what is logged.
@@ -91,19 +89,7 @@ func TestOversizedFrameIsLoggedAtWarn(t *testing.T) {
 	cfg.MaxFrame = 64 << 10
 	cfg.Logger = logs.logger()
 	n := startNode(t, cfg)
-	conn, err := net.Dial("tcp", n.Self().Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ghost := handshake{self: Peer{Name: "ghost", Addr: "127.0.0.1:1"}, label: defaultLabel, key: testKey, timeout: 5 * time.Second}
-	if _, err := ghost.dial(conn, "a", false); err != nil {
-		t.Fatal(err)
-	}
-	typ, body := hyparview.EncodeMessage(hyparview.MsgJoin{Epoch: 1})
-	if err := wire.WriteFrame(conn, typ, body, wire.DefaultMaxFrame); err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := dialAsGhost(t, n)
 	nextEvent(t, n, LinkUp, 5*time.Second)
 	const size = 100 << 10
 	if err := wire.WriteFrame(conn, framePayload, make([]byte, size-1), wire.DefaultMaxFrame); err != nil {

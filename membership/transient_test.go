@@ -1,9 +1,7 @@
 package membership
 
 import (
-	"net"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,28 +14,7 @@ import (
 // maxTransientSends goroutines and connections; the rest fail at once.
 func TestTransientSendsAreBounded(t *testing.T) {
 	n := startNode(t, testNodeConfig("a"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var accepted atomic.Int64
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			held = append(held, c)
-		}
-	}()
+	ln, accepted := muteListener(t)
 	typ, body := hyparview.EncodeMessage(hyparview.MsgNeighbor{High: true, Epoch: 1})
 	frame := wire.AppendFrame(nil, typ, body)
 	before := runtime.NumGoroutine()

@@ -199,19 +199,7 @@ func TestAdoptPrefersTheNewerLinkFromTheSameDialer(t *testing.T) {
 // whose socket never closes) is declared failed by the keepalive timeout.
 func TestSilentPeerIsDroppedByKeepalive(t *testing.T) {
 	n := startNode(t, testNodeConfig("a"))
-	conn, err := net.Dial("tcp", n.Self().Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ghost := handshake{self: Peer{Name: "ghost", Addr: "127.0.0.1:1"}, label: defaultLabel, key: testKey, timeout: 5 * time.Second}
-	if _, err := ghost.dial(conn, "a", false); err != nil {
-		t.Fatal(err)
-	}
-	typ, body := hyparview.EncodeMessage(hyparview.MsgJoin{Epoch: 1})
-	if err := wire.WriteFrame(conn, typ, body, wire.DefaultMaxFrame); err != nil {
-		t.Fatal(err)
-	}
+	dialAsGhost(t, n)
 	up := nextEvent(t, n, LinkUp, 5*time.Second)
 	if up.Peer.Name != "ghost" {
 		t.Fatalf("link-up for %v, want ghost", up.Peer)
@@ -322,4 +310,27 @@ func TestIdleConnectionsAreBounded(t *testing.T) {
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("a connection beyond the limit was held open instead of closed")
 	}
+}
+
+// dialAsGhost opens a raw connection to node n (named "a"), completes the
+// handshake as the peer "ghost" and sends JOIN, so that n links it; the
+// test then speaks for ghost frame by frame. The connection closes with
+// the test.
+func dialAsGhost(t *testing.T, n *Node) (net.Conn, handshakeResult) {
+	t.Helper()
+	conn, err := net.Dial("tcp", n.Self().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ghost := handshake{self: Peer{Name: "ghost", Addr: "127.0.0.1:1"}, label: defaultLabel, key: testKey, timeout: 5 * time.Second}
+	res, err := ghost.dial(conn, "a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, body := hyparview.EncodeMessage(hyparview.MsgJoin{Epoch: 1})
+	if err := wire.WriteFrame(conn, typ, body, wire.DefaultMaxFrame); err != nil {
+		t.Fatal(err)
+	}
+	return conn, res
 }
