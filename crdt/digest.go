@@ -291,15 +291,7 @@ func (s *State) replaceGroupEntries(o *owner, scope, name string, want []Entry) 
 				continue
 			}
 			delete(wanted, cur.Member)
-			switch {
-			case w.Count < cur.Count:
-				s.leave(o, scope, name, cur.Member, cur.Count-w.Count)
-			case w.Count > cur.Count:
-				s.join(o, scope, name, Entry{Member: cur.Member, Count: w.Count - cur.Count})
-			}
-			if !sameMeta(cur.Meta, w.Meta) {
-				s.setMeta(o, scope, name, cur.Member, w.Meta)
-			}
+			s.matchEntry(o, scope, name, cur.Member, cur.Count, cur.Meta, w)
 		}
 	}
 	for i := range want {
@@ -346,16 +338,8 @@ func (s *State) growGroupEntries(o *owner, scope, name string, want []Entry) boo
 		if at[i] < 0 {
 			continue
 		}
-		w, cur := &want[i], g.members[at[i]]
-		switch {
-		case w.Count < cur.Count:
-			s.leave(o, scope, name, cur.ID, cur.Count-w.Count)
-		case w.Count > cur.Count:
-			s.join(o, scope, name, Entry{Member: cur.ID, Count: w.Count - cur.Count})
-		}
-		if !sameMeta(cur.Meta, w.Meta) {
-			s.setMeta(o, scope, name, cur.ID, w.Meta)
-		}
+		cur := g.members[at[i]]
+		s.matchEntry(o, scope, name, cur.ID, cur.Count, cur.Meta, &want[i])
 	}
 	for i := range want {
 		if at[i] < 0 {
@@ -363,6 +347,20 @@ func (s *State) growGroupEntries(o *owner, scope, name string, want []Entry) boo
 		}
 	}
 	return true
+}
+
+// matchEntry brings one entry o holds, of the same join as w, to w's count
+// and metadata, reporting each difference as a change.
+func (s *State) matchEntry(o *owner, scope, name, member string, count uint32, meta Meta, w *Entry) {
+	switch {
+	case w.Count < count:
+		s.leave(o, scope, name, member, count-w.Count)
+	case w.Count > count:
+		s.join(o, scope, name, Entry{Member: member, Count: w.Count - count})
+	}
+	if !sameMeta(meta, w.Meta) {
+		s.setMeta(o, scope, name, member, w.Meta)
+	}
 }
 
 func sameMeta(a, b Meta) bool {
