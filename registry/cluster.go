@@ -271,8 +271,6 @@ func (n *Node) noteStatus(c *cluster, ev membership.StatusEvent) {
 		} else {
 			n.state.Tombstone(ev.Name, inc, c.rep.Now())
 		}
-		n.refuteLocked()
-		n.advertiseLocked()
 	}
 }
 
@@ -305,7 +303,7 @@ func (n *Node) reap(c *cluster) {
 			delete(c.absent, owner)
 		}
 	}
-	ticks := int64(c.cfg.TombstoneGrace / n.tickInterval(c))
+	ticks := int64(c.cfg.TombstoneGrace / c.tick())
 	if before := c.rep.Now() - ticks; before > 0 {
 		n.state.CollectTombstones(before)
 	}
@@ -319,14 +317,6 @@ func (c *cluster) exchangeWithNeighbours() {
 		// that replaces it opens an exchange of its own.
 		_ = c.bcast.StartExchange(replication.Topic, p.Name, nil)
 	}
-}
-
-// tickInterval is the broadcast's tick: the replica's unit of time.
-func (n *Node) tickInterval(c *cluster) time.Duration {
-	if c.cfg.Broadcast.TickInterval > 0 {
-		return c.cfg.Broadcast.TickInterval
-	}
-	return 100 * time.Millisecond
 }
 
 // stopCluster leaves the cluster. A graceful leave first tells every node
@@ -365,6 +355,7 @@ func (c *cluster) shutdown(graceful bool) {
 	c.overlay.Close()
 }
 
+// tick is the broadcast's tick: the replica's unit of time.
 func (c *cluster) tick() time.Duration {
 	if c.cfg.Broadcast.TickInterval > 0 {
 		return c.cfg.Broadcast.TickInterval
