@@ -20,20 +20,16 @@ const maxBody = 64 << 10
 type api struct {
 	node *registry.Node
 	log  *slog.Logger
+	cfg  *agentConfig
 }
 
 func (a *api) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/scopes/{scope}/join", a.change("join", func(s *registry.Scope, req *joinRequest) error {
-		return s.Join(req.Group, req.Member, req.Meta)
-	}))
-	mux.HandleFunc("POST /v1/scopes/{scope}/leave", a.change("leave", func(s *registry.Scope, req *joinRequest) error {
-		return s.Leave(req.Group, req.Member)
-	}))
+	mux.HandleFunc("POST /v1/scopes/{scope}/join", a.change(changeJoin))
+	mux.HandleFunc("POST /v1/scopes/{scope}/leave", a.change(changeLeave))
 	mux.HandleFunc("GET /v1/scopes/{scope}/members", a.members)
 	mux.HandleFunc("GET /v1/scopes/{scope}/pick", a.pick)
 	mux.HandleFunc("GET /v1/scopes/{scope}/groups", a.groups)
-	mux.HandleFunc("GET /v1/scopes/{scope}/watch", a.watch)
 	mux.HandleFunc("GET /v1/scopes", a.scopes)
 	mux.HandleFunc("GET /v1/scopes/{scope}/digest", a.digest)
 	mux.HandleFunc("GET /v1/nodes", a.nodes)
@@ -44,7 +40,16 @@ func (a *api) routes() *http.ServeMux {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	a.watchRoutes(mux)
+	a.leaseRoutes(mux)
+	a.observeRoutes(mux)
 	return mux
+}
+
+// handler is the whole HTTP API: the routes behind the request guard
+// (token, origin, limits) and the request metrics.
+func (a *api) handler() http.Handler {
+	return a.guard(a.instrument(a.routes()))
 }
 
 // memberJSON is a member as the API shows it.
@@ -91,15 +96,15 @@ func decode(w http.ResponseWriter, r *http.Request, into any) bool {
 	return true
 }
 
-// change serves join and leave: decode, apply to the scope, answer with
-// the member's join count after the change.
-func (a *api) change(verb string, apply func(s *registry.Scope, req *joinRequest) error) http.HandlerFunc {
+// change serves join and leave: decode, apply (durably, through
+// applyChange), answer with the member's join count after the change.
+func (a *api) change(kind changeKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req joinRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		if verb == "leave" && req.Meta != nil {
+		if kind == changeLeave && req.Meta != nil {
 			writeJSON(w, http.StatusBadRequest, errorBody{"a leave takes no meta"})
 			return
 		}
@@ -107,12 +112,11 @@ func (a *api) change(verb string, apply func(s *registry.Scope, req *joinRequest
 		if !ok {
 			return
 		}
-		if err := apply(s, &req); err != nil {
+		count, err := a.applyChange(r.Context(), change{kind: kind, scope: s, group: req.Group, member: req.Member, meta: req.Meta})
+		if err != nil {
 			writeError(w, err)
 			return
 		}
-		a.log.Debug(verb, "scope", s.Name(), "group", req.Group, "member", req.Member)
-		count, _ := s.JoinCount(req.Group, req.Member)
 		writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "member": req.Member, "count": count})
 	}
 }
@@ -176,46 +180,6 @@ func (a *api) groups(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) scopes(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"scopes": a.node.Scopes()})
-}
-
-// watch streams joins and leaves as server-sent events. A client that reads
-// too slowly gets an "overflow" event and the stream ends: it must re-read
-// the members and watch again.
-func (a *api) watch(w http.ResponseWriter, r *http.Request) {
-	s, ok := a.scope(w, r)
-	if !ok {
-		return
-	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeJSON(w, http.StatusInternalServerError, errorBody{"streaming unsupported"})
-		return
-	}
-	watch, err := s.Watch(r.URL.Query().Get("pattern"), 0)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	defer watch.Close()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case ev, open := <-watch.Events():
-			if !open {
-				return
-			}
-			data, _ := json.Marshal(map[string]any{"scope": ev.Scope, "group": ev.Group, "member": toJSON(&ev.Member)})
-			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Kind, data); err != nil {
-				return
-			}
-			flusher.Flush()
-		}
-	}
 }
 
 type errorBody struct {

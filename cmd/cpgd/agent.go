@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/cpggo/cpg/registry"
+)
+
+// agentConfig is an agent's command line, as given.
+type agentConfig struct {
+	name, http, dataDir, token, logLevel string
+	cluster                              clusterFlags
+	showVersion                          bool
+}
+
+func (c *agentConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.name, "name", envOr("CPGD_NAME", ""), "node name, unique in the cluster (default: the host name) [CPGD_NAME]")
+	fs.StringVar(&c.http, "http", envOr("CPGD_HTTP", "127.0.0.1:7400"), "address of the HTTP API [CPGD_HTTP]")
+	fs.StringVar(&c.dataDir, "data-dir", envOr("CPGD_DATA_DIR", ""), "directory of the node's durable state [CPGD_DATA_DIR]")
+	fs.StringVar(&c.token, "token", envOr("CPGD_TOKEN", ""), "bearer token every /v1 call must present (default: none) [CPGD_TOKEN]")
+	fs.StringVar(&c.logLevel, "log-level", envOr("CPGD_LOG_LEVEL", "info"), "debug, info, warn or error [CPGD_LOG_LEVEL]")
+	fs.StringVar(&c.cluster.bind, "bind", envOr("CPGD_BIND", ""), "overlay TCP listen address of a cluster node (default 127.0.0.1:0 in a cluster) [CPGD_BIND]")
+	fs.StringVar(&c.cluster.gossip, "gossip", envOr("CPGD_GOSSIP", ""), "failure detector (memberlist) address of a cluster node (default 127.0.0.1:0 in a cluster) [CPGD_GOSSIP]")
+	fs.StringVar(&c.cluster.join, "join", envOr("CPGD_JOIN", ""), "comma-separated --gossip addresses of running nodes to join [CPGD_JOIN]")
+	fs.StringVar(&c.cluster.key, "cluster-key", envOr("CPGD_CLUSTER_KEY", ""), "base64 of a 16, 24 or 32-byte key shared by the cluster's nodes [CPGD_CLUSTER_KEY]")
+	fs.StringVar(&c.cluster.profile, "gossip-profile", envOr("CPGD_GOSSIP_PROFILE", "lan"), "failure detector timings: lan or loopback (one host) [CPGD_GOSSIP_PROFILE]")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+}
+
+// run runs the agent until ctx ends; tests call it. ready, if not nil,
+// receives the API's address once it listens.
+func run(ctx context.Context, args []string, ready chan<- string) error {
+	if len(args) > 0 && args[0] == "agent" {
+		args = args[1:]
+	}
+	return runAgent(ctx, args, io.Discard, os.Stderr, ready)
+}
+
+// runAgent parses the agent's command line and runs it until ctx ends.
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("cpgd agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg agentConfig
+	cfg.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q (cpgd agent --help lists the flags)", errUsage, fs.Args())
+	}
+	if cfg.showVersion {
+		fmt.Fprintln(stdout, "cpgd", version())
+		return nil
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The API listens before the node starts so that a cluster node
+	// advertises the address it really serves (a port of 0 is resolved).
+	ln, err := net.Listen("tcp", cfg.http)
+	if err != nil {
+		return fmt.Errorf("listen for the HTTP API: %w", err)
+	}
+	defer ln.Close()
+	cc, err := cfg.cluster.clusterConfig(ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	if cc != nil {
+		// The overlay's and failure detector's notable events (a peer
+		// certainly gone, links lost, refutes) belong in cpgd's log.
+		cc.Membership.Logger = log
+	}
+	node, err := registry.New(registry.Config{Name: cfg.name, Cluster: cc, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+
+	a := &api{node: node, log: log, cfg: &cfg}
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	mode := []any{"mode", "single node"}
+	if cc != nil {
+		mode = []any{"mode", "cluster", "gossip", node.GossipAddr(), "join", cc.Join}
+	}
+	log.Info("cpgd agent started", append([]any{"node", node.Name(), "http", "http://" + ln.Addr().String()}, mode...)...)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("cpgd agent stopping: leaving the cluster", "node", node.Name())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Watch streams only end when their clients go; close the node first
+	// so they end now, then let the server drain.
+	node.Close()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package main
+
+import "net/http"
+
+func (a *api) leaseRoutes(mux *http.ServeMux) {}
