@@ -69,6 +69,7 @@ type joinRequest struct {
 	Group  string            `json:"group"`
 	Member string            `json:"member"`
 	Meta   map[string]string `json:"meta,omitempty"`
+	Lease  string            `json:"lease,omitempty"`
 }
 
 func (a *api) scope(w http.ResponseWriter, r *http.Request) (*registry.Scope, bool) {
@@ -112,7 +113,7 @@ func (a *api) change(kind changeKind) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		count, err := a.applyChange(r.Context(), change{kind: kind, scope: s, group: req.Group, member: req.Member, meta: req.Meta})
+		count, err := a.applyChange(r.Context(), change{kind: kind, scope: s, group: req.Group, member: req.Member, meta: req.Meta, lease: req.Lease})
 		if err != nil {
 			writeError(w, err)
 			return
