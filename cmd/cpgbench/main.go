@@ -6,8 +6,9 @@
 //
 // w2: propagation of joins from one node to every other (paced at about
 // 500 joins/s; bursts of 2,000 joins into one group and into 200 groups),
-// each join made through one node's HTTP API and seen on the others'
-// watch streams; w3: purge of a node's 1,000 members after kill -9 and
+// seen on the others' watch streams; node A makes its joins either as a Go
+// program with an embedded registry node (as pg's node A calls pg:join
+// itself) or through a cpgd agent's HTTP API, one request per join (-joiner); w3: purge of a node's 1,000 members after kill -9 and
 // after SIGSTOP; w4: convergence after a short partition (no link lost)
 // and a long one (each side declared the other dead) heals. Every trial
 // runs on fresh processes; the table shows the median and the range over
@@ -32,7 +33,15 @@ func main() {
 	trials := flag.Int("trials", 3, "trials per workload, each on fresh processes")
 	workloads := flag.String("workloads", "w2,w3,w4", "comma-separated workloads: w2 (join propagation), w3 (purge), w4 (partition heal)")
 	nodes := flag.String("nodes", "3,5", "cluster sizes for w2")
+	joiner := flag.String("joiner", "", "w2's node A: embedded (a Go program's registry node), http (a cpgd agent, one request per join) or both (empty)")
 	flag.Parse()
+	if join := os.Getenv(embeddedNodeEnv); join != "" {
+		if err := runEmbeddedNode(join); err != nil {
+			fmt.Fprintln(os.Stderr, "cpgbench joining node:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var sizes []int
 	for _, s := range strings.Split(*nodes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -48,7 +57,7 @@ func main() {
 		var err error
 		switch strings.TrimSpace(w) {
 		case "w2":
-			err = runPropagation(t, sizes, *trials)
+			err = runPropagation(t, sizes, *trials, *joiner)
 		case "w3":
 			err = runPurge(t, *trials)
 		case "w4":

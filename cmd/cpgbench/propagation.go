@@ -24,14 +24,34 @@ var joinVariants = []joinVariant{
 	{"paced", 500, func(int) string { return "/bench/one" }, 2 * time.Millisecond},
 }
 
-// runPropagation is w2: node 1 makes the joins through its API, one at a
-// time; every other node's watch stream reports them.
-func runPropagation(t *table, sizes []int, trials int) error {
-	for _, size := range sizes {
-		for _, v := range joinVariants {
-			for trial := range trials {
-				if err := propagationTrial(t, size, v, trial); err != nil {
-					return fmt.Errorf("w2 %dn %s: %w", size, v.name, err)
+func variantNamed(name string) (joinVariant, bool) {
+	for _, v := range joinVariants {
+		if v.name == name {
+			return v, true
+		}
+	}
+	return joinVariant{}, false
+}
+
+// joiners are the two ways w2's node A makes its joins: "embedded", a
+// registry node in a Go program calling Scope.Join (as pg's node A calls
+// pg:join), and "http", a cpgd agent taking one HTTP request per join from
+// one sequential client.
+var joiners = []string{"embedded", "http"}
+
+// runPropagation is w2: node A makes the joins, one at a time; every other
+// node's watch stream reports them.
+func runPropagation(t *table, sizes []int, trials int, only string) error {
+	for _, joiner := range joiners {
+		if only != "" && only != joiner {
+			continue
+		}
+		for _, size := range sizes {
+			for _, v := range joinVariants {
+				for trial := range trials {
+					if err := propagationTrial(t, joiner, size, v, trial); err != nil {
+						return fmt.Errorf("w2 %s %dn %s: %w", joiner, size, v.name, err)
+					}
 				}
 			}
 		}
@@ -39,16 +59,28 @@ func runPropagation(t *table, sizes []int, trials int) error {
 	return nil
 }
 
-func propagationTrial(t *table, size int, v joinVariant, trial int) error {
-	c, err := proctest.Start(proctest.Config{Nodes: size, GossipProfile: *profile})
+func propagationTrial(t *table, joiner string, size int, v joinVariant, trial int) error {
+	agents := size
+	if joiner == "embedded" {
+		agents--
+	}
+	c, err := proctest.Start(proctest.Config{Nodes: agents, GossipProfile: *profile})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	var embedded *embeddedNode
+	observers := c.Nodes[1:]
+	if joiner == "embedded" {
+		if embedded, err = startEmbeddedNode(c); err != nil {
+			return err
+		}
+		defer embedded.close()
+		observers = c.Nodes
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	scope := fmt.Sprintf("w2-%d", trial)
-	observers := c.Nodes[1:]
 	streams := make([]<-chan proctest.Event, len(observers))
 	for i, o := range observers {
 		if streams[i], err = o.Watch(ctx, scope, "/bench/*"); err != nil {
@@ -80,34 +112,25 @@ func propagationTrial(t *table, size int, v joinVariant, trial int) error {
 		}()
 	}
 
-	a := c.Nodes[0]
-	called := make([]time.Time, v.joins)
-	returned := make([]time.Time, v.joins)
-	begin := time.Now()
-	for i := range v.joins {
-		if v.pace > 0 {
-			time.Sleep(time.Until(begin.Add(time.Duration(i) * v.pace)))
-		}
-		called[i] = time.Now()
-		if err := a.Join(ctx, scope, v.group(i), fmt.Sprintf("m%d", i)); err != nil {
+	var called, returned []time.Time
+	if embedded != nil {
+		if called, returned, err = embedded.joins(scope, v); err != nil {
 			return err
 		}
-		returned[i] = time.Now()
+	} else if called, returned, err = httpJoins(ctx, c.Nodes[0], scope, v); err != nil {
+		return err
 	}
 	joinTime := returned[v.joins-1].Sub(called[0])
 
 	var fromCall, fromReturn []time.Duration
 	var last time.Time
 	timeout := time.After(60 * time.Second)
-	w := fmt.Sprintf("W2 %dn %s", size, v.name)
+	w := fmt.Sprintf("W2 %dn %s (%s A)", size, v.name, joiner)
 	for range observers {
 		select {
 		case got := <-results:
-			if got.overflow {
-				t.note(w, "watch overflowed", "yes")
-			}
 			if len(got.at) != v.joins {
-				return fmt.Errorf("an observer saw %d of %d joins", len(got.at), v.joins)
+				return fmt.Errorf("an observer saw %d of %d joins (its watch overflowed: %v)", len(got.at), v.joins, got.overflow)
 			}
 			for i := range v.joins {
 				at := got.at[fmt.Sprintf("m%d", i)]
@@ -123,7 +146,7 @@ func propagationTrial(t *table, size int, v joinVariant, trial int) error {
 	}
 	slices.Sort(fromCall)
 	slices.Sort(fromReturn)
-	t.add(w, "join rate on A (one HTTP client, sequential)", "joins/s", float64(v.joins)/joinTime.Seconds())
+	t.add(w, "join rate on A", "joins/s", float64(v.joins)/joinTime.Seconds())
 	for _, p := range []float64{50, 90, 99} {
 		t.add(w, fmt.Sprintf("latency p%.0f", p), "us after join returned", us(percentile(fromReturn, p)))
 	}
@@ -133,4 +156,22 @@ func propagationTrial(t *table, size int, v joinVariant, trial int) error {
 	t.add(w, "all visible on all nodes", "ms after 1st join call", ms(last.Sub(called[0])))
 	t.add(w, "all visible on all nodes", "ms after last join returned", ms(last.Sub(returned[v.joins-1])))
 	return nil
+}
+
+// httpJoins makes the joins through a node's API, one request at a time.
+func httpJoins(ctx context.Context, a *proctest.Node, scope string, v joinVariant) (called, returned []time.Time, err error) {
+	called = make([]time.Time, v.joins)
+	returned = make([]time.Time, v.joins)
+	begin := time.Now()
+	for i := range v.joins {
+		if v.pace > 0 {
+			time.Sleep(time.Until(begin.Add(time.Duration(i) * v.pace)))
+		}
+		called[i] = time.Now()
+		if err := a.Join(ctx, scope, v.group(i), fmt.Sprintf("m%d", i)); err != nil {
+			return nil, nil, err
+		}
+		returned[i] = time.Now()
+	}
+	return called, returned, nil
 }

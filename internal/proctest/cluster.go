@@ -60,10 +60,11 @@ type Node struct {
 	logPath string
 }
 
-// clusterKey is the key every node of a test cluster shares (base64 of 16
+// ClusterKey is the key every node of a test cluster shares (base64 of 16
 // bytes), so the overlay's authenticated handshake and memberlist's
-// encryption are exercised as in production.
-const clusterKey = "Y3BnLXByb2N0ZXN0LWtleQ=="
+// encryption are exercised as in production. A node a test runs itself
+// (not a cpgd process) needs it to join.
+const ClusterKey = "Y3BnLXByb2N0ZXN0LWtleQ=="
 
 // Start builds cpgd if needed and starts cfg.Nodes agents: the first
 // founds the cluster, the others join it through the first. It returns
@@ -118,7 +119,7 @@ func (c *Cluster) startNode(bin string, i int) (*Node, error) {
 	}
 	args := []string{"agent", "--name", name,
 		"--http", httpHost + ":0", "--bind", host + ":0", "--gossip", host + ":0",
-		"--cluster-key", clusterKey, "--gossip-profile", c.cfg.GossipProfile}
+		"--cluster-key", ClusterKey, "--gossip-profile", c.cfg.GossipProfile}
 	if i > 0 {
 		args = append(args, "--join", c.Nodes[0].Gossip)
 	}
