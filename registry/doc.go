@@ -4,9 +4,14 @@
 // oldest, ...) and watches joins and leaves.
 //
 // Each node owns the members it registered; the registry on every node is a
-// replica of the crdt package's owner-authoritative state, which the
-// replication layer keeps in step through Node's replication port (ApplyOp,
-// Digest, Delta, Merge, Tombstone, Config.OnLocalOp and Config.OnLocalState).
+// replica of the crdt package's owner-authoritative state. A node on its own
+// (Config.Cluster nil) serves one process; with Config.Cluster set it runs
+// the failure detector (memberlist), the HyParView overlay and Plumtree, and
+// keeps its replica in step with every other node's through the pure
+// replication core of registry/replication: each owner's operations travel
+// down Plumtree trees, gaps are pulled, and digests are compared whenever a
+// link comes up and at every exchange tick. A node that leaves (Close) or
+// dies has its members dropped on every other node.
 //
 // Group names are strings, by convention paths such as "/svc/db/eu". A name
 // with a wildcard is a pattern with CPG's semantics: "*" matches one or more
