@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,6 +38,10 @@ type Config struct {
 	Cluster *ClusterConfig
 	// Logger receives the node's notable events (default: discarded).
 	Logger *slog.Logger
+	// MaxScopes, when positive, bounds the scopes Node.Scope creates: past
+	// it, a new scope is refused with ErrTooManyScopes (scopes that other
+	// nodes replicate here are never refused). 0 means no bound.
+	MaxScopes int
 
 	// onLocalOp and onLocalState see, in order and under the node's lock,
 	// every op this node makes and every state it announces after a
@@ -59,9 +64,15 @@ type Node struct {
 	state    *crdt.State
 	closed   bool
 	bindings map[*binding]struct{}
+	changes  changeCounter // what observe saw, for Stats
 
-	// scopes is replaced, never modified, so readers load it without a lock.
-	scopes atomic.Pointer[map[string]*scopeIndex]
+	// scopes maps a scope's name to its *scopeIndex. Readers load it
+	// without a lock; entries are only added, under mu, and never removed,
+	// so a Scope handle stays valid. A sync.Map, not a map copied on every
+	// new scope, so that creating the ten-thousandth scope costs what
+	// creating the first did.
+	scopes     sync.Map
+	scopeCount atomic.Int64
 
 	// cluster is set once at start when the node runs in a cluster.
 	cluster *cluster
@@ -97,8 +108,6 @@ func New(cfg Config) (*Node, error) {
 		Clock: func() uint64 { return uint64(cfg.Now().UnixNano()) },
 		Alive: n.mayHold,
 	})
-	empty := map[string]*scopeIndex{}
-	n.scopes.Store(&empty)
 	if cfg.Cluster != nil {
 		if err := n.startCluster(*cfg.Cluster); err != nil {
 			return nil, err
@@ -119,23 +128,62 @@ func (n *Node) mayHold(owner string) bool {
 // Name returns the node's name.
 func (n *Node) Name() string { return n.name }
 
+// ErrTooManyScopes: Node.Scope would create a scope past Config.MaxScopes.
+var ErrTooManyScopes = errors.New("registry: too many scopes")
+
 // Scope returns the named scope, creating it if needed.
 func (n *Node) Scope(name string) (*Scope, error) {
 	if err := validateScope(name); err != nil {
 		return nil, err
 	}
-	if x, ok := (*n.scopes.Load())[name]; ok {
+	if x := n.loadScope(name); x != nil {
 		return &Scope{n: n, idx: x}, nil
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if x := n.loadScope(name); x != nil {
+		return &Scope{n: n, idx: x}, nil
+	}
+	if limit := n.cfg.MaxScopes; limit > 0 && n.scopeCount.Load() >= int64(limit) {
+		return nil, fmt.Errorf("%w: %q would be scope %d, more than %d", ErrTooManyScopes, name, n.scopeCount.Load()+1, limit)
+	}
 	return &Scope{n: n, idx: n.scopeLocked(name)}, nil
 }
 
-// Default returns the default scope.
+// LookupScope returns the named scope if this node knows it, and never
+// creates one: reads must not grow the registry. A node knows the default
+// scope, every scope Node.Scope returned, and every scope a change (its
+// own or a replicated one) touched since it started.
+func (n *Node) LookupScope(name string) (*Scope, bool) {
+	if x := n.loadScope(name); x != nil {
+		return &Scope{n: n, idx: x}, true
+	}
+	if name == DefaultScope {
+		return n.Default(), true
+	}
+	return nil, false
+}
+
+// ScopeCount returns how many scopes the node knows (see LookupScope),
+// the default scope once it was used.
+func (n *Node) ScopeCount() int { return int(n.scopeCount.Load()) }
+
+func (n *Node) loadScope(name string) *scopeIndex {
+	if x, ok := n.scopes.Load(name); ok {
+		return x.(*scopeIndex)
+	}
+	return nil
+}
+
+// Default returns the default scope. It is never refused, whatever
+// Config.MaxScopes says.
 func (n *Node) Default() *Scope {
-	s, _ := n.Scope(DefaultScope)
-	return s
+	if x := n.loadScope(DefaultScope); x != nil {
+		return &Scope{n: n, idx: x}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return &Scope{n: n, idx: n.scopeLocked(DefaultScope)}
 }
 
 // Scopes lists the scopes that hold groups, and the default scope, sorted.
@@ -152,23 +200,19 @@ func (n *Node) Scopes() []string {
 
 // scopeLocked returns the index of a scope, creating it; n.mu is held.
 func (n *Node) scopeLocked(name string) *scopeIndex {
-	cur := *n.scopes.Load()
-	if x, ok := cur[name]; ok {
+	if x := n.loadScope(name); x != nil {
 		return x
 	}
-	next := make(map[string]*scopeIndex, len(cur)+1)
-	for k, v := range cur {
-		next[k] = v
-	}
 	x := newScopeIndex(name)
-	next[name] = x
-	n.scopes.Store(&next)
+	n.scopes.Store(name, x)
+	n.scopeCount.Add(1)
 	return x
 }
 
 // observe keeps the index and the watches in step with the replicated
 // state; the crdt calls it for every change, with n.mu held.
 func (n *Node) observe(c *crdt.Change) {
+	n.changes.note(c, n.name)
 	x := n.scopeLocked(c.Group.Scope)
 	var v *groupView
 	if c.GroupCreated {
@@ -221,12 +265,14 @@ func (n *Node) Close() error {
 		b.stop()
 	}
 	clear(n.bindings)
-	for _, x := range *n.scopes.Load() {
+	n.scopes.Range(func(_, v any) bool {
+		x := v.(*scopeIndex)
 		for _, w := range x.watches {
 			w.closeLocked(ErrClosed)
 		}
 		x.watches = nil
-	}
+		return true
+	})
 	return nil
 }
 
