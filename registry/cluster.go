@@ -446,14 +446,27 @@ func (n *Node) Nodes() []membership.NodeInfo {
 
 // Overlay describes this node's place in the overlay.
 type Overlay struct {
+	// Active are the peers this node holds links to; Passive the ones it
+	// would replace a lost link with.
 	Active, Passive []membership.Peer
+	// Eager and Lazy split the active peers for the broadcast tree rooted
+	// at this node, the one its own operations travel down: eager peers get
+	// each operation, lazy ones only its announcement.
+	Eager, Lazy []string
 }
 
-// Overlay returns this node's active and passive views (empty for a node
-// on its own).
+// Overlay returns this node's views and the eager and lazy peers of its
+// own broadcast tree (empty for a node on its own).
 func (n *Node) Overlay() Overlay {
 	if n.cluster == nil {
 		return Overlay{}
 	}
-	return Overlay{Active: n.cluster.overlay.Active(), Passive: n.cluster.overlay.Passive()}
+	o := Overlay{Active: n.cluster.overlay.Active(), Passive: n.cluster.overlay.Passive()}
+	// Before this node's first broadcast its tree is the one every new tree
+	// starts from.
+	eager, lazy, err := n.cluster.bcast.Peers(n.name)
+	if err == nil {
+		o.Eager, o.Lazy = eager, lazy
+	}
+	return o
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -159,5 +160,28 @@ func TestClosestPickUsesTheOverlaysRoundTrips(t *testing.T) {
 	_, m, err := nodes[0].Default().Pick("/svc/near", Closest)
 	if err != nil || m.ID != "b" {
 		t.Fatalf("closest pick from node-0: %v %v", m, err)
+	}
+}
+
+// The overlay a node reports splits its active peers, every one of them,
+// into the eager and lazy peers of its own broadcast tree.
+func TestOverlaySplitsActivePeersIntoEagerAndLazy(t *testing.T) {
+	nodes := startClusterNodes(t, 3)
+	if err := nodes[0].Default().Join("/svc/db", "db-0", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the join reaches every node", func() bool { return converged(nodes) })
+	for _, n := range nodes {
+		o := n.Overlay()
+		var active []string
+		for _, p := range o.Active {
+			active = append(active, p.Name)
+		}
+		split := append(slices.Clone(o.Eager), o.Lazy...)
+		slices.Sort(active)
+		slices.Sort(split)
+		if len(active) == 0 || !slices.Equal(active, split) {
+			t.Errorf("%s: active %v, eager %v + lazy %v", n.Name(), active, o.Eager, o.Lazy)
+		}
 	}
 }

@@ -62,9 +62,13 @@ func peersJSON(peers []membership.Peer) []peerJSON {
 	return out
 }
 
-// overlay shows this node's HyParView views: the active peers it holds
-// links to, and the passive ones it would replace a lost link with.
+// overlay shows this node's HyParView views (the active peers it holds
+// links to, and the passive ones it would replace a lost link with) and
+// the eager and lazy peers of the broadcast tree its own changes go down.
 func (a *api) overlay(w http.ResponseWriter, _ *http.Request) {
 	o := a.node.Overlay()
-	writeJSON(w, http.StatusOK, map[string]any{"active": peersJSON(o.Active), "passive": peersJSON(o.Passive)})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"active": peersJSON(o.Active), "passive": peersJSON(o.Passive),
+		"eager": nonNil(o.Eager), "lazy": nonNil(o.Lazy),
+	})
 }
