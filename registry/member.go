@@ -37,10 +37,11 @@ var (
 	// ErrNotMember: a leave or metadata update for a member this node does
 	// not hold in that group.
 	ErrNotMember = crdt.ErrNotMember
-	// ErrInvalidMember: an empty or over-long member ID, or metadata over
-	// the limits.
+	// ErrInvalidMember: an empty or over-long member ID, metadata over the
+	// limits, or characters no name may hold in either.
 	ErrInvalidMember = errors.New("registry: invalid member")
-	// ErrInvalidScope: an empty or over-long scope name.
+	// ErrInvalidScope: an empty or over-long scope name, or one with
+	// characters no name may hold.
 	ErrInvalidScope = errors.New("registry: invalid scope name")
 	// ErrClosed: the node was closed.
 	ErrClosed = errors.New("registry: node closed")
@@ -53,8 +54,19 @@ func validateMember(id string, meta Meta) error {
 	case len(id) > MaxMemberLen:
 		return fmt.Errorf("%w: member ID of %d bytes, more than %d", ErrInvalidMember, len(id), MaxMemberLen)
 	}
+	if reason := textProblem(id); reason != "" {
+		return fmt.Errorf("%w %q: member ID: %s", ErrInvalidMember, id, reason)
+	}
 	if err := crdt.ValidateMeta(meta); err != nil {
 		return fmt.Errorf("%w %q: %w", ErrInvalidMember, id, err)
+	}
+	for k, v := range meta {
+		if reason := textProblem(k); reason != "" {
+			return fmt.Errorf("%w %q: metadata key %q: %s", ErrInvalidMember, id, k, reason)
+		}
+		if reason := textProblem(v); reason != "" {
+			return fmt.Errorf("%w %q: metadata value of %q: %s", ErrInvalidMember, id, k, reason)
+		}
 	}
 	return nil
 }
@@ -65,6 +77,9 @@ func validateScope(name string) error {
 		return fmt.Errorf("%w: empty", ErrInvalidScope)
 	case len(name) > MaxNameLen:
 		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidScope, len(name), MaxNameLen)
+	}
+	if reason := textProblem(name); reason != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidScope, name, reason)
 	}
 	return nil
 }

@@ -18,6 +18,16 @@ const MaxNameLen = 1024
 // services must not let one of them slow every lookup down.
 const MaxWildcards = 16
 
+// ValidateJoin checks a join's group, member and metadata as Scope.Join
+// does, without touching any scope: a server can refuse bad input before
+// it creates the scope the join names.
+func ValidateJoin(group, member string, meta Meta) error {
+	if err := validateGroupName(group); err != nil {
+		return err
+	}
+	return validateMember(member, meta)
+}
+
 // ErrInvalidName is wrapped by every error that refuses a group name or
 // pattern; test for it with errors.Is.
 var ErrInvalidName = errors.New("registry: invalid group name")
@@ -66,8 +76,9 @@ func nameProblem(name string) string {
 		return "empty"
 	case len(name) > MaxNameLen:
 		return fmt.Sprintf("longer than %d bytes", MaxNameLen)
-	case !utf8.ValidString(name):
-		return "not valid UTF-8"
+	}
+	if reason := textProblem(name); reason != "" {
+		return reason
 	}
 	if n := strings.Count(name, "*") + strings.Count(name, "?"); n > MaxWildcards {
 		return fmt.Sprintf("%d wildcards, more than %d", n, MaxWildcards)
@@ -81,6 +92,32 @@ func nameProblem(name string) string {
 		return `"?" cannot end a pattern: it matches up to the next literal character`
 	}
 	return ""
+}
+
+// textProblem returns why s may not be a name in the registry (a scope,
+// group or member name, or a metadata key or value), or "" if it may be.
+// Names are shown in logs, terminals and web pages and compared byte for
+// byte: control characters could forge log lines or hide text, and bidi
+// overrides and isolates make two different names look alike.
+func textProblem(s string) string {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && isInvalidAt(s, i):
+			return fmt.Sprintf("not valid UTF-8 (at byte %d)", i)
+		case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
+			return fmt.Sprintf("control character U+%04X at byte %d", r, i)
+		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			return fmt.Sprintf("bidi control U+%04X at byte %d", r, i)
+		}
+	}
+	return ""
+}
+
+// isInvalidAt reports whether the rune at byte i of s is an encoding error
+// rather than a real U+FFFD.
+func isInvalidAt(s string, i int) bool {
+	_, size := utf8.DecodeRuneInString(s[i:])
+	return size == 1
 }
 
 func isWildcard(c byte) bool {
