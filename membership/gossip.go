@@ -46,15 +46,18 @@ type GossipConfig struct {
 	ReconnectTimeout time.Duration
 }
 
-// DefaultGossipConfig returns memberlist's LAN defaults
-// (memberlist.DefaultLANConfig), with a bounded leave and a suspicion of 3
-// rather than 4 probe intervals per log(N+1): a hung node (SIGSTOP) is
-// then ruled dead in about 4 s rather than 5.5 s on a small cluster.
+// DefaultGossipConfig returns timings for a LAN: memberlist's LAN defaults
+// (memberlist.DefaultLANConfig) with probes twice as often (every 500 ms,
+// 250 ms to answer: a LAN's round trips are well under a millisecond), a
+// suspicion of 3 rather than 4 probe intervals per log(N+1), and a bounded
+// leave. A hung node (SIGSTOP) is then ruled dead in about 2.5-3 s on a
+// small cluster, where memberlist's own defaults take 5-6 s; the probes
+// cost each node one small UDP round trip per 500 ms.
 func DefaultGossipConfig() GossipConfig {
 	lan := memberlist.DefaultLANConfig()
 	return GossipConfig{
-		ProbeInterval:    lan.ProbeInterval,
-		ProbeTimeout:     lan.ProbeTimeout,
+		ProbeInterval:    lan.ProbeInterval / 2,
+		ProbeTimeout:     lan.ProbeTimeout / 2,
 		GossipInterval:   lan.GossipInterval,
 		SuspicionMult:    3,
 		PushPullInterval: lan.PushPullInterval,
