@@ -94,7 +94,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	defer node.Close()
 
-	a := &api{node: node, log: log, cfg: &cfg}
+	a := &api{node: node, log: log, cfg: &cfg, metrics: newMetrics(node)}
 	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
 	mode := []any{"mode", "single node"}
 	if cc != nil {

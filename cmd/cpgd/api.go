@@ -21,6 +21,8 @@ type api struct {
 	node *registry.Node
 	log  *slog.Logger
 	cfg  *agentConfig
+	// metrics are the agent's Prometheus metrics (metrics.go).
+	metrics *metrics
 }
 
 func (a *api) routes() *http.ServeMux {
