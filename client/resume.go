@@ -59,9 +59,9 @@ func (r *resumer) open() (reset bool, reason string) {
 type verdict uint8
 
 const (
-	deliver verdict = iota + 1 // hand it to the caller
-	skip                       // nothing for the caller (unknown event)
-	reconnect                  // end this connection and open another
+	deliver   verdict = iota + 1 // hand it to the caller
+	skip                         // nothing for the caller (unknown event)
+	reconnect                    // end this connection and open another
 )
 
 // frame takes one frame of the stream.
