@@ -2,7 +2,8 @@
 // host, in the workloads OTP pg's benchmark runs, so the two can be set
 // side by side:
 //
-//	go run ./cmd/cpgbench [-trials 3] [-workloads w2,w3,w4] [-nodes 3,5] [-profile lan]
+//	go run ./cmd/cpgbench [-trials 3] [-workloads w2,w3,w4] [-nodes 3,5] [-profile lan] [-json FILE]
+//	go run ./cmd/cpgbench -plot FILE -peer PG_RESULTS.json [-figures docs/figures]
 //
 // w2: propagation of joins from one node to every other (paced at about
 // 500 joins/s; bursts of 2,000 joins into one group and into 200 groups),
@@ -18,9 +19,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +37,18 @@ func main() {
 	workloads := flag.String("workloads", "w2,w3,w4", "comma-separated workloads: w2 (join propagation), w3 (purge), w4 (partition heal)")
 	nodes := flag.String("nodes", "3,5", "cluster sizes for w2")
 	joiner := flag.String("joiner", "", "w2's node A: embedded (a Go program's registry node), http (a cpgd agent, one request per join) or both (empty)")
+	jsonOut := flag.String("json", "", "also write the results to this file, in the shape of OTP pg's results.json")
+	plotFrom := flag.String("plot", "", "measure nothing: draw the README's headline charts from this results file (-json's) and -peer's into -figures")
+	peer := flag.String("peer", "", "OTP pg's results.json, for -plot")
+	figures := flag.String("figures", "docs/figures", "directory of the charts -plot draws")
 	flag.Parse()
+	if *plotFrom != "" {
+		if err := plotFiles(*plotFrom, *peer, *figures); err != nil {
+			fmt.Fprintln(os.Stderr, "cpgbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if join := os.Getenv(embeddedNodeEnv); join != "" {
 		if err := runEmbeddedNode(join); err != nil {
 			fmt.Fprintln(os.Stderr, "cpgbench joining node:", err)
@@ -71,5 +85,26 @@ func main() {
 		}
 	}
 	t.print(os.Stdout)
+	if *jsonOut != "" {
+		if err := t.writeJSON(*jsonOut, *trials, runtime.NumCPU()); err != nil {
+			fmt.Fprintln(os.Stderr, "cpgbench:", err)
+			os.Exit(1)
+		}
+	}
 	fmt.Printf("\n%d trials per row; took %v\n", *trials, time.Since(start).Round(time.Second))
+}
+
+func plotFiles(oursPath, peerPath, dir string) error {
+	if peerPath == "" {
+		return errors.New("-plot needs -peer (OTP pg's results.json)")
+	}
+	ours, err := readResults(oursPath)
+	if err != nil {
+		return err
+	}
+	pg, err := readResults(peerPath)
+	if err != nil {
+		return err
+	}
+	return plotHeadlines(ours, pg, dir)
 }

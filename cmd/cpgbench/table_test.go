@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,5 +34,27 @@ func TestTableShowsMedianAndRangePerMetricAndUnit(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestResultsFileRoundTripsMedians(t *testing.T) {
+	tb := &table{}
+	for _, v := range []float64{3, 1, 2} {
+		tb.add("W3 kill9", "purged", "ms", v)
+	}
+	tb.note("W3 kill9", "reason", "closed")
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := tb.writeJSON(path, 3, 2); err != nil {
+		t.Fatal(err)
+	}
+	r, err := readResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := r.median("W3 kill9", "purged", "ms"); !ok || m != 2 {
+		t.Fatalf("median %v %v, want 2", m, ok)
+	}
+	if _, ok := r.median("W3 kill9", "reason", ""); ok {
+		t.Fatal("a row with notes only has no median")
 	}
 }
