@@ -47,6 +47,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch verb {
 	case "agent":
 		err = runAgent(ctx, args, stdout, stderr, nil)
+	case "local-cluster":
+		err = runLocalCluster(ctx, args, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return 0
@@ -80,6 +82,7 @@ var errUsage = errors.New("usage")
 func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
   cpgd [agent] [flags]       run a registry node (cpgd agent --help lists the flags)
+  cpgd local-cluster [flags] three nodes on this host until Ctrl-C, to try cpgd
   cpgd VERB [flags]          talk to a running node; VERB --help lists its flags
   cpgd version               print the version
 verbs:`)
