@@ -25,7 +25,7 @@ type agentConfig struct {
 func (c *agentConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.name, "name", envOr("CPGD_NAME", ""), "node name, unique in the cluster (default: the host name) [CPGD_NAME]")
 	fs.StringVar(&c.http, "http", envOr("CPGD_HTTP", "127.0.0.1:7400"), "address of the HTTP API [CPGD_HTTP]")
-	fs.StringVar(&c.dataDir, "data-dir", envOr("CPGD_DATA_DIR", ""), "directory of the node's durable state [CPGD_DATA_DIR]")
+	fs.StringVar(&c.dataDir, "data-dir", envOr("CPGD_DATA_DIR", ""), "directory of the node's durable state: registrations, leases, incarnation (default: $XDG_STATE_HOME/cpgd/<name>, else ~/.local/state/cpgd/<name>) [CPGD_DATA_DIR]")
 	fs.StringVar(&c.token, "token", envOr("CPGD_TOKEN", ""), "bearer token every /v1 call must present (default: none) [CPGD_TOKEN]")
 	fs.StringVar(&c.logLevel, "log-level", envOr("CPGD_LOG_LEVEL", "info"), "debug, info, warn or error [CPGD_LOG_LEVEL]")
 	fs.StringVar(&c.cluster.bind, "bind", envOr("CPGD_BIND", ""), "overlay TCP listen address of a cluster node (default 127.0.0.1:0 in a cluster) [CPGD_BIND]")
@@ -88,13 +88,44 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		// certainly gone, links lost, refutes) belong in cpgd's log.
 		cc.Membership.Logger = log
 	}
-	node, err := registry.New(registry.Config{Name: cfg.name, Cluster: cc, Logger: log})
+	name, err := nodeName(cfg.name)
+	if err != nil {
+		return err
+	}
+	dataDir, err := dataDirOf(cfg.dataDir, name)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	// Stored before the node starts, so the next start, even after a crash,
+	// outranks this one on every other node.
+	incarnation, err := st.nextIncarnation(time.Now())
+	if err != nil {
+		return err
+	}
+	node, err := registry.New(registry.Config{Name: name, Incarnation: incarnation, Cluster: cc, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer node.Close()
+	durable := newDurable(st, node, log)
+	if err := durable.restore(); err != nil {
+		return err
+	}
+	leasesCtx, stopLeases := context.WithCancel(ctx)
+	leasesDone := make(chan struct{})
+	go func() { durable.expireLeases(leasesCtx); close(leasesDone) }()
+	// Leases stop lapsing before the node and the store close.
+	defer func() { stopLeases(); <-leasesDone }()
 
 	a := &api{node: node, log: log, cfg: &cfg, metrics: newMetrics(node)}
+	a.durable = durable
+	durable.leases.observe(func(n int) { a.metrics.leases.Set(float64(n)) })
+	a.setReady()
 	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
 	mode := []any{"mode", "single node"}
 	if cc != nil {

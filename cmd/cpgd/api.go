@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/cpggo/cpg/registry"
@@ -23,6 +24,10 @@ type api struct {
 	cfg  *agentConfig
 	// metrics are the agent's Prometheus metrics (metrics.go).
 	metrics *metrics
+	// durable records every change before it is made, and keeps the
+	// leases (apply.go, lease.go, store.go).
+	durable *durable
+	ready   atomic.Bool // ready.go
 }
 
 func (a *api) routes() *http.ServeMux {
@@ -40,6 +45,10 @@ func (a *api) routes() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	a.watchRoutes(mux)
@@ -193,13 +202,14 @@ type errorBody struct {
 func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, registry.ErrInvalidName), errors.Is(err, registry.ErrInvalidMember),
+	case errors.Is(err, errBadRequest),
+		errors.Is(err, registry.ErrInvalidName), errors.Is(err, registry.ErrInvalidMember),
 		errors.Is(err, registry.ErrInvalidScope), errors.Is(err, registry.ErrPatternInLookup):
 		status = http.StatusBadRequest
 	case errors.Is(err, registry.ErrNoSuchGroup), errors.Is(err, registry.ErrNotMember),
-		errors.Is(err, registry.ErrNoMember):
+		errors.Is(err, registry.ErrNoMember), errors.Is(err, errNoSuchLease):
 		status = http.StatusNotFound
-	case errors.Is(err, registry.ErrClosed):
+	case errors.Is(err, registry.ErrClosed), errors.Is(err, errStoreClosed):
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, errorBody{err.Error()})

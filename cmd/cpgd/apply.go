@@ -2,6 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/cpggo/cpg/registry"
 )
@@ -22,25 +32,279 @@ type change struct {
 	group, member string
 	meta          registry.Meta
 	// lease, when not empty, is the lease a join is bound to: the member
-	// leaves when the lease lapses or is revoked.
+	// leaves when the lease lapses or is revoked. On a leave it says which
+	// of the member's joins to take back.
 	lease string
 }
 
-// applyChange makes a client's change and returns the member's join count
-// after it.
-func (a *api) applyChange(_ context.Context, c change) (int, error) {
-	var err error
-	switch c.kind {
-	case changeJoin:
-		err = c.scope.Join(c.group, c.member, c.meta)
-	case changeLeave:
-		err = c.scope.Leave(c.group, c.member)
-	case changeMeta:
-		err = c.scope.SetMeta(c.group, c.member, c.meta)
+// durable makes the changes clients ask for durable: it records each in
+// the store before the registry makes it, keeps the leases, and brings the
+// stored registrations back at start.
+type durable struct {
+	store *store
+	node  *registry.Node
+	log   *slog.Logger
+	now   func() time.Time
+
+	// locks serialise the changes of one member (by a hash of its key),
+	// so the registry makes them in the order the store recorded them.
+	locks [256]sync.Mutex
+	seed  maphash.Seed
+
+	leases leaseTable
+}
+
+func newDurable(st *store, node *registry.Node, log *slog.Logger) *durable {
+	return &durable{store: st, node: node, log: log, now: time.Now, seed: maphash.MakeSeed(), leases: leaseTable{byID: make(map[string]leaseRecord)}}
+}
+
+// lockMembers locks the stripes of keys in a fixed order (so two callers
+// locking several never deadlock) and returns the unlock.
+func (d *durable) lockMembers(keys ...memberKey) func() {
+	stripes := make([]int, 0, len(keys))
+	for _, k := range keys {
+		var h maphash.Hash
+		h.SetSeed(d.seed)
+		h.WriteString(k.scope)
+		h.WriteByte(0)
+		h.WriteString(k.group)
+		h.WriteByte(0)
+		h.WriteString(k.member)
+		stripes = append(stripes, int(h.Sum64()%uint64(len(d.locks))))
 	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, s := range stripes {
+		d.locks[s].Lock()
+	}
+	return func() {
+		for _, s := range stripes {
+			d.locks[s].Unlock()
+		}
+	}
+}
+
+// applyChange makes a client's change and returns the member's join count
+// after it. The order keeps both promises of the API, "nothing acknowledged
+// is lost" and "a refused change changes nothing":
+//
+//  1. validate: names, metadata, the lease, and (from the store) whether
+//     the member is there to leave; a refusal here touches nothing;
+//  2. write the member's new record and wait for its fsync (grouped with
+//     concurrent changes);
+//  3. make the change in the registry, which replicates it. Should the
+//     registry still refuse it (the node is closing), the record is put
+//     back as it was, so the refused change leaves nothing behind.
+//
+// Writing before applying means no other node ever sees a change that
+// could be lost: a crash between 2 and 3 loses no answer given (none was),
+// and the change comes back at the next start. The member's lock is held
+// throughout so the registry makes one member's changes in the order the
+// store recorded them.
+func (a *api) applyChange(_ context.Context, c change) (int, error) {
+	return a.durable.apply(c)
+}
+
+func (d *durable) apply(c change) (int, error) {
+	if c.kind != changeLeave {
+		if err := registry.ValidateChange(c.group, c.member, c.meta); err != nil {
+			return 0, err
+		}
+	}
+	if c.lease != "" && c.kind == changeMeta {
+		return 0, fmt.Errorf("%w: a metadata change takes no lease", errBadRequest)
+	}
+	if c.kind == changeJoin && c.lease != "" && !d.leases.live(c.lease, d.now()) {
+		return 0, fmt.Errorf("%w %q", errNoSuchLease, c.lease)
+	}
+	k := memberKey{c.scope.Name(), c.group, c.member}
+	unlock := d.lockMembers(k)
+	defer unlock()
+	before, err := d.store.member(k)
+	if err != nil {
+		return 0, fmt.Errorf("read the member's record: %w", err)
+	}
+	after, err := nextRecord(before, c)
 	if err != nil {
 		return 0, err
 	}
-	count, _ := c.scope.JoinCount(c.group, c.member)
-	return count, nil
+	now := d.now()
+	err = d.store.update(func(tx *bolt.Tx) error {
+		// The lease may have been revoked since the check above; once
+		// revocation removed it, no join may bind to it.
+		if c.kind == changeJoin && c.lease != "" && !leaseLiveIn(tx, c.lease, now) {
+			return fmt.Errorf("%w %q", errNoSuchLease, c.lease)
+		}
+		return putMember(tx, k, before, after)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := applyToRegistry(c); err != nil {
+		if uerr := d.store.update(func(tx *bolt.Tx) error { return putMember(tx, k, after, before) }); uerr != nil {
+			d.log.Error("a change the registry refused stays on disk and comes back at the next start", "scope", k.scope, "group", k.group, "member", k.member, "refused", err, "error", uerr)
+		}
+		return 0, err
+	}
+	return after.count(), nil
+}
+
+func applyToRegistry(c change) error {
+	switch c.kind {
+	case changeJoin:
+		return c.scope.Join(c.group, c.member, c.meta)
+	case changeLeave:
+		return c.scope.Leave(c.group, c.member)
+	case changeMeta:
+		return c.scope.SetMeta(c.group, c.member, c.meta)
+	}
+	return fmt.Errorf("unknown change kind %d", c.kind)
+}
+
+var (
+	// errNoSuchLease: a join or leave names a lease that does not exist or
+	// has lapsed.
+	errNoSuchLease = errors.New("no such lease")
+	// errBadRequest: a request the API refuses as malformed.
+	errBadRequest = errors.New("bad request")
+)
+
+// nextRecord is the member's record after c, or why c is refused. It
+// follows the registry's rules: a join adds one to the count and replaces
+// the metadata when it brings some; a leave takes one join back (404 when
+// there is none); a metadata change needs the member to be there.
+func nextRecord(before memberRecord, c change) (memberRecord, error) {
+	after := before.clone()
+	switch c.kind {
+	case changeJoin:
+		if after.count() >= maxJoins {
+			return memberRecord{}, fmt.Errorf("%w: %q already joined %q %d times", registry.ErrInvalidMember, c.member, c.group, maxJoins)
+		}
+		after.Joins[c.lease]++
+		if len(c.meta) > 0 {
+			after.Meta = maps.Clone(c.meta)
+		}
+	case changeLeave:
+		lease, ok := joinToTakeBack(before, c.lease)
+		if !ok {
+			if c.lease != "" {
+				return memberRecord{}, fmt.Errorf("%w: %q has no join in %q under lease %q", registry.ErrNotMember, c.member, c.group, c.lease)
+			}
+			return memberRecord{}, fmt.Errorf("%w: %q of group %q", registry.ErrNotMember, c.member, c.group)
+		}
+		if after.Joins[lease]--; after.Joins[lease] == 0 {
+			delete(after.Joins, lease)
+		}
+		if len(after.Joins) == 0 {
+			after.Meta = nil
+		}
+	case changeMeta:
+		if before.count() == 0 {
+			return memberRecord{}, fmt.Errorf("%w: %q of group %q", registry.ErrNotMember, c.member, c.group)
+		}
+		after.Meta = nil
+		if len(c.meta) > 0 {
+			after.Meta = maps.Clone(c.meta)
+		}
+	}
+	return after, nil
+}
+
+// maxJoins bounds one member's join count, far below the registry's
+// 32-bit count, so every stored join can be replayed at start.
+const maxJoins = 1 << 16
+
+// joinToTakeBack chooses which of the member's joins a leave takes back:
+// one under the named lease, or with none named, a join made without a
+// lease if there is one, else one under the lease that sorts first.
+func joinToTakeBack(r memberRecord, lease string) (string, bool) {
+	if lease != "" || r.Joins[""] > 0 {
+		return lease, r.Joins[lease] > 0
+	}
+	leases := slices.Sorted(maps.Keys(r.Joins))
+	if len(leases) == 0 {
+		return "", false
+	}
+	return leases[0], true
+}
+
+// restore brings back the registrations of the previous run: the joins
+// under a lease that lapsed meanwhile are dropped (and erased from the
+// store), every other join is made again in the registry, under this
+// run's incarnation. It runs before the API answers.
+func (d *durable) restore() error {
+	st, err := d.store.load()
+	if err != nil {
+		return err
+	}
+	now := d.now()
+	lapsed := make(map[string]bool)
+	for id, l := range st.leases {
+		if !leaseLive(l, now) {
+			lapsed[id] = true
+			continue
+		}
+		d.leases.put(id, l)
+	}
+	type fix struct {
+		key           memberKey
+		before, after memberRecord
+	}
+	var fixes []fix
+	members, joins := 0, 0
+	for k, r := range st.members {
+		after := r.clone()
+		for l := range r.Joins {
+			if _, live := d.leases.byID[l]; l != "" && !live {
+				delete(after.Joins, l)
+			}
+		}
+		if len(after.Joins) != len(r.Joins) {
+			fixes = append(fixes, fix{k, r, after})
+		}
+		if after.count() == 0 {
+			continue
+		}
+		if err := d.replay(k, after); err != nil {
+			return err
+		}
+		members++
+		joins += after.count()
+	}
+	if len(fixes) > 0 || len(lapsed) > 0 {
+		err := d.store.update(func(tx *bolt.Tx) error {
+			for id := range lapsed {
+				if err := tx.Bucket(bucketLeases).Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+			for _, f := range fixes {
+				if err := putMember(tx, f.key, f.before, f.after); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("erase the registrations of lapsed leases: %w", err)
+		}
+	}
+	d.log.Info("durable state restored", "members", members, "joins", joins, "leases", len(d.leases.byID), "lapsed_leases", len(lapsed), "data", d.store.path)
+	return nil
+}
+
+// replay makes a stored member's joins again in the registry.
+func (d *durable) replay(k memberKey, r memberRecord) error {
+	s, err := d.node.Scope(k.scope)
+	if err != nil {
+		return fmt.Errorf("restore scope %q: %w", k.scope, err)
+	}
+	meta := registry.Meta(r.Meta)
+	for range r.count() {
+		if err := s.Join(k.group, k.member, meta); err != nil {
+			return fmt.Errorf("restore member %q of %q in scope %q: %w", k.member, k.group, k.scope, err)
+		}
+		meta = nil
+	}
+	return nil
 }

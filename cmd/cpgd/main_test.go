@@ -20,7 +20,9 @@ func startAgent(t *testing.T, extra ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	args := append([]string{"agent", "--name", "t1", "--http", "127.0.0.1:0"}, extra...)
+	// Each agent gets a data dir of its own; a later --data-dir in extra
+	// wins, for a test that restarts an agent on the same one.
+	args := append([]string{"agent", "--name", "t1", "--http", "127.0.0.1:0", "--data-dir", t.TempDir()}, extra...)
 	go func() { done <- run(ctx, args, ready) }()
 	var addr string
 	select {
