@@ -18,16 +18,6 @@ const MaxNameLen = 1024
 // services must not let one of them slow every lookup down.
 const MaxWildcards = 16
 
-// ValidateJoin checks a join's group, member and metadata as Scope.Join
-// does, without touching any scope: a server can refuse bad input before
-// it creates the scope the join names.
-func ValidateJoin(group, member string, meta Meta) error {
-	if err := validateGroupName(group); err != nil {
-		return err
-	}
-	return validateMember(member, meta)
-}
-
 // ErrInvalidName is wrapped by every error that refuses a group name or
 // pattern; test for it with errors.Is.
 var ErrInvalidName = errors.New("registry: invalid group name")

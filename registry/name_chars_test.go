@@ -41,7 +41,7 @@ func TestNamesRefuseControlAndBidiCharacters(t *testing.T) {
 		check("member", s.Join("/g", c.text, nil), ErrInvalidMember)
 		check("metadata key", s.Join("/g", "m", Meta{c.text: "v"}), ErrInvalidMember)
 		check("metadata value", s.Join("/g", "m", Meta{"k": c.text}), ErrInvalidMember)
-		check("ValidateJoin", ValidateJoin("/g", c.text, nil), ErrInvalidMember)
+		check("ValidateChange", ValidateChange("/g", c.text, nil), ErrInvalidMember)
 		_, err := n.Scope(c.text)
 		check("scope", err, ErrInvalidScope)
 	}

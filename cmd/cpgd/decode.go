@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// decode reads a JSON object body into into, a pointer to a struct, more
+// strictly than encoding/json: unknown keys, keys in another case than the
+// field's (encoding/json would match "Group" to "group"), duplicate keys at
+// any depth (encoding/json keeps the last), trailing data and anything but
+// an object are refused with 400, and a body over the limit with 413. A
+// refused body changes nothing, so a typo or a smuggled second value never
+// silently changes a request.
+func decode(w http.ResponseWriter, r *http.Request, into any) bool {
+	status, err := decodeStrict(r.Body, into)
+	if err != nil {
+		writeJSON(w, status, errorBody{err.Error()})
+		return false
+	}
+	return true
+}
+
+func decodeStrict(body io.Reader, into any) (int, error) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		if maxErr, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes", maxErr.Limit)
+		}
+		return http.StatusBadRequest, fmt.Errorf("read the body: %w", err)
+	}
+	if err := checkObject(data, jsonFields(into)); err != nil {
+		return http.StatusBadRequest, fmt.Errorf("bad JSON body: %w", err)
+	}
+	if err := json.Unmarshal(data, into); err != nil {
+		if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+			return http.StatusBadRequest, fmt.Errorf("bad JSON body: field %q: a JSON %s where %s was expected", typeErr.Field, typeErr.Value, typeName(typeErr.Type))
+		}
+		return http.StatusBadRequest, fmt.Errorf("bad JSON body: %w", err)
+	}
+	return 0, nil
+}
+
+// checkObject checks that data is one JSON object whose keys are among
+// fields, spelled exactly, with no key twice at any depth.
+func checkObject(data []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	switch {
+	case err == io.EOF:
+		return errors.New("empty body: want a JSON object")
+	case err != nil:
+		return syntaxError(err, dec)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("want a JSON object, not %s", describeToken(tok))
+	}
+	if err := checkMembers(dec, fields, ""); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+// checkMembers reads an object's members after its '{', up to and with
+// its '}'. fields, when not nil, are the only keys allowed.
+func checkMembers(dec *json.Decoder, fields []string, path string) error {
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return syntaxError(err, dec)
+		}
+		key := tok.(string) // the decoder only yields strings as keys
+		if seen[key] {
+			return fmt.Errorf("duplicate key %q%s", key, path)
+		}
+		seen[key] = true
+		if fields != nil && !slices.Contains(fields, key) {
+			if i := slices.IndexFunc(fields, func(f string) bool { return strings.EqualFold(f, key) }); i >= 0 {
+				return fmt.Errorf("unknown field %q (keys are case-sensitive: %q)", key, fields[i])
+			}
+			return fmt.Errorf("unknown field %q (want %s)", key, strings.Join(fields, ", "))
+		}
+		if err := checkValue(dec, fmt.Sprintf(" in %q", key)); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return syntaxError(err, dec)
+	}
+	return nil
+}
+
+// checkValue reads one value, checking the objects in it for duplicate keys.
+func checkValue(dec *json.Decoder, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return syntaxError(err, dec)
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return nil
+	}
+	switch d {
+	case '{':
+		return checkMembers(dec, nil, path)
+	case '[':
+		for dec.More() {
+			if err := checkValue(dec, path); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return syntaxError(err, dec)
+		}
+	}
+	return nil
+}
+
+func syntaxError(err error, dec *json.Decoder) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return errors.New("unexpected end of the JSON body")
+	}
+	return fmt.Errorf("malformed JSON near byte %d: %v", dec.InputOffset(), err)
+}
+
+func describeToken(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	default:
+		return "null"
+	}
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Map:
+		return "an object of " + strings.TrimPrefix(typeName(t.Elem()), "a ") + "s"
+	case reflect.Int, reflect.Int64, reflect.Uint32, reflect.Uint64:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Pointer:
+		return typeName(t.Elem())
+	default:
+		return t.String()
+	}
+}
+
+// jsonFields lists the JSON keys of the struct into points to.
+func jsonFields(into any) []string {
+	t := reflect.TypeOf(into)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var fields []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case name != "":
+			fields = append(fields, name)
+		case f.IsExported():
+			fields = append(fields, f.Name)
+		}
+	}
+	return fields
+}

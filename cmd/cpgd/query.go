@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// queryParams names the query parameters a route takes; the value says
+// whether the parameter may be given more than once.
+type queryParams map[string]bool
+
+// readQuery parses the request's query string strictly: a malformed piece,
+// an unknown parameter or a single-valued one given twice is answered with
+// 400 naming the parameter, so a typo never silently changes a request.
+func readQuery(w http.ResponseWriter, r *http.Request, allowed queryParams) (url.Values, bool) {
+	q, err := parseQuery(r.URL.RawQuery, allowed)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
+		return nil, false
+	}
+	return q, true
+}
+
+func parseQuery(raw string, allowed queryParams) (url.Values, error) {
+	q := url.Values{}
+	for piece := range strings.SplitSeq(raw, "&") {
+		if piece == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(piece, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			return nil, fmt.Errorf("query parameter %q: malformed name: %v", rawKey, err)
+		}
+		if strings.Contains(rawKey, ";") {
+			return nil, fmt.Errorf("query parameter %q: ';' does not separate parameters, '&' does", rawKey)
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return nil, fmt.Errorf("query parameter %q: malformed value: %v", key, err)
+		}
+		repeats, ok := allowed[key]
+		if !ok {
+			return nil, fmt.Errorf("unknown query parameter %q (%s)", key, allowed.describe())
+		}
+		if !repeats && q.Has(key) {
+			return nil, fmt.Errorf("query parameter %q given more than once", key)
+		}
+		q.Add(key, value)
+	}
+	return q, nil
+}
+
+// checkQuery checks the query string of any request, whatever its route:
+// a malformed one is refused before a handler reads it.
+func checkQuery(raw string) error {
+	for piece := range strings.SplitSeq(raw, "&") {
+		rawKey, rawValue, _ := strings.Cut(piece, "=")
+		if _, err := url.QueryUnescape(rawKey); err != nil {
+			return fmt.Errorf("query parameter %q: malformed name: %v", rawKey, err)
+		}
+		if strings.Contains(rawKey, ";") {
+			return fmt.Errorf("query parameter %q: ';' does not separate parameters, '&' does", rawKey)
+		}
+		if _, err := url.QueryUnescape(rawValue); err != nil {
+			return fmt.Errorf("query parameter %q: malformed value: %v", rawKey, err)
+		}
+	}
+	return nil
+}
+
+func (p queryParams) describe() string {
+	if len(p) == 0 {
+		return "this call takes none"
+	}
+	names := make([]string, 0, len(p))
+	for name := range p {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return "this call takes " + strings.Join(names, ", ")
+}
+
+// readQueryNone refuses any query parameter on a call that takes none.
+func readQueryNone(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.RawQuery == "" {
+		return true
+	}
+	_, ok := readQuery(w, r, nil)
+	return ok
+}
