@@ -20,6 +20,7 @@ type agentConfig struct {
 	name, http, dataDir, token, logLevel string
 	cluster                              clusterFlags
 	showVersion                          bool
+	apiLimits
 }
 
 func (c *agentConfig) flags(fs *flag.FlagSet) {
@@ -34,6 +35,7 @@ func (c *agentConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.cluster.key, "cluster-key", envOr("CPGD_CLUSTER_KEY", ""), "base64 of a 16, 24 or 32-byte key shared by the cluster's nodes [CPGD_CLUSTER_KEY]")
 	fs.StringVar(&c.cluster.profile, "gossip-profile", envOr("CPGD_GOSSIP_PROFILE", "lan"), "failure detector timings: lan or loopback (one host) [CPGD_GOSSIP_PROFILE]")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	c.apiLimits.flags(fs)
 }
 
 // run runs the agent until ctx ends; tests call it. ready, if not nil,
@@ -66,6 +68,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		fmt.Fprintln(stdout, "cpgd", version())
 		return nil
 	}
+	if err := cfg.apiLimits.check(); err != nil {
+		return err
+	}
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
@@ -79,6 +84,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return fmt.Errorf("listen for the HTTP API: %w", err)
 	}
 	defer ln.Close()
+	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() && cfg.token == "" {
+		log.Warn("the HTTP API listens on a non-loopback address without a token: anyone who reaches it can change the registry (set --token)", "http", ln.Addr().String())
+	}
 	cc, err := cfg.cluster.clusterConfig(ln.Addr().String())
 	if err != nil {
 		return err
@@ -107,7 +115,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err != nil {
 		return err
 	}
-	node, err := registry.New(registry.Config{Name: name, Incarnation: incarnation, Cluster: cc, Logger: log})
+	node, err := registry.New(registry.Config{Name: name, Incarnation: incarnation, Cluster: cc, Logger: log, MaxScopes: cfg.maxScopes})
 	if err != nil {
 		return err
 	}
@@ -122,11 +130,19 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	// Leases stop lapsing before the node and the store close.
 	defer func() { stopLeases(); <-leasesDone }()
 
-	a := &api{node: node, log: log, cfg: &cfg, metrics: newMetrics(node)}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	a := &api{node: node, log: log, cfg: &cfg, metrics: newMetrics(node), listenPort: port}
 	a.durable = durable
 	durable.leases.observe(func(n int) { a.metrics.leases.Set(float64(n)) })
 	a.setReady()
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           a.handler(),
+		ReadHeaderTimeout: cfg.timeouts.readHeader,
+		ReadTimeout:       cfg.timeouts.read,
+		WriteTimeout:      cfg.timeouts.write,
+		IdleTimeout:       cfg.timeouts.idle,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 	mode := []any{"mode", "single node"}
 	if cc != nil {
 		mode = []any{"mode", "cluster", "gossip", node.GossipAddr(), "join", cc.Join}
@@ -143,14 +159,19 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	case <-ctx.Done():
 	}
+	a.stopping.Store(true)
 	log.Info("cpgd agent stopping: leaving the cluster", "node", node.Name())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	// Watch streams only end when their clients go; close the node first
 	// so they end now, then let the server drain.
 	node.Close()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.drain)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		// A client that sent half a request, or never reads, must not
+		// hold the process: what is still open is cut off. Every change
+		// that was answered is already made, so stopping is still clean.
+		log.Info("cpgd agent stopping: closed the connections still open after the drain", "drain", cfg.drain, "reason", err)
+		srv.Close()
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -13,9 +12,13 @@ import (
 	"github.com/cpggo/cpg/registry"
 )
 
-// maxBody bounds a request body: the largest legal join (names and
-// metadata at their limits) fits with room to spare.
-const maxBody = 64 << 10
+// defaultMaxBody bounds a request body unless --max-body says otherwise:
+// the largest legal join (names and metadata at their limits) fits with
+// room to spare.
+const defaultMaxBody = 64 << 10
+
+// maxPage bounds the members one page of a members call holds.
+const maxPage = 10000
 
 // api serves the registry part of cpgd's HTTP contract (docs/API.md).
 type api struct {
@@ -28,12 +31,18 @@ type api struct {
 	// leases (apply.go, lease.go, store.go).
 	durable *durable
 	ready   atomic.Bool // ready.go
+	// stopping is set once shutdown began: /readyz then answers 503 so a
+	// load balancer stops sending work while the server drains.
+	stopping atomic.Bool
+	// listenPort is the port the API listens on, for the Host check.
+	listenPort string
 }
 
 func (a *api) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/scopes/{scope}/join", a.change(changeJoin))
 	mux.HandleFunc("POST /v1/scopes/{scope}/leave", a.change(changeLeave))
+	mux.HandleFunc("POST /v1/scopes/{scope}/meta", a.change(changeMeta))
 	mux.HandleFunc("GET /v1/scopes/{scope}/members", a.members)
 	mux.HandleFunc("GET /v1/scopes/{scope}/pick", a.pick)
 	mux.HandleFunc("GET /v1/scopes/{scope}/groups", a.groups)
@@ -45,11 +54,14 @@ func (a *api) routes() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.ready.Load() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
-			return
+		switch {
+		case a.stopping.Load():
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "stopping"})
+		case !a.ready.Load():
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		default:
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	a.watchRoutes(mux)
 	a.leaseRoutes(mux)
@@ -60,7 +72,7 @@ func (a *api) routes() *http.ServeMux {
 // handler is the whole HTTP API: the routes behind the request guard
 // (token, origin, limits) and the request metrics.
 func (a *api) handler() http.Handler {
-	return a.guard(a.instrument(a.routes()))
+	return a.guard(a.instrument(jsonFallback(a.routes())))
 }
 
 // memberJSON is a member as the API shows it.
@@ -83,7 +95,28 @@ type joinRequest struct {
 	Lease  string            `json:"lease,omitempty"`
 }
 
+// scope finds the scope a request names; it never creates one, so an
+// unknown scope is a 404 (reads must not grow the registry).
 func (a *api) scope(w http.ResponseWriter, r *http.Request) (*registry.Scope, bool) {
+	name := r.PathValue("scope")
+	s, ok := a.node.LookupScope(name)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, errorBody{fmt.Sprintf("no such scope %q", name)})
+		return nil, false
+	}
+	return s, true
+}
+
+// scopeToJoin finds or creates the scope a join names, once the join is
+// known to be valid: a refused join must not leave a scope behind.
+func (a *api) scopeToJoin(w http.ResponseWriter, r *http.Request, req *joinRequest) (*registry.Scope, bool) {
+	if s, ok := a.node.LookupScope(r.PathValue("scope")); ok {
+		return s, true
+	}
+	if err := registry.ValidateChange(req.Group, req.Member, req.Meta); err != nil {
+		writeError(w, err)
+		return nil, false
+	}
 	s, err := a.node.Scope(r.PathValue("scope"))
 	if err != nil {
 		writeError(w, err)
@@ -92,23 +125,7 @@ func (a *api) scope(w http.ResponseWriter, r *http.Request) (*registry.Scope, bo
 	return s, true
 }
 
-// decode reads a JSON body strictly: unknown fields, trailing data and
-// oversized bodies are errors, so a typo never silently changes a request.
-func decode(w http.ResponseWriter, r *http.Request, into any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(into); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("bad JSON body: %v", err)})
-		return false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeJSON(w, http.StatusBadRequest, errorBody{"bad JSON body: data after the object"})
-		return false
-	}
-	return true
-}
-
-// change serves join and leave: decode, apply (durably, through
+// change serves join, leave and meta: decode, apply (durably, through
 // applyChange), answer with the member's join count after the change.
 func (a *api) change(kind changeKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +137,20 @@ func (a *api) change(kind changeKind) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, errorBody{"a leave takes no meta"})
 			return
 		}
-		s, ok := a.scope(w, r)
+		if kind == changeMeta && req.Meta == nil {
+			writeJSON(w, http.StatusBadRequest, errorBody{`a meta call needs "meta" (an object; {} clears the metadata)`})
+			return
+		}
+		if !readQueryNone(w, r) {
+			return
+		}
+		var s *registry.Scope
+		var ok bool
+		if kind == changeJoin {
+			s, ok = a.scopeToJoin(w, r, &req)
+		} else {
+			s, ok = a.scope(w, r)
+		}
 		if !ok {
 			return
 		}
@@ -134,14 +164,22 @@ func (a *api) change(kind changeKind) http.HandlerFunc {
 }
 
 func (a *api) members(w http.ResponseWriter, r *http.Request) {
+	q, ok := readQuery(w, r, queryParams{"name": false, "where": false, "limit": false, "after": false})
+	if !ok {
+		return
+	}
+	page, err := parsePage(q)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
+		return
+	}
 	s, ok := a.scope(w, r)
 	if !ok {
 		return
 	}
-	name := r.URL.Query().Get("name")
+	name := q.Get("name")
 	var g registry.Group
-	var err error
-	switch where := r.URL.Query().Get("where"); where {
+	switch where := q.Get("where"); where {
 	case "":
 		g, err = s.Members(name)
 	case "local":
@@ -156,19 +194,27 @@ func (a *api) members(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := make([]memberJSON, len(g.Members))
-	for i := range g.Members {
-		out[i] = toJSON(&g.Members[i])
+	members, next := page.of(g.Members)
+	out := make([]memberJSON, len(members))
+	for i := range members {
+		out[i] = toJSON(&members[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": g.Name, "members": out})
+	body := map[string]any{"group": g.Name, "members": out}
+	if next != "" {
+		body["next"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (a *api) pick(w http.ResponseWriter, r *http.Request) {
+	q, ok := readQuery(w, r, queryParams{"name": false, "strategy": false, "exclude": true})
+	if !ok {
+		return
+	}
 	s, ok := a.scope(w, r)
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
 	strategy, err := registry.ParseStrategy(q.Get("strategy"))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
@@ -183,6 +229,9 @@ func (a *api) pick(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) groups(w http.ResponseWriter, r *http.Request) {
+	if !readQueryNone(w, r) {
+		return
+	}
 	s, ok := a.scope(w, r)
 	if !ok {
 		return
@@ -190,7 +239,10 @@ func (a *api) groups(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"groups": nonNil(s.Groups())})
 }
 
-func (a *api) scopes(w http.ResponseWriter, _ *http.Request) {
+func (a *api) scopes(w http.ResponseWriter, r *http.Request) {
+	if !readQueryNone(w, r) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"scopes": a.node.Scopes()})
 }
 
@@ -209,6 +261,8 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, registry.ErrNoSuchGroup), errors.Is(err, registry.ErrNotMember),
 		errors.Is(err, registry.ErrNoMember), errors.Is(err, errNoSuchLease):
 		status = http.StatusNotFound
+	case errors.Is(err, registry.ErrTooManyScopes):
+		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, registry.ErrClosed), errors.Is(err, errStoreClosed):
 		status = http.StatusServiceUnavailable
 	}
