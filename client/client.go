@@ -91,9 +91,12 @@ func scopePath(scope, call string) string {
 // newRequest builds a request to path (which may carry a query) with the
 // token and, when body is not nil, a JSON body.
 func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body any) (*http.Request, error) {
-	u := *c.base
-	u.Path += path
-	u.RawQuery = query.Encode()
+	// path is escaped already (scopePath, leasePath): appended to the
+	// base as text, so that an escaped "/" in a name stays escaped.
+	target := c.base.String() + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
 	var r io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -102,7 +105,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 		}
 		r = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
+	req, err := http.NewRequestWithContext(ctx, method, target, r)
 	if err != nil {
 		return nil, fmt.Errorf("cpgd client: %s %s: %w", method, path, err)
 	}

@@ -183,6 +183,7 @@ func (l *Lease) keepAlive() {
 	timer := time.NewTimer(keepAliveDelay(l.TTL, 0))
 	defer timer.Stop()
 	failures := 0
+	var lastFailure error // the last failure that was not the expiry itself
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -197,7 +198,7 @@ func (l *Lease) keepAlive() {
 		cancel()
 		switch {
 		case err == nil:
-			failures = 0
+			failures, lastFailure = 0, nil
 			l.mu.Lock()
 			l.expires = sent.Add(l.TTL)
 			l.mu.Unlock()
@@ -207,10 +208,14 @@ func (l *Lease) keepAlive() {
 			l.end(fmt.Errorf("%w: %s: %w", ErrLeaseLost, l.ID, err))
 			return
 		case !time.Now().Before(l.Expires()):
-			l.end(fmt.Errorf("%w: %s: no keepalive got through before it expired: %w", ErrLeaseLost, l.ID, err))
+			if lastFailure == nil || !errors.Is(err, context.DeadlineExceeded) {
+				lastFailure = err
+			}
+			l.end(fmt.Errorf("%w: %s: no keepalive got through before it expired: %w", ErrLeaseLost, l.ID, lastFailure))
 			return
 		default:
 			failures++
+			lastFailure = err
 		}
 		timer.Reset(keepAliveDelay(l.TTL, failures))
 	}

@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 )
 
@@ -292,7 +291,6 @@ type idleReader struct {
 	closer io.Closer
 	timer  *time.Timer
 	after  time.Duration
-	mu     sync.Mutex
 }
 
 func (ir *idleReader) Read(p []byte) (int, error) {
@@ -344,7 +342,7 @@ func (s *stream[T]) run(ctx context.Context, cn *conn) {
 // whether it delivered any and why it ended.
 func (s *stream[T]) read(ctx context.Context, cn *conn) (progressed bool, err error) {
 	if reset, reason := s.resume.open(); reset {
-		if !s.send(ctx, s.spec.reset(reason)) {
+		if !s.send(ctx, cn, s.spec.reset(reason)) {
 			return false, ctx.Err()
 		}
 	}
@@ -360,8 +358,6 @@ func (s *stream[T]) read(ctx context.Context, cn *conn) (progressed bool, err er
 		switch s.resume.frame(f) {
 		case reconnect:
 			return progressed, fmt.Errorf("cpgd client: watch %s: the agent sent %s: %s", s.spec.path, f.event, errorField(f.data))
-		case skip:
-			continue
 		}
 		if !s.spec.kinds[EventKind(f.event)] {
 			continue
@@ -371,14 +367,23 @@ func (s *stream[T]) read(ctx context.Context, cn *conn) (progressed bool, err er
 			s.resume.undecodable(err)
 			return progressed, fmt.Errorf("cpgd client: watch %s: %w", s.spec.path, err)
 		}
-		if !s.send(ctx, ev) {
+		if !s.send(ctx, cn, ev) {
 			return progressed, ctx.Err()
 		}
 		progressed = true
 	}
 }
 
-func (s *stream[T]) send(ctx context.Context, ev T) bool {
+// send hands ev to the caller. The idle timer is paused meanwhile: a
+// caller slow to read is not a silent agent.
+func (s *stream[T]) send(ctx context.Context, cn *conn, ev T) bool {
+	select {
+	case s.out <- ev:
+		return true
+	default:
+	}
+	cn.idle.Stop()
+	defer cn.idle.Reset(s.opts.IdleTimeout)
 	select {
 	case s.out <- ev:
 		return true

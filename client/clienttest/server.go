@@ -53,6 +53,7 @@ type Server struct {
 	history []event // the last opts.History events, oldest first
 	changed chan struct{}
 	cut     chan struct{}
+	cutWith string // the event the streams being cut send first, if any
 	nodes   []Node
 	nodeEv  []event
 }
@@ -125,9 +126,16 @@ func (s *Server) Close() {
 
 // CutStreams ends every open watch stream at once, as a lost connection
 // would; their clients may resume.
-func (s *Server) CutStreams() {
+func (s *Server) CutStreams() { s.cutStreams("") }
+
+// Overflow ends every open watch stream as an agent ends a watcher that
+// fell behind: with an overflow event. Their clients must re-list.
+func (s *Server) Overflow() { s.cutStreams("overflow") }
+
+func (s *Server) cutStreams(with string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.cutWith = with
 	close(s.cut)
 	s.cut = make(chan struct{})
 }

@@ -116,6 +116,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-cut:
+			s.mu.Lock()
+			with := s.cutWith
+			s.mu.Unlock()
+			if with != "" {
+				out.send("", with, []byte(`{"error":"the watcher fell behind"}`))
+			}
 			return
 		case <-changed:
 		case <-heartbeat.C:
