@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // decode reads a JSON object body into into, a pointer to a struct, more
@@ -35,6 +36,11 @@ func decodeStrict(body io.Reader, into any) (int, error) {
 			return http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes", maxErr.Limit)
 		}
 		return http.StatusBadRequest, fmt.Errorf("read the body: %w", err)
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD: a name would
+	// then not be the one the client sent.
+	if !utf8.Valid(data) {
+		return http.StatusBadRequest, fmt.Errorf("bad JSON body: not valid UTF-8 (at byte %d)", invalidUTF8At(data))
 	}
 	if err := checkObject(data, jsonFields(into)); err != nil {
 		return http.StatusBadRequest, fmt.Errorf("bad JSON body: %w", err)
@@ -126,6 +132,17 @@ func checkValue(dec *json.Decoder, path string) error {
 		}
 	}
 	return nil
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }
 
 func syntaxError(err error, dec *json.Decoder) error {

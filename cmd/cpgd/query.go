@@ -31,17 +31,11 @@ func parseQuery(raw string, allowed queryParams) (url.Values, error) {
 			continue
 		}
 		rawKey, rawValue, _ := strings.Cut(piece, "=")
-		key, err := url.QueryUnescape(rawKey)
-		if err != nil {
-			return nil, fmt.Errorf("query parameter %q: malformed name: %v", rawKey, err)
+		if err := checkPiece(rawKey, rawValue); err != nil {
+			return nil, err
 		}
-		if strings.Contains(rawKey, ";") {
-			return nil, fmt.Errorf("query parameter %q: ';' does not separate parameters, '&' does", rawKey)
-		}
-		value, err := url.QueryUnescape(rawValue)
-		if err != nil {
-			return nil, fmt.Errorf("query parameter %q: malformed value: %v", key, err)
-		}
+		key, _ := url.QueryUnescape(rawKey)
+		value, _ := url.QueryUnescape(rawValue)
 		repeats, ok := allowed[key]
 		if !ok {
 			return nil, fmt.Errorf("unknown query parameter %q (%s)", key, allowed.describe())
@@ -59,15 +53,26 @@ func parseQuery(raw string, allowed queryParams) (url.Values, error) {
 func checkQuery(raw string) error {
 	for piece := range strings.SplitSeq(raw, "&") {
 		rawKey, rawValue, _ := strings.Cut(piece, "=")
-		if _, err := url.QueryUnescape(rawKey); err != nil {
-			return fmt.Errorf("query parameter %q: malformed name: %v", rawKey, err)
+		if err := checkPiece(rawKey, rawValue); err != nil {
+			return err
 		}
-		if strings.Contains(rawKey, ";") {
-			return fmt.Errorf("query parameter %q: ';' does not separate parameters, '&' does", rawKey)
-		}
-		if _, err := url.QueryUnescape(rawValue); err != nil {
-			return fmt.Errorf("query parameter %q: malformed value: %v", rawKey, err)
-		}
+	}
+	return nil
+}
+
+// checkPiece checks one name=value of a query string. A raw ';' is
+// refused: some servers and proxies split parameters on it and others do
+// not, so its meaning is ambiguous (a value holding one sends %3B).
+func checkPiece(rawKey, rawValue string) error {
+	key, err := url.QueryUnescape(rawKey)
+	if err != nil {
+		return fmt.Errorf("query parameter %q: malformed name: %v", rawKey, err)
+	}
+	if strings.Contains(rawKey, ";") || strings.Contains(rawValue, ";") {
+		return fmt.Errorf("query parameter %q: ';' does not separate parameters, '&' does (send a ';' in a value as %%3B)", key)
+	}
+	if _, err := url.QueryUnescape(rawValue); err != nil {
+		return fmt.Errorf("query parameter %q: malformed value: %v", key, err)
 	}
 	return nil
 }
