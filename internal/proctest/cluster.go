@@ -29,6 +29,10 @@ type Config struct {
 	// LogDir receives each node's log as <name>.log (default: a new
 	// temporary directory, removed by Close).
 	LogDir string
+	// DataDir holds each node's data dir as <name>/ (default: a new
+	// temporary directory, removed by Close), so a restarted node finds
+	// its durable registrations again.
+	DataDir string
 	// Args are extra cpgd flags given to every node.
 	Args []string
 	// StartTimeout bounds each node's start (default 20 s).
@@ -39,9 +43,10 @@ type Config struct {
 type Cluster struct {
 	Nodes []*Node
 
-	cfg     Config
-	net     *network // nil unless isolated
-	tempLog bool
+	cfg      Config
+	net      *network // nil unless isolated
+	tempLog  bool
+	tempData bool
 }
 
 // Node is one cpgd process.
@@ -58,6 +63,7 @@ type Node struct {
 	mu      sync.Mutex
 	stopped bool
 	logPath string
+	index   int // in Cluster.Nodes
 }
 
 // ClusterKey is the key every node of a test cluster shares (base64 of 16
@@ -90,6 +96,13 @@ func Start(cfg Config) (*Cluster, error) {
 		}
 		c.tempLog = true
 	}
+	if cfg.DataDir == "" {
+		if c.cfg.DataDir, err = os.MkdirTemp("", "cpgd-data-"); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.tempData = true
+	}
 	if cfg.Isolated {
 		if c.net, err = newNetwork(cfg.Nodes); err != nil {
 			c.Close()
@@ -97,7 +110,11 @@ func Start(cfg Config) (*Cluster, error) {
 		}
 	}
 	for i := range cfg.Nodes {
-		n, err := c.startNode(bin, i)
+		join := ""
+		if i > 0 {
+			join = c.Nodes[0].Gossip
+		}
+		n, err := c.startNode(bin, i, join, false)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -111,7 +128,10 @@ func Start(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) startNode(bin string, i int) (*Node, error) {
+// startNode starts node i, joining the cluster through join (none: it
+// founds one). A restart appends to the node's log instead of starting it
+// afresh.
+func (c *Cluster) startNode(bin string, i int, join string, restart bool) (*Node, error) {
 	name := fmt.Sprintf("n%d", i+1)
 	host, httpHost := "127.0.0.1", "127.0.0.1"
 	if c.net != nil {
@@ -119,9 +139,10 @@ func (c *Cluster) startNode(bin string, i int) (*Node, error) {
 	}
 	args := []string{"agent", "--name", name,
 		"--http", httpHost + ":0", "--bind", host + ":0", "--gossip", host + ":0",
-		"--cluster-key", ClusterKey, "--gossip-profile", c.cfg.GossipProfile}
-	if i > 0 {
-		args = append(args, "--join", c.Nodes[0].Gossip)
+		"--cluster-key", ClusterKey, "--gossip-profile", c.cfg.GossipProfile,
+		"--data-dir", filepath.Join(c.cfg.DataDir, name)}
+	if join != "" {
+		args = append(args, "--join", join)
 	}
 	args = append(args, c.cfg.Args...)
 	var cmd *exec.Cmd
@@ -135,7 +156,11 @@ func (c *Cluster) startNode(bin string, i int) (*Node, error) {
 	// The agents must not outlive this process, even when it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logPath := filepath.Join(c.cfg.LogDir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFlags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if restart {
+		logFlags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	logFile, err := os.OpenFile(logPath, logFlags, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +173,7 @@ func (c *Cluster) startNode(bin string, i int) (*Node, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("proctest: start %s: %w", name, err)
 	}
-	n := &Node{Name: name, cmd: cmd, waited: make(chan struct{}), logPath: logPath}
+	n := &Node{Name: name, index: i, cmd: cmd, waited: make(chan struct{}), logPath: logPath}
 	started := make(chan map[string]string, 1)
 	go copyLog(stderr, logFile, started)
 	go func() { _ = cmd.Wait(); close(n.waited) }()
@@ -307,6 +332,39 @@ func (c *Cluster) Close() {
 	if c.tempLog {
 		_ = os.RemoveAll(c.cfg.LogDir)
 	}
+	if c.tempData {
+		_ = os.RemoveAll(c.cfg.DataDir)
+	}
+}
+
+// Restart starts node n again, after it exited (Kill, Terminate), under
+// the same name and on the same data dir, joining the cluster through a
+// node still running. n then describes the new process (its API and
+// gossip addresses change). It returns once the node serves its API.
+func (c *Cluster) Restart(n *Node) error {
+	if !n.Exited() {
+		return fmt.Errorf("proctest: restart %s: it is still running", n.Name)
+	}
+	bin, err := Binary()
+	if err != nil {
+		return err
+	}
+	join := ""
+	for _, o := range c.Nodes {
+		if o != n && !o.Exited() {
+			join = o.Gossip
+			break
+		}
+	}
+	fresh, err := c.startNode(bin, n.index, join, true)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.API, n.Gossip, n.Client = fresh.API, fresh.Gossip, fresh.Client
+	n.cmd, n.waited, n.stopped = fresh.cmd, fresh.waited, false
+	return nil
 }
 
 // Others returns the cluster's nodes but the given ones.
