@@ -42,10 +42,11 @@ type Overlay struct {
 	// replace a lost link with.
 	Active  []Peer `json:"active"`
 	Passive []Peer `json:"passive"`
-	// Eager and Lazy are the broadcast tree's peers: the links a message
-	// is pushed on, and those that only hear of it.
-	Eager []Peer `json:"eager,omitempty"`
-	Lazy  []Peer `json:"lazy,omitempty"`
+	// Eager and Lazy name the broadcast tree's peers for this node's own
+	// changes: those a change is pushed to, and those that only hear of
+	// it.
+	Eager []string `json:"eager"`
+	Lazy  []string `json:"lazy"`
 }
 
 // Overlay returns the agent's overlay views.

@@ -19,6 +19,28 @@ type LeaseInfo struct {
 	TTL time.Duration `json:"-"`
 	// Expires is when it lapses unless kept alive, by the agent's clock.
 	Expires time.Time `json:"expires"`
+	// Members are the members joined under the lease (filled by
+	// ShowLease only).
+	Members []LeasedMember `json:"members,omitempty"`
+}
+
+// LeasedMember is a member joined under a lease.
+type LeasedMember struct {
+	Scope  string `json:"scope"`
+	Group  string `json:"group"`
+	Member string `json:"member"`
+	// Count is how many of its joins were made under the lease.
+	Count int `json:"count"`
+}
+
+// MarshalJSON writes the lease as the agent does, ttl as a duration
+// string.
+func (l LeaseInfo) MarshalJSON() ([]byte, error) {
+	type plain LeaseInfo
+	return json.Marshal(struct {
+		plain
+		TTL string `json:"ttl"`
+	}{plain(l), l.TTL.String()})
 }
 
 // UnmarshalJSON reads the agent's lease: ttl is a Go duration string
@@ -28,11 +50,12 @@ func (l *LeaseInfo) UnmarshalJSON(data []byte) error {
 		ID      string          `json:"id"`
 		TTL     json.RawMessage `json:"ttl"`
 		Expires time.Time       `json:"expires"`
+		Members []LeasedMember  `json:"members"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return err
 	}
-	l.ID, l.Expires, l.TTL = raw.ID, raw.Expires, 0
+	l.ID, l.Expires, l.Members, l.TTL = raw.ID, raw.Expires, raw.Members, 0
 	if len(raw.TTL) == 0 || string(raw.TTL) == "null" {
 		return nil
 	}
@@ -83,6 +106,14 @@ func (c *Client) KeepAliveLease(ctx context.Context, id string) (LeaseInfo, erro
 	if err == nil && out.ID == "" {
 		out.ID = id
 	}
+	return out, err
+}
+
+// ShowLease returns lease id with the members joined under it;
+// ErrNotFound when it lapsed or was revoked.
+func (c *Client) ShowLease(ctx context.Context, id string) (LeaseInfo, error) {
+	var out LeaseInfo
+	err := c.do(ctx, "GET", leasePath(id, ""), nil, nil, &out)
 	return out, err
 }
 

@@ -133,3 +133,25 @@ func TestLeaseInfoReadsTheTTL(t *testing.T) {
 	require.Error(t, json.Unmarshal([]byte(`{"id":"a","ttl":"soon"}`), &l))
 	require.Error(t, json.Unmarshal([]byte(`{"id":"a","ttl":true}`), &l))
 }
+
+func TestLeaseInfoWritesTheTTLAsTheAgentDoes(t *testing.T) {
+	data, err := json.Marshal(client.LeaseInfo{ID: "a", TTL: 10 * time.Second})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id":"a","ttl":"10s","expires":"0001-01-01T00:00:00Z"}`, string(data))
+}
+
+func TestShowLeaseListsItsMembers(t *testing.T) {
+	_, c := fake(t, clienttest.Options{})
+	ctx := ctxT(t)
+	info, err := c.CreateLease(ctx, time.Minute)
+	require.NoError(t, err)
+	_, err = c.Join(ctx, "default", "/svc/w", "w1", client.JoinOptions{Lease: info.ID})
+	require.NoError(t, err)
+	shown, err := c.ShowLease(ctx, info.ID)
+	require.NoError(t, err)
+	require.Equal(t, time.Minute, shown.TTL)
+	require.Equal(t, []client.LeasedMember{{Scope: "default", Group: "/svc/w", Member: "w1", Count: 1}}, shown.Members)
+	require.NoError(t, c.RevokeLease(ctx, info.ID))
+	_, err = c.ShowLease(ctx, info.ID)
+	require.ErrorIs(t, err, client.ErrNotFound)
+}

@@ -31,6 +31,31 @@ func leaseJSON(l *lease) map[string]any {
 	return map[string]any{"id": l.id, "ttl": l.ttl.String(), "expires": l.exp.UTC()}
 }
 
+func (s *Server) showLease(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.leases[r.PathValue("id")]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no lease %q", r.PathValue("id")))
+		return
+	}
+	out := leaseJSON(l)
+	var members []map[string]any
+	for scope, groups := range s.scopes {
+		for group, ms := range groups {
+			for _, m := range ms {
+				if m.lease == l.id {
+					members = append(members, map[string]any{"scope": scope, "group": group, "member": m.ID, "count": m.Count})
+				}
+			}
+		}
+	}
+	if members != nil {
+		out["members"] = members
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) keepAlive(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

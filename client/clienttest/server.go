@@ -190,12 +190,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/scopes/{scope}/watch", s.watch)
 	mux.HandleFunc("GET /v1/scopes", s.scopeList)
 	mux.HandleFunc("POST /v1/leases", s.grant)
+	mux.HandleFunc("GET /v1/leases/{id}", s.showLease)
 	mux.HandleFunc("POST /v1/leases/{id}/keepalive", s.keepAlive)
 	mux.HandleFunc("DELETE /v1/leases/{id}", s.revoke)
 	mux.HandleFunc("GET /v1/nodes", s.nodeList)
 	mux.HandleFunc("GET /v1/nodes/watch", s.watchNodes)
 	mux.HandleFunc("GET /v1/overlay", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"active": []any{}, "passive": []any{}})
+		writeJSON(w, http.StatusOK, map[string]any{"active": []any{}, "passive": []any{}, "eager": []any{}, "lazy": []any{}})
 	})
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
