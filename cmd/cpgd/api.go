@@ -66,6 +66,7 @@ func (a *api) routes() *http.ServeMux {
 	a.watchRoutes(mux)
 	a.leaseRoutes(mux)
 	a.observeRoutes(mux)
+	a.uiRoutes(mux)
 	return mux
 }
 

@@ -65,9 +65,12 @@ func peersJSON(peers []membership.Peer) []peerJSON {
 // overlay shows this node's HyParView views (the active peers it holds
 // links to, and the passive ones it would replace a lost link with) and
 // the eager and lazy peers of the broadcast tree its own changes go down.
+// It names the node too, so a client behind a proxy (the status page)
+// knows which node it talks to.
 func (a *api) overlay(w http.ResponseWriter, _ *http.Request) {
 	o := a.node.Overlay()
 	writeJSON(w, http.StatusOK, map[string]any{
+		"name":   a.node.Name(),
 		"active": peersJSON(o.Active), "passive": peersJSON(o.Passive),
 		"eager": nonNil(o.Eager), "lazy": nonNil(o.Lazy),
 	})

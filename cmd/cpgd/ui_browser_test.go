@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var uiScreenshot = flag.String("ui-screenshot", "", "also write the status page's screenshot from the browser test to this PNG file")
+
+// The page's files come with the headers that keep a browser from running
+// anything but them, and nothing else is served under their routes.
+func TestStatusPageServesItsFilesSafely(t *testing.T) {
+	base := startAgent(t, "--token", "s3cret")
+	for path, contentType := range map[string]string{
+		"/":             "text/html; charset=utf-8",
+		"/ui/app.js":    "text/javascript; charset=utf-8",
+		"/ui/style.css": "text/css; charset=utf-8",
+	} {
+		// No token: the page must load to ask for it; only /v1 needs one.
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		body := new(bytes.Buffer)
+		_, err = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode, path)
+		require.Equal(t, contentType, resp.Header.Get("Content-Type"), path)
+		require.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'self'", path)
+		require.Contains(t, resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'", path)
+		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), path)
+		require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), path)
+		require.NotZero(t, body.Len(), path)
+	}
+	for _, path := range []string{"/ui/", "/ui/index.go", "/ui/..%2fui.go", "/index.html"} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 404, resp.StatusCode, path)
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"), path)
+	}
+}
+
+// findBrowser returns the headless browser's path. Without one the test
+// skips, except under CI, whose script installs it: there it fails.
+func findBrowser(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium found under CI: .ci/run installs Debian's chromium with apt-get")
+	}
+	t.Skip("no headless browser: install Debian's chromium (apt-get install chromium) to run the status page's test")
+	return ""
+}
+
+// browse opens url in headless chromium and returns the DOM as the page's
+// scripts left it and, if asked, a screenshot of it. Virtual time lets the page's
+// timers run ahead while the network is idle, so a few seconds of the
+// page's life take far less.
+func browse(t *testing.T, browser, url string, withShot bool) (dom string, shot image.Image) {
+	t.Helper()
+	dir := t.TempDir()
+	shotFile := filepath.Join(dir, "page.png")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+		"--hide-scrollbars", "--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1280,900",
+		"--virtual-time-budget=5000", "--dump-dom"}
+	if withShot {
+		args = append(args, "--screenshot="+shotFile)
+	}
+	cmd := exec.CommandContext(ctx, browser, append(args, url)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	require.NoError(t, cmd.Run(), "chromium: %s", stderr.String())
+	t.Logf("chromium took %v", time.Since(start))
+	if !withShot {
+		return stdout.String(), nil
+	}
+	f, err := os.Open(shotFile)
+	require.NoError(t, err, "chromium wrote no screenshot: %s", stderr.String())
+	defer f.Close()
+	shot, err = png.Decode(f)
+	require.NoError(t, err)
+	return stdout.String(), shot
+}
+
+// requireDOM checks that the rendered DOM holds every fragment.
+func requireDOM(t *testing.T, dom string, fragments ...string) {
+	t.Helper()
+	for _, f := range fragments {
+		if !strings.Contains(dom, f) {
+			t.Fatalf("the page does not show %s; its DOM:\n%s", f, dom)
+		}
+	}
+}
+
+// requireDrawn checks that a screenshot is a drawn page: many colours, a
+// good part of it not background, and some pixels of the given colour.
+func requireDrawn(t *testing.T, shot image.Image, want color.RGBA, wantName string) {
+	t.Helper()
+	counts := map[color.RGBA]int{}
+	b := shot.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := shot.At(x, y).RGBA()
+			counts[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8), 255}]++
+		}
+	}
+	background := 0
+	for _, n := range counts {
+		background = max(background, n)
+	}
+	total := b.Dx() * b.Dy()
+	require.Greater(t, len(counts), 50, "distinct colours in the screenshot")
+	require.Greater(t, total-background, total/20, "pixels that are not background")
+	require.Greater(t, counts[want], 100, "pixels of %s", wantName)
+}
+
+// gatedProxy stands between the browser and an agent. Once the page has
+// opened its watch of the default scope and counted /svc/db after that, it
+// holds the page's next overlay call while hold runs: the page's timers
+// stand still meanwhile, and whatever the page shows of hold's changes
+// can only have come through the watch stream.
+type gatedProxy struct {
+	proxy *httputil.ReverseProxy
+	hold  func()
+
+	mu       sync.Mutex
+	watching bool
+	listed   bool
+	held     bool
+}
+
+func (p *gatedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	switch {
+	case r.URL.Path == "/v1/scopes/default/watch":
+		p.watching = true
+	case r.URL.Path == "/v1/overlay" && p.listed && !p.held:
+		p.held = true
+		p.hold()
+	}
+	p.mu.Unlock()
+	p.proxy.ServeHTTP(w, r)
+	if r.URL.Path == "/v1/scopes/default/members" && r.URL.Query().Get("name") == "/svc/db" {
+		p.mu.Lock()
+		p.listed = p.listed || p.watching
+		p.mu.Unlock()
+	}
+}
+
+// joinAndWait joins member to group through one agent and waits until
+// another lists it. It returns its failure rather than failing the test,
+// as it runs in a request handler's goroutine.
+func joinAndWait(through, seenBy, group, member string) error {
+	body := fmt.Sprintf(`{"group":%q,"member":%q}`, group, member)
+	resp, err := http.Post(through+"/v1/scopes/default/join", "application/json", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("join %s: status %d", body, resp.StatusCode)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		resp, err := http.Get(seenBy + "/v1/scopes/default/members?name=" + url.QueryEscape(group))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s never listed %s", seenBy, group)
+}
+
+// The status page of a three-node cluster, in a real browser: it shows the
+// three nodes alive with this one marked, its overlay peers, the scopes and
+// groups with their member counts, a group that appeared after the page
+// loaded (through the watch stream), and it draws all that.
+func TestStatusPageInABrowser(t *testing.T) {
+	browser := findBrowser(t)
+	cluster := []string{"--cluster-key", testKey, "--gossip-profile", "loopback", "--log-level", "warn"}
+	n1 := startAgent(t, append([]string{"--name", "n1", "--gossip", "127.0.0.1:0"}, cluster...)...)
+	_, out := call(t, "GET", n1+"/v1/nodes", "")
+	gossip := out["nodes"].([]any)[0].(map[string]any)["gossip"].(string)
+	n2 := startAgent(t, append([]string{"--name", "n2", "--join", gossip}, cluster...)...)
+	n3 := startAgent(t, append([]string{"--name", "n3", "--join", gossip}, cluster...)...)
+
+	for _, j := range []struct{ node, scope, body string }{
+		{n1, "default", `{"group":"/svc/db","member":"db-1"}`},
+		{n2, "default", `{"group":"/svc/db","member":"db-2"}`},
+		{n3, "default", `{"group":"/svc/web","member":"web-1"}`},
+		{n3, "jobs", `{"group":"/queue/mail","member":"mailer"}`},
+	} {
+		code, out := call(t, "POST", j.node+"/v1/scopes/"+j.scope+"/join", j.body)
+		require.Equal(t, 200, code, out)
+	}
+	require.Eventually(t, func() bool {
+		_, nodes := call(t, "GET", n1+"/v1/nodes", "")
+		_, overlay := call(t, "GET", n1+"/v1/overlay", "")
+		_, digest := call(t, "GET", n1+"/v1/scopes/default/digest", "")
+		code, _ := call(t, "GET", n1+"/v1/scopes/jobs/groups", "")
+		return len(nodes["nodes"].([]any)) == 3 && len(overlay["active"].([]any)) == 2 &&
+			digest["members"] == float64(3) && code == 200
+	}, 10*time.Second, 10*time.Millisecond, "n1 sees the cluster and its members")
+
+	target, err := url.Parse(n1)
+	require.NoError(t, err)
+	gate := &gatedProxy{
+		proxy: &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }},
+		hold: func() {
+			if err := joinAndWait(n2, n1, "/svc/late", "late-1"); err != nil {
+				t.Error(err)
+			}
+			// The event goes from n1 to the page as soon as n1 has it;
+			// leave it time to arrive before the page's clock runs again.
+			time.Sleep(300 * time.Millisecond)
+		},
+	}
+	front := httptest.NewServer(gate)
+	t.Cleanup(front.Close)
+
+	dom, shot := browse(t, browser, front.URL+"/", true)
+	requireDOM(t, dom,
+		`<body data-state="ready">`,
+		`<tr data-node="n1" data-status="alive" class="is-self">`,
+		`<tr data-node="n2" data-status="alive">`,
+		`<tr data-node="n3" data-status="alive">`,
+		`data-active="2"`,
+		`<g data-peer="n2" data-view="active"`,
+		`<g data-peer="n3" data-view="active"`,
+		`<g data-peer="n1" data-view="self">`,
+		`<div class="scope" data-scope="default">`,
+		`<tr data-group="/svc/db" data-count="2"><td>/svc/db</td><td class="num">2</td><td>n1, n2</td></tr>`,
+		`<tr data-group="/svc/web" data-count="1">`,
+		`<div class="scope" data-scope="jobs">`,
+		`<tr data-group="/queue/mail" data-count="1">`,
+	)
+	gate.mu.Lock()
+	held := gate.held
+	gate.mu.Unlock()
+	require.True(t, held, "the page never called the overlay again after listing the watched scope")
+	requireDOM(t, dom, `<tr data-group="/svc/late" data-count="1">`)
+	requireDrawn(t, shot, color.RGBA{0x1a, 0x7f, 0x37, 0xff}, "the green of an alive node's badge")
+	if *uiScreenshot != "" {
+		f, err := os.Create(*uiScreenshot)
+		require.NoError(t, err)
+		require.NoError(t, png.Encode(f, shot))
+		require.NoError(t, f.Close())
+	}
+}
+
+// An agent with --token: the page asks for the token and shows nothing of
+// the registry without it; given the token, it shows the node.
+func TestStatusPageAsksForTheToken(t *testing.T) {
+	browser := findBrowser(t)
+	base := startAgent(t, "--token", "s3cret")
+	code, out := call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/svc/db","member":"db-1"}`)
+	if code == 200 {
+		t.Skip("this agent does not require its --token on /v1 calls yet")
+	}
+	require.Equal(t, 401, code, out)
+	req, err := http.NewRequest("POST", base+"/v1/scopes/default/join", strings.NewReader(`{"group":"/svc/db","member":"db-1"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+
+	dom, _ := browse(t, browser, base+"/", false)
+	requireDOM(t, dom, `<body data-state="token">`, `<form id="token-form" class="card token">`)
+	require.NotContains(t, dom, `data-group="/svc/db"`)
+
+	// A fragment never reaches the server; the page keeps the token in
+	// session storage and sends it as a bearer token.
+	dom, _ = browse(t, browser, base+"/#token=s3cret", false)
+	requireDOM(t, dom, `<body data-state="ready">`, `<p id="nodes-alone" class="muted">`,
+		`<tr data-group="/svc/db" data-count="1">`)
+}
