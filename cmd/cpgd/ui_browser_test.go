@@ -86,7 +86,7 @@ func browse(t *testing.T, browser, url string, withShot bool) (dom string, shot 
 	defer cancel()
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
 		"--hide-scrollbars", "--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1280,900",
-		"--virtual-time-budget=5000", "--dump-dom"}
+		"--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom"}
 	if withShot {
 		args = append(args, "--screenshot="+shotFile)
 	}
@@ -96,6 +96,18 @@ func browse(t *testing.T, browser, url string, withShot bool) (dom string, shot 
 	start := time.Now()
 	require.NoError(t, cmd.Run(), "chromium: %s", stderr.String())
 	t.Logf("chromium took %v", time.Since(start))
+	// The page's console: a script error or a resource the page's own
+	// security policy refused means the page is broken, whatever it shows.
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if !strings.Contains(line, ":CONSOLE") {
+			continue
+		}
+		if strings.Contains(line, "Uncaught") || strings.Contains(line, "Content Security Policy") {
+			t.Errorf("the page's console: %s", line)
+		} else {
+			t.Logf("the page's console: %s", line)
+		}
+	}
 	if !withShot {
 		return stdout.String(), nil
 	}

@@ -13,14 +13,18 @@
   const POLL_MS = 2000; // nodes and overlay when no stream says what changed
   const SCOPE_POLL_MS = 5000; // the scope list, and scopes not watched live
   const RETRY_MS = 1000; // before reopening a stream that ended
-  const GROUP_REFRESH_MS = 150; // coalesces a burst of events on one group
+  // Events mark groups to re-count; every REFRESH_MS at most
+  // REFRESH_GROUPS of them are, so a busy scope costs the agent a bounded
+  // number of calls whatever its rate of joins.
+  const REFRESH_MS = 500;
+  const REFRESH_GROUPS = 10;
   // A browser holds at most six HTTP/1.1 connections to one host and each
   // open stream keeps one: the node stream and this many scope watches
   // leave two for the page's other calls.
   const MAX_LIVE_SCOPES = 3;
   const MAX_GROUPS_SHOWN = 100;
-  const MEMBERS_PAGE = 500;
-  const MAX_MEMBER_PAGES = 20;
+  const MEMBERS_PAGE = 1000;
+  const MAX_MEMBER_PAGES = 5; // past that, a count shows as "≥ 5000"
 
   class AuthError extends Error {}
   class HTTPError extends Error {
@@ -324,7 +328,7 @@
         });
       } catch (e) {
         if (stops(signal, e)) return;
-        if (e instanceof HTTPError && (e.status === 404 || e.status === 405)) {
+        if (e instanceof HTTPError && (e.status === 404 || e.status === 405 || refused(e))) {
           await pollNodes(signal, st);
           return;
         }
@@ -419,37 +423,57 @@
     }
   }
 
+  // refused says whether the agent turned a stream down for now (too many
+  // watches: 429, or shutting down: 503): the page then polls instead.
+  const refused = (e) => e instanceof HTTPError && (e.status === 429 || e.status === 503);
+
   // watchScope keeps a scope current from its watch stream: the pattern
   // "*" selects every group (a star takes one character or more, and no
-  // group name is empty). Each join, leave or metadata change re-counts its
-  // group; whenever the stream (re)opens, the whole scope is re-listed, so
-  // nothing that happened while it was closed is missed.
+  // group name is empty). A join or leave marks its group to be re-counted;
+  // whenever the stream (re)opens, the whole scope is re-listed, so nothing
+  // that happened while it was closed is missed.
   async function watchScope(signal, st, scope) {
     const sc = st.scopes.get(scope);
-    const pending = new Map();
-    const touch = (group) => {
-      if (pending.has(group)) return;
-      pending.set(group, setTimeout(() => {
-        pending.delete(group);
-        refreshGroup(signal, st, scope, group).catch((e) => { if (!stops(signal, e)) setError(st, e); });
-      }, GROUP_REFRESH_MS));
+    const dirty = new Set();
+    const flush = async () => {
+      while (!signal.aborted && st.scopes.get(scope) === sc && !sc.polled) {
+        const batch = [...dirty].slice(0, REFRESH_GROUPS);
+        batch.forEach((g) => dirty.delete(g));
+        try {
+          for (let i = 0; i < batch.length; i += 2) {
+            await Promise.all(batch.slice(i, i + 2).map((g) => refreshGroup(signal, st, scope, g)));
+          }
+        } catch (e) {
+          if (stops(signal, e)) return;
+          setError(st, e);
+        }
+        await sleep(REFRESH_MS, signal);
+      }
     };
+    flush();
     while (!signal.aborted && st.scopes.get(scope) === sc) {
       try {
         await stream(scopePath(scope, 'watch?pattern=' + encodeURIComponent('*')), signal, () => {
           sc.live = true;
+          dirty.clear();
           refreshScope(signal, st, scope).catch((e) => { if (!stops(signal, e)) setError(st, e); });
         }, (kind, data) => {
           const ev = parse(data);
-          if ((kind === 'join' || kind === 'leave' || kind === 'meta' || kind === 'member') && ev && ev.group) {
+          if ((kind === 'join' || kind === 'leave') && ev && typeof ev.group === 'string') {
             if (!sc.groups.has(ev.group)) sc.groups.set(ev.group, {});
-            touch(ev.group);
+            dirty.add(ev.group);
           }
         });
       } catch (e) {
         if (stops(signal, e)) return;
         if (e instanceof HTTPError && e.status === 404) {
           st.scopes.delete(scope);
+          queueRender();
+          return;
+        }
+        if (refused(e)) {
+          sc.live = false;
+          sc.polled = true; // pollScopes re-lists it from now on
           queueRender();
           return;
         }
@@ -470,14 +494,14 @@
         const { scopes } = await getJSON('v1/scopes', signal);
         const listed = [...(scopes || [])].sort();
         for (const s of [...st.scopes.keys()]) if (!listed.includes(s)) st.scopes.delete(s);
-        for (const s of listed) if (!st.scopes.has(s)) st.scopes.set(s, { groups: new Map(), live: false, watching: false });
+        for (const s of listed) if (!st.scopes.has(s)) st.scopes.set(s, { groups: new Map(), live: false, watching: false, polled: false });
         st.scopesLoaded = true;
         queueRender();
         let watching = [...st.scopes.values()].filter((s) => s.watching).length;
         for (const s of listed) {
           const sc = st.scopes.get(s);
-          if (sc.watching) continue;
-          if (watching < MAX_LIVE_SCOPES) {
+          if (sc.watching && !sc.polled) continue;
+          if (!sc.watching && watching < MAX_LIVE_SCOPES) {
             sc.watching = true;
             watching++;
             watchScope(signal, st, s);
