@@ -145,8 +145,7 @@ func (c *Client) Members(ctx context.Context, scope, name string, opts MembersOp
 // throughout is missed or seen twice.
 func (c *Client) AllMembers(ctx context.Context, scope, name string, opts MembersOptions) iter.Seq2[Member, error] {
 	return func(yield func(Member, error) bool) {
-		for {
-			page, err := c.Members(ctx, scope, name, opts)
+		for page, err := range c.pages(ctx, scope, name, opts) {
 			if err != nil {
 				yield(Member{}, err)
 				return
@@ -156,11 +155,38 @@ func (c *Client) AllMembers(ctx context.Context, scope, name string, opts Member
 					return
 				}
 			}
-			if page.Next == "" {
+		}
+	}
+}
+
+// ListMembers reads every page of the group that name matches (as
+// AllMembers) and returns them as one, without a Next.
+func (c *Client) ListMembers(ctx context.Context, scope, name string, opts MembersOptions) (MembersPage, error) {
+	all := MembersPage{Members: []Member{}}
+	for page, err := range c.pages(ctx, scope, name, opts) {
+		if err != nil {
+			return MembersPage{}, err
+		}
+		all.Group = page.Group
+		all.Members = append(all.Members, page.Members...)
+	}
+	return all, nil
+}
+
+// pages yields the pages of a member listing until the last.
+func (c *Client) pages(ctx context.Context, scope, name string, opts MembersOptions) iter.Seq2[MembersPage, error] {
+	return func(yield func(MembersPage, error) bool) {
+		for {
+			page, err := c.Members(ctx, scope, name, opts)
+			if err != nil {
+				yield(MembersPage{}, err)
+				return
+			}
+			if !yield(page, nil) || page.Next == "" {
 				return
 			}
 			if page.Next == opts.After {
-				yield(Member{}, fmt.Errorf("cpgd client: members of %q: the agent returned the same cursor %q twice", name, page.Next))
+				yield(MembersPage{}, fmt.Errorf("cpgd client: members of %q: the agent returned the same cursor %q twice", name, page.Next))
 				return
 			}
 			opts.After = page.Next
@@ -170,6 +196,9 @@ func (c *Client) AllMembers(ctx context.Context, scope, name string, opts Member
 
 // Strategy says which member Pick chooses.
 type Strategy string
+
+// Strategies lists every strategy the API knows.
+var Strategies = []Strategy{Closest, Furthest, Random, Oldest, Newest, PickLocal, PickRemote}
 
 // The strategies of the API (see the registry package for their meaning).
 const (
