@@ -552,8 +552,10 @@ func verbLease(ctx context.Context, args []string, stdout io.Writer) error {
 	return sub(ctx, args[1:], stdout)
 }
 
+// leaseRow shows a lease on one line (no tabs: it takes no part in a
+// table printed under it).
 func leaseRow(w io.Writer, l client.LeaseInfo) {
-	fmt.Fprintf(w, "%s\tttl %s\texpires %s\n", l.ID, l.TTL, l.Expires.Format(time.RFC3339))
+	fmt.Fprintf(w, "lease %s: ttl %s, expires %s\n", l.ID, l.TTL, l.Expires.Format(time.RFC3339))
 }
 
 func verbLeaseGrant(ctx context.Context, args []string, stdout io.Writer) error {

@@ -211,7 +211,7 @@ func TestCLILeaseVerbs(t *testing.T) {
 	id := strings.TrimSpace(mustCLI(t, "lease", "grant", a, "1m"))
 	require.NotEmpty(t, id)
 	mustCLI(t, "join", a, "--lease", id, "/svc/w", "w1")
-	require.Regexp(t, `^`+id+`\s+ttl 1m0s\s+expires \S+\n$`, mustCLI(t, "lease", "keepalive", a, id))
+	require.Regexp(t, `^lease `+id+`: ttl 1m0s, expires \S+\n$`, mustCLI(t, "lease", "keepalive", a, id))
 	shown := mustCLI(t, "lease", "show", a, id)
 	require.Regexp(t, `(?m)^default\s+/svc/w\s+w1\s+1$`, shown)
 	require.Equal(t, "revoked "+id+"\n", mustCLI(t, "lease", "revoke", a, id))
