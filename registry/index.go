@@ -13,7 +13,9 @@ type scopeIndex struct {
 	exact    groupMap
 	patMu    sync.RWMutex
 	patterns patternIndex[*groupView]
-	watches  []*Watch // guarded by Node.mu
+	// journal holds the scope's recent changes for its watches; nil until
+	// the scope is first watched. Guarded by Node.mu.
+	journal *journal
 }
 
 func newScopeIndex(name string) *scopeIndex {

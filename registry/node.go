@@ -29,8 +29,10 @@ type Config struct {
 	RTT func(node string) (time.Duration, bool)
 	// Now is the clock for join times (default time.Now).
 	Now func() time.Time
-	// WatchBuffer is the default number of events a watch holds for a slow
-	// reader before it overflows (default 1024).
+	// WatchBuffer is how many recent changes of a scope the node keeps for
+	// its watches once the scope is watched (default 1024): a watch whose
+	// unread changes leave this journal overflows, and a watch resumes
+	// only from a change the journal still holds.
 	WatchBuffer int
 	// Cluster, when set, makes the node a member of a cluster: it runs the
 	// overlay, the failure detector and the broadcast, and replicates every
@@ -64,7 +66,9 @@ type Node struct {
 	state    *crdt.State
 	closed   bool
 	bindings map[*binding]struct{}
-	changes  changeCounter // what observe saw, for Stats
+	// seq numbers the changes applied, in every scope: a watch's position.
+	seq     uint64
+	changes changeCounter // what observe saw, for Stats
 
 	// scopes maps a scope's name to its *scopeIndex. Readers load it
 	// without a lock; entries are only added, under mu, and never removed,
@@ -225,8 +229,9 @@ func (n *Node) observe(c *crdt.Change) {
 	if c.GroupRemoved {
 		x.remove(c.Group.Name)
 	}
-	if len(x.watches) > 0 {
-		n.notify(x, c)
+	n.seq++
+	if x.journal != nil {
+		n.record(x, c)
 	}
 }
 
@@ -266,11 +271,9 @@ func (n *Node) Close() error {
 	}
 	clear(n.bindings)
 	n.scopes.Range(func(_, v any) bool {
-		x := v.(*scopeIndex)
-		for _, w := range x.watches {
-			w.closeLocked(ErrClosed)
+		if x := v.(*scopeIndex); x.journal != nil {
+			x.journal.close()
 		}
-		x.watches = nil
 		return true
 	})
 	return nil

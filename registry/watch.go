@@ -3,15 +3,15 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/cpggo/cpg/crdt"
 )
 
-// ErrWatchOverflow ends a watch whose reader fell behind by more than its
-// buffer. Events are never dropped silently: the watch ends instead, and
-// the reader re-reads the state and watches again.
+// ErrWatchOverflow ends a watch whose reader fell behind: changes it had
+// not read left the scope's journal. Events are never dropped silently:
+// the watch ends instead, and the reader re-reads the state and watches
+// again.
 var ErrWatchOverflow = errors.New("registry: watch overflowed: the reader fell behind")
 
 // EventKind says what an Event reports.
@@ -52,45 +52,85 @@ type Event struct {
 	Member Member
 }
 
-// Watch delivers the joins and leaves of the groups matching its filter,
-// from the moment it was created, in the order each owner made them.
-type Watch struct {
-	filter string
-	buffer int
-	ch     chan Event
-	idx    *scopeIndex
-	n      *Node
+// defaultWatchChannel is the channel capacity of a watch made with a
+// buffer of 0.
+const defaultWatchChannel = 64
 
-	// closed and err are written with Node.mu held; errMu lets Err read err
-	// without that lock.
-	closed bool
-	errMu  sync.Mutex
-	err    error
+// Watch delivers the joins and leaves of the groups matching its filter,
+// from the moment it was created, in the order each owner made them, on a
+// channel. It is a Subscription with a goroutine that moves its changes to
+// the channel.
+type Watch struct {
+	sub   *Subscription
+	scope string
+	ch    chan Event
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+
+	errMu sync.Mutex
+	err   error
 }
 
 // Watch subscribes to the joins, leaves and metadata changes of the groups
 // the filter selects: the group of that exact name, and, if the filter is a
-// pattern, every group whose name it matches. buffer is how many events may
-// wait for the reader (0 means the node's default); a watch whose reader
-// falls further behind ends with EventOverflow. A slow reader never blocks
-// joins.
+// pattern, every group whose name it matches. buffer is the capacity of the
+// channel (0 means 64). A watch whose reader falls further behind than the
+// scope's journal keeps (Config.WatchBuffer changes) ends with
+// EventOverflow. A slow reader never blocks joins.
 func (s *Scope) Watch(filter string, buffer int) (*Watch, error) {
-	if err := validateGroupName(filter); err != nil {
+	sub, err := s.Subscribe(filter, SubscribeOptions{})
+	if err != nil {
 		return nil, err
 	}
-	n := s.n
 	if buffer <= 0 {
-		buffer = n.cfg.WatchBuffer
+		buffer = defaultWatchChannel
 	}
-	// One slot more than the buffer, so the overflow event always fits.
-	w := &Watch{filter: filter, buffer: buffer, ch: make(chan Event, buffer+1), idx: s.idx, n: n}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		return nil, ErrClosed
+	w := &Watch{
+		sub: sub, scope: s.idx.name, ch: make(chan Event, buffer),
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	s.idx.watches = append(s.idx.watches, w)
+	go w.pump()
 	return w, nil
+}
+
+// pump moves the subscription's changes to the channel until the
+// subscription ends or Close.
+func (w *Watch) pump() {
+	defer close(w.done)
+	defer close(w.ch)
+	defer w.sub.Close()
+	var batch []*Record
+	for {
+		select {
+		case <-w.sub.Ready():
+		case <-w.stop:
+			return
+		}
+		var err error
+		batch, err = w.sub.Next(batch[:0])
+		for _, r := range batch {
+			select {
+			case w.ch <- r.Event:
+			case <-w.stop:
+				return
+			}
+		}
+		clear(batch) // the journal may drop these records now
+		if err == nil {
+			continue
+		}
+		w.errMu.Lock()
+		w.err = err
+		w.errMu.Unlock()
+		if errors.Is(err, ErrWatchOverflow) {
+			select {
+			case w.ch <- Event{Kind: EventOverflow, Scope: w.scope}:
+			case <-w.stop:
+			}
+		}
+		return
+	}
 }
 
 // Events is the channel of events; it is closed when the watch ends.
@@ -106,56 +146,28 @@ func (w *Watch) Err() error {
 
 // Close ends the watch and closes its channel.
 func (w *Watch) Close() {
-	w.n.mu.Lock()
-	defer w.n.mu.Unlock()
-	if w.closed {
-		return
-	}
-	w.closeLocked(nil)
-	w.idx.watches = slices.DeleteFunc(w.idx.watches, func(x *Watch) bool { return x == w })
+	w.once.Do(func() { close(w.stop) })
+	<-w.done
 }
 
-func (w *Watch) closeLocked(err error) {
-	w.closed = true
-	w.errMu.Lock()
-	w.err = err
-	w.errMu.Unlock()
-	close(w.ch)
-}
-
-// notify delivers a change to the scope's watches; n.mu is held, so every
-// watch sees changes in the order they were applied.
-func (n *Node) notify(x *scopeIndex, c *crdt.Change) {
-	ev := Event{
+// record appends a change to the scope's journal; n.mu is held, so every
+// subscription sees changes in the order they were applied.
+func (n *Node) record(x *scopeIndex, c *crdt.Change) {
+	r := &Record{Seq: n.seq, Event: Event{
 		Scope: x.name,
 		Group: c.Group.Name,
 		Member: Member{
 			ID: c.Entry.Member, Node: c.Owner, Count: c.Entry.Count,
 			Joined: c.Entry.Joined, Meta: c.Entry.Meta,
 		},
-	}
+	}}
 	switch c.Kind {
 	case crdt.Joined:
-		ev.Kind = EventJoin
+		r.Kind = EventJoin
 	case crdt.Left:
-		ev.Kind = EventLeave
+		r.Kind = EventLeave
 	case crdt.MetaChanged:
-		ev.Kind = EventMeta
+		r.Kind = EventMeta
 	}
-	overflowed := false
-	for _, w := range x.watches {
-		if !watchMatches(w.filter, ev.Group) {
-			continue
-		}
-		if len(w.ch) < w.buffer {
-			w.ch <- ev
-			continue
-		}
-		w.ch <- Event{Kind: EventOverflow, Scope: x.name, Group: ev.Group}
-		w.closeLocked(ErrWatchOverflow)
-		overflowed = true
-	}
-	if overflowed {
-		x.watches = slices.DeleteFunc(x.watches, func(w *Watch) bool { return w.closed })
-	}
+	x.journal.append(r)
 }
