@@ -207,30 +207,36 @@
       svg('circle', { class: 'ring', cx: 0, cy: 0, r: 130 }),
       svg('circle', { class: 'ring', cx: 0, cy: 0, r: 225 }),
     ];
-    const place = (i, n, r, turn) => {
+    // place returns a peer's position on a ring and where its label goes:
+    // further out along the same ray, so it never sits on a link.
+    const place = (i, n, r, turn, labelGap) => {
       const a = -Math.PI / 2 + turn + (2 * Math.PI * i) / Math.max(n, 1);
-      return [Math.round(r * Math.cos(a)), Math.round(r * Math.sin(a))];
+      const at = (d) => [Math.round(d * Math.cos(a)), Math.round(d * Math.sin(a))];
+      const [lx, ly] = at(r + labelGap);
+      const c = Math.cos(a);
+      const anchor = c > 0.3 ? 'start' : c < -0.3 ? 'end' : 'middle';
+      return [...at(r), lx, ly + 5, anchor];
     };
     const nodes = [];
     active.forEach((p, i) => {
-      const [x, y] = place(i, active.length, 130, 0);
+      const [x, y, lx, ly, anchor] = place(i, active.length, 130, 0, 20);
       const kind = eager.has(p.name) ? 'eager' : lazy.has(p.name) ? 'lazy' : 'link';
       parts.push(svg('line', { class: kind, x1: 0, y1: 0, x2: x, y2: y }));
       nodes.push(svg('g', { 'data-peer': p.name, 'data-view': 'active', 'data-link': kind },
         svg('title', {}, p.name + ' (active, ' + kind + ') ' + p.addr),
         svg('circle', { class: 'active', cx: x, cy: y, r: 11 }),
-        svg('text', { x, y: y + 27 }, label(p.name))));
+        svg('text', { x: lx, y: ly, 'text-anchor': anchor }, label(p.name))));
     });
     passive.forEach((p, i) => {
-      const [x, y] = place(i, passive.length, 225, Math.PI / Math.max(passive.length, 2));
+      const [x, y, lx, ly, anchor] = place(i, passive.length, 225, Math.PI / Math.max(passive.length, 2), 16);
       nodes.push(svg('g', { 'data-peer': p.name, 'data-view': 'passive' },
         svg('title', {}, p.name + ' (passive) ' + p.addr),
         svg('circle', { class: 'passive', cx: x, cy: y, r: 8 }),
-        svg('text', { x, y: y + 24 }, label(p.name))));
+        svg('text', { x: lx, y: ly, 'text-anchor': anchor }, label(p.name))));
     });
     nodes.push(svg('g', { 'data-peer': self || 'this node', 'data-view': 'self' },
       svg('circle', { class: 'self', cx: 0, cy: 0, r: 34 }),
-      svg('text', { class: 'self', x: 0, y: 5 }, label(self || 'this node'))));
+      svg('text', { class: 'self', x: 0, y: 5, 'text-anchor': 'middle' }, label(self || 'this node'))));
     g.replaceChildren(...parts, ...nodes);
     g.dataset.active = String(active.length);
     g.dataset.passive = String(passive.length);
