@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkDurableJoins measures joins through the HTTP API, each written
+// and fsynced before its answer, with 64 concurrent keep-alive clients
+// against one agent on loopback (in this process):
+//
+//	go test ./cmd/cpgd -run '^$' -bench DurableJoins -benchtime 100000x
+func BenchmarkDurableJoins(b *testing.B) {
+	const clients = 64
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--name", "bench", "--http", "127.0.0.1:0", "--data-dir", b.TempDir(), "--log-level", "warn"}, ready)
+	}()
+	var base string
+	select {
+	case addr := <-ready:
+		base = "http://" + addr
+	case err := <-done:
+		b.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	transport := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport}
+	var next atomic.Int64
+	// RunParallel runs parallelism × GOMAXPROCS goroutines.
+	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		c := next.Add(1)
+		for i := 0; pb.Next(); i++ {
+			body := fmt.Sprintf(`{"group":"/bench/%d","member":"m-%d-%d"}`, c%64, c, i)
+			req, _ := http.NewRequest("POST", base+"/v1/scopes/default/join", bytes.NewReader([]byte(body)))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("join: %s", resp.Status)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "joins/s")
+}
