@@ -196,15 +196,7 @@ func (a *api) members(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	members, next := page.of(g.Members)
-	out := make([]memberJSON, len(members))
-	for i := range members {
-		out[i] = toJSON(&members[i])
-	}
-	body := map[string]any{"group": g.Name, "members": out}
-	if next != "" {
-		body["next"] = next
-	}
-	writeJSON(w, http.StatusOK, body)
+	writeMembersJSON(w, g.Name, members, next)
 }
 
 func (a *api) pick(w http.ResponseWriter, r *http.Request) {
@@ -226,7 +218,7 @@ func (a *api) pick(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": group, "member": toJSON(&m)})
+	writePickJSON(w, group, &m)
 }
 
 func (a *api) groups(w http.ResponseWriter, r *http.Request) {
