@@ -316,3 +316,108 @@ func TestStatusPageAsksForTheToken(t *testing.T) {
 	requireDOM(t, dom, `<body data-state="ready">`, `<p id="nodes-alone" class="muted">`,
 		`<tr data-group="/svc/db" data-count="1">`)
 }
+
+// fakeAgent serves the status page and an imitation of the /v1 calls it
+// makes, with streams in the agreed format, so the page's reading of them
+// is checked whatever the real agent serves today.
+type fakeAgent struct {
+	mu           sync.Mutex
+	scopeWatches int
+	pagesAsked   []string
+}
+
+func (f *fakeAgent) handler() http.Handler {
+	mux := http.NewServeMux()
+	(&api{}).uiRoutes(mux)
+	node := func(name, status string, rtt float64) string {
+		return fmt.Sprintf(`{"name":%q,"status":%q,"incarnation":1,"rtt_ms":%g,"addr":"","gossip":"","http":""}`, name, status, rtt)
+	}
+	mux.HandleFunc("GET /v1/nodes/watch", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, ": heartbeat\n\n")
+		for _, n := range []string{node("a", "alive", 0), node("b", "alive", 0.5), node("c", "alive", 0.7)} {
+			fmt.Fprintf(w, "event: node\ndata: %s\n\n", n)
+		}
+		fmt.Fprintf(w, "id: e1-1\nevent: synced\ndata: {}\n\n")
+		fmt.Fprintf(w, "id: e1-2\nevent: suspect\ndata: %s\n\n", node("c", "suspect", 0.7))
+		// A change split across writes, with CRLF line ends, as a proxy
+		// may deliver it.
+		fmt.Fprintf(w, "id: e1-3\r\nevent: dead\r\n")
+		w.(http.Flusher).Flush()
+		fmt.Fprintf(w, "data: %s\r\n\r\n", node("c", "dead", 0.7))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("GET /v1/overlay", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"name":"a","active":[{"name":"b","addr":"x"},{"name":"d","addr":"y"}],"passive":[{"name":"c","addr":"z"}],"eager":["d"],"lazy":["b"]}`)
+	})
+	mux.HandleFunc("GET /v1/scopes", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"scopes":["s"]}`)
+	})
+	mux.HandleFunc("GET /v1/scopes/s/digest", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"digest":"0-0","groups":1,"members":3}`)
+	})
+	mux.HandleFunc("GET /v1/scopes/s/groups", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"groups":["/big"]}`)
+	})
+	mux.HandleFunc("GET /v1/scopes/s/members", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.pagesAsked = append(f.pagesAsked, r.URL.RawQuery)
+		f.mu.Unlock()
+		// One member a page, three pages: the page must follow "next".
+		switch r.URL.Query().Get("after") {
+		case "":
+			fmt.Fprint(w, `{"group":"/big","members":[{"id":"m1","node":"a","count":1,"joined":"2026-01-01T00:00:00Z"}],"next":"c1"}`)
+		case "c1":
+			fmt.Fprint(w, `{"group":"/big","members":[{"id":"m2","node":"b","count":1,"joined":"2026-01-01T00:00:00Z"}],"next":"c2"}`)
+		default:
+			fmt.Fprint(w, `{"group":"/big","members":[{"id":"m3","node":"b","count":2,"joined":"2026-01-01T00:00:00Z"}]}`)
+		}
+	})
+	mux.HandleFunc("GET /v1/scopes/s/watch", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.scopeWatches++
+		first := f.scopeWatches == 1
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, ": heartbeat\n\n")
+		if first {
+			// The first stream cannot resume: the page must watch again.
+			fmt.Fprint(w, "event: reset\ndata: {\"error\":\"unknown event id\"}\n\n")
+			return
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	return mux
+}
+
+// The page follows the streams as agreed: the nodes stream's snapshot and
+// later changes (split across writes, CRLF line ends), a scope stream that
+// says it cannot resume (the page watches again), members counted across
+// pages, and the overlay's eager and lazy links and passive peers drawn.
+func TestStatusPageFollowsTheStreams(t *testing.T) {
+	browser := findBrowser(t)
+	fake := &fakeAgent{}
+	srv := httptest.NewServer(fake.handler())
+	t.Cleanup(srv.Close)
+
+	dom, _ := browse(t, browser, srv.URL+"/", false)
+	requireDOM(t, dom,
+		`<body data-state="ready">`,
+		`<small id="nodes-mode">(live)</small>`,
+		`<tr data-node="a" data-status="alive" class="is-self">`,
+		`<tr data-node="b" data-status="alive">`,
+		`<tr data-node="c" data-status="dead">`,
+		`<g data-peer="b" data-view="active" data-link="lazy">`,
+		`<g data-peer="d" data-view="active" data-link="eager">`,
+		`<line class="lazy"`,
+		`<g data-peer="c" data-view="passive">`,
+		`<tr data-group="/big" data-count="3"><td>/big</td><td class="num">3</td><td>a, b</td></tr>`,
+		`<span class="live"> ● live</span>`,
+	)
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	require.GreaterOrEqual(t, fake.scopeWatches, 2, "the page watches again after a reset")
+	require.Contains(t, fake.pagesAsked, "name=%2Fbig&limit=1000&after=c2")
+}
