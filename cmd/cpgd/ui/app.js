@@ -560,7 +560,9 @@
     // address bar and history.
     const m = /^#token=(.+)$/.exec(location.hash);
     if (m) {
-      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+      try {
+        sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+      } catch (_) { /* not URL-encoded: the form will ask */ }
       history.replaceState(null, '', location.pathname + location.search);
     }
     token = sessionStorage.getItem(TOKEN_KEY) || '';
@@ -571,12 +573,25 @@
       sessionStorage.setItem(TOKEN_KEY, token);
       start();
     });
+    // A hidden tab lets its streams go: each holds one of the few
+    // connections a browser keeps to this host (so two open tabs would
+    // starve each other) and one of the agent's watch slots.
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden && run) {
+        run.controller.abort();
+        run = null;
+        $('conn').textContent = 'paused while the tab is hidden';
+      } else if (!document.hidden && !run && $('token-form').hidden) {
+        start();
+      }
+    });
     $('forget-token').addEventListener('click', () => {
       sessionStorage.removeItem(TOKEN_KEY);
       token = '';
       start();
     });
-    start();
+    if (document.hidden) $('conn').textContent = 'paused while the tab is hidden';
+    else start();
   }
 
   init();
