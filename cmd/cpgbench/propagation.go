@@ -81,6 +81,14 @@ func propagationTrial(t *table, joiner string, size int, v joinVariant, trial in
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	scope := fmt.Sprintf("w2-%d", trial)
+	// A scope exists on a node once something joined it there (reads never
+	// create one); as pg's benchmark does, each node joins a ready member
+	// of its own first.
+	for _, o := range observers {
+		if err := o.Join(ctx, scope, "/ready", "ready-"+o.Name); err != nil {
+			return err
+		}
+	}
 	streams := make([]<-chan proctest.Event, len(observers))
 	for i, o := range observers {
 		if streams[i], err = o.Watch(ctx, scope, "/bench/*"); err != nil {
