@@ -212,6 +212,80 @@ func TestWatchReconnectsAStreamThatFellSilent(t *testing.T) {
 	}
 }
 
+func TestWatchKeepsAStreamThatHeartbeats(t *testing.T) {
+	var connections atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		connections.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			fmt.Fprint(w, ": heartbeat\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	var errs atomic.Int32
+	events, err := c.Watch(ctx, "default", "/g", client.WatchOptions{
+		IdleTimeout: 200 * time.Millisecond, OnError: func(error) { errs.Add(1) }})
+	require.NoError(t, err)
+	time.Sleep(time.Second)
+	cancel()
+	for range events {
+	}
+	require.Equal(t, int32(1), connections.Load(), "a stream that heartbeats is not idle")
+	require.Zero(t, errs.Load())
+}
+
+func TestWatchDoesNotTakeASlowReaderForASilentAgent(t *testing.T) {
+	var connections atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		connections.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		for i := range 200 {
+			fmt.Fprintf(w, "id: e1-%d\nevent: join\ndata: {\"group\":\"/g\",\"member\":{\"id\":\"m%d\"}}\n\n", i, i)
+		}
+		w.(http.Flusher).Flush()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				fmt.Fprint(w, ": heartbeat\n\n")
+				w.(http.Flusher).Flush()
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	events, err := c.Watch(ctx, "default", "/g", client.WatchOptions{IdleTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	// The reader is busy for longer than the idle timeout while the
+	// watch holds more events than its channel.
+	time.Sleep(600 * time.Millisecond)
+	for i := range 200 {
+		require.Equal(t, fmt.Sprintf("m%d", i), next(t, events).Member.ID)
+	}
+	// A reconnection, had the stream been dropped, happens within this.
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, int32(1), connections.Load())
+}
+
 func TestWatchSkipsEventsItDoesNotKnowAndRelistsOnUnreadableOnes(t *testing.T) {
 	var connections atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
