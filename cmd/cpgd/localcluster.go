@@ -280,7 +280,7 @@ func (lc *localCluster) describe(w io.Writer, temporary bool) {
 	}
 	first, last := lc.nodes[0].api, lc.nodes[len(lc.nodes)-1].api
 	fmt.Fprintf(w, `try:
-  curl -s -XPOST %s/v1/scopes/default/join -d '{"group":"/svc/db","member":"db-1"}'
+  curl -s -XPOST -H 'Content-Type: application/json' %s/v1/scopes/default/join -d '{"group":"/svc/db","member":"db-1"}'
   curl -s '%s/v1/scopes/default/members?name=/svc/db'
   curl -s %s/v1/nodes
 Ctrl-C stops every node.
