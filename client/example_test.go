@@ -14,7 +14,9 @@ import (
 // agentForExample stands in for a running cpgd agent, so the examples run
 // in go test; against a real one, pass its address (client.DefaultAddr)
 // to client.New.
-func agentForExample() *clienttest.Server { return clienttest.NewServer(clienttest.Options{Node: "node-a"}) }
+func agentForExample() *clienttest.Server {
+	return clienttest.NewServer(clienttest.Options{Node: "node-a"})
+}
 
 // A service registers, and a caller finds it.
 func Example() {

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -231,6 +232,8 @@ type conn struct {
 	body   io.ReadCloser
 	cancel context.CancelFunc
 	idle   *time.Timer
+	// silent is set when the idle timer cut the connection.
+	silent atomic.Bool
 }
 
 func (cn *conn) close() {
@@ -256,12 +259,17 @@ func (s *stream[T]) connect(ctx context.Context) (*conn, error) {
 	// The agent answers once the stream is set up (its first heartbeat
 	// follows at once), so the idle timer also bounds the wait for the
 	// answer to a hung agent.
-	idle := time.AfterFunc(s.opts.IdleTimeout, cancel)
+	cn := &conn{cancel: cancel}
+	idle := time.AfterFunc(s.opts.IdleTimeout, func() {
+		cn.silent.Store(true)
+		cancel()
+	})
+	cn.idle = idle
 	resp, err := s.c.streamHTTP.Do(req)
 	if err != nil {
 		idle.Stop()
 		cancel()
-		if cctx.Err() != nil && ctx.Err() == nil {
+		if cn.silent.Load() && ctx.Err() == nil {
 			err = fmt.Errorf("no answer within %v", s.opts.IdleTimeout)
 		}
 		return nil, fmt.Errorf("cpgd client: watch %s: %w", s.spec.path, unwrapURLError(err))
@@ -279,7 +287,6 @@ func (s *stream[T]) connect(ctx context.Context) (*conn, error) {
 		cancel()
 		return nil, fmt.Errorf("cpgd client: watch %s: answer of type %q, not an event stream", s.spec.path, resp.Header.Get("Content-Type"))
 	}
-	cn := &conn{cancel: cancel, idle: idle}
 	cn.body = &idleReader{r: resp.Body, timer: idle, after: s.opts.IdleTimeout, closer: resp.Body}
 	return cn, nil
 }
@@ -350,7 +357,10 @@ func (s *stream[T]) read(ctx context.Context, cn *conn) (progressed bool, err er
 	for {
 		f, err := sr.next()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			switch {
+			case cn.silent.Load() && ctx.Err() == nil:
+				err = fmt.Errorf("nothing received, not even a heartbeat, for %v", s.opts.IdleTimeout)
+			case errors.Is(err, io.EOF):
 				err = errors.New("the agent ended the stream")
 			}
 			return progressed, fmt.Errorf("cpgd client: watch %s: %w", s.spec.path, unwrapURLError(err))

@@ -201,12 +201,15 @@ func TestWatchReconnectsAStreamThatFellSilent(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
-	events, err := c.Watch(ctx, "default", "/g", client.WatchOptions{IdleTimeout: 200 * time.Millisecond})
+	var reported atomic.Value
+	events, err := c.Watch(ctx, "default", "/g", client.WatchOptions{IdleTimeout: 200 * time.Millisecond,
+		OnError: func(err error) { reported.CompareAndSwap(nil, err.Error()) }})
 	require.NoError(t, err)
 	require.Equal(t, "a", next(t, events).Member.ID)
 	start := time.Now()
 	require.Equal(t, "b", next(t, events).Member.ID, "resumed after the silent stream was dropped")
 	require.Less(t, time.Since(start), 2*time.Second)
+	require.Contains(t, reported.Load(), "nothing received, not even a heartbeat, for 200ms")
 	cancel()
 	for range events {
 	}
