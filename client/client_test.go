@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,4 +217,33 @@ func TestErrorIsMatchesOnlyItsStatusSentinel(t *testing.T) {
 	require.False(t, errors.Is(e, client.ErrNotFound))
 	require.False(t, errors.Is(&client.Error{Status: 418}, client.ErrBadRequest))
 	require.Equal(t, "POST /v1/x: 409 m", (&client.Error{Status: 409, Message: "m", Method: "POST", Path: "/v1/x"}).Error())
+}
+
+// countingTransport counts the requests it carries.
+type countingTransport struct{ n atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestWithHTTPClientCarriesCallsAndWatchesOutliveItsTimeout(t *testing.T) {
+	srv := clienttest.NewServer(clienttest.Options{Heartbeat: 50 * time.Millisecond})
+	defer srv.Close()
+	tr := &countingTransport{}
+	c, err := client.New(srv.URL, client.WithHTTPClient(&http.Client{Transport: tr, Timeout: 100 * time.Millisecond}))
+	require.NoError(t, err)
+	join(t, c, "/g", "m0")
+	require.Equal(t, int32(1), tr.n.Load())
+
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	var errs atomic.Int32
+	events, err := c.Watch(ctx, "default", "/g", client.WatchOptions{OnError: func(error) { errs.Add(1) }})
+	require.NoError(t, err)
+	time.Sleep(400 * time.Millisecond)
+	join(t, c, "/g", "m1")
+	require.Equal(t, "m1", next(t, events).Member.ID)
+	require.Zero(t, errs.Load(), "the client's Timeout does not cut a watch")
+	require.Equal(t, int32(3), tr.n.Load(), "the watch went through the given transport")
 }
