@@ -277,7 +277,8 @@ func TestStatusPageInABrowser(t *testing.T) {
 	held := gate.held
 	gate.mu.Unlock()
 	require.True(t, held, "the page never called the overlay again after listing the watched scope")
-	requireDOM(t, dom, `<tr data-group="/svc/late" data-count="1">`)
+	requireDOM(t, dom, `<tr data-group="/svc/late" data-count="1">`,
+		`<h3>default<span class="muted"> 3 groups, 4 members</span>`)
 	requireDrawn(t, shot, color.RGBA{0x1a, 0x7f, 0x37, 0xff}, "the green of an alive node's badge")
 	if *uiScreenshot != "" {
 		f, err := os.Create(*uiScreenshot)

@@ -449,6 +449,7 @@
           for (let i = 0; i < batch.length; i += 2) {
             await Promise.all(batch.slice(i, i + 2).map((g) => refreshGroup(signal, st, scope, g)));
           }
+          if (batch.length > 0) sc.totals = await getJSON(scopePath(scope, 'digest'), signal);
         } catch (e) {
           if (stops(signal, e)) return;
           setError(st, e);
