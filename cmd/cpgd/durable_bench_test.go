@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cpggo/cpg/registry"
 )
 
 // BenchmarkDurableJoins measures joins through the HTTP API, each written
@@ -66,4 +69,41 @@ func BenchmarkDurableJoins(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "joins/s")
+}
+
+// BenchmarkDurableApply measures the durable path alone, without HTTP: 64
+// goroutines each making joins through applyChange's store and registry
+// steps, so the store's group commit is what limits them:
+//
+//	go test ./cmd/cpgd -run '^$' -bench DurableApply -benchtime 100000x
+func BenchmarkDurableApply(b *testing.B) {
+	const clients = 64
+	st, err := openStore(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.close()
+	node, err := registry.New(registry.Config{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer node.Close()
+	d := newDurable(st, node, slog.New(slog.DiscardHandler))
+	scope := node.Default()
+	var next atomic.Int64
+	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		c := next.Add(1)
+		for i := 0; pb.Next(); i++ {
+			if _, err := d.apply(change{kind: changeJoin, scope: scope, group: fmt.Sprintf("/bench/%d", c), member: fmt.Sprintf("m-%d", i)}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "joins/s")
+	b.ReportMetric(float64(st.writes.Load())/float64(st.commits.Load()), "joins/fsync")
 }

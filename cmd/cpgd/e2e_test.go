@@ -84,6 +84,12 @@ func TestThreeAgentsEndToEnd(t *testing.T) {
 
 	joinVia(t, n1.API, "/svc/db", "db-1", "")
 	waitMembers(t, c.Nodes, "/svc/db", []string{"n1/db-1"}, 10*time.Second, "a join through n1 is seen everywhere")
+	// The count a join answers is this node's member's: n1's db-1 is
+	// another member.
+	code, out := call(t, "POST", n2.API+"/v1/scopes/default/join", `{"group":"/svc/db","member":"db-1"}`)
+	require.Equal(t, 200, code, out)
+	require.Equal(t, float64(1), out["count"], "n2's db-1 joined once")
+	waitMembers(t, c.Nodes, "/svc/db", []string{"n1/db-1", "n2/db-1"}, 10*time.Second, "both db-1 are seen everywhere")
 
 	lease := grantLease(t, n2.API, "1s")
 	joinVia(t, n2.API, "/svc/leased", "w-1", lease)
@@ -106,7 +112,7 @@ func TestThreeAgentsEndToEnd(t *testing.T) {
 	require.NoError(t, c.Restart(n3))
 	require.NoError(t, c.WaitAllAlive(c.Nodes, 20*time.Second))
 	waitMembers(t, c.Nodes, "/svc/api", []string{"n3/long", "n3/plain"}, 10*time.Second, "n3's registrations come back after kill -9, but not the lapsed lease's")
-	code, out := call(t, "GET", n3.API+"/v1/scopes/default/members?name=/svc/api", "")
+	code, out = call(t, "GET", n3.API+"/v1/scopes/default/members?name=/svc/api", "")
 	require.Equal(t, 200, code)
 	for _, m := range out["members"].([]any) {
 		if m := m.(map[string]any); m["id"] == "plain" {
