@@ -322,6 +322,10 @@ func TestStatusPageAsksForTheToken(t *testing.T) {
 // makes, with streams in the agreed format, so the page's reading of them
 // is checked whatever the real agent serves today.
 type fakeAgent struct {
+	// refuseStreams answers every stream 429, as an agent does past its
+	// watch limits.
+	refuseStreams bool
+
 	mu           sync.Mutex
 	scopeWatches int
 	pagesAsked   []string
@@ -333,7 +337,19 @@ func (f *fakeAgent) handler() http.Handler {
 	node := func(name, status string, rtt float64) string {
 		return fmt.Sprintf(`{"name":%q,"status":%q,"incarnation":1,"rtt_ms":%g,"addr":"","gossip":"","http":""}`, name, status, rtt)
 	}
+	refused := func(w http.ResponseWriter) bool {
+		if f.refuseStreams {
+			writeJSON(w, http.StatusTooManyRequests, errorBody{"too many watches"})
+		}
+		return f.refuseStreams
+	}
+	mux.HandleFunc("GET /v1/nodes", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"nodes":[%s,%s]}`, node("a", "alive", 0), node("b", "suspect", 0.5))
+	})
 	mux.HandleFunc("GET /v1/nodes/watch", func(w http.ResponseWriter, r *http.Request) {
+		if refused(w) {
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, ": heartbeat\n\n")
 		for _, n := range []string{node("a", "alive", 0), node("b", "alive", 0.5), node("c", "alive", 0.7)} {
@@ -380,6 +396,9 @@ func (f *fakeAgent) handler() http.Handler {
 		f.scopeWatches++
 		first := f.scopeWatches == 1
 		f.mu.Unlock()
+		if refused(w) {
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, ": heartbeat\n\n")
 		if first {
@@ -421,4 +440,26 @@ func TestStatusPageFollowsTheStreams(t *testing.T) {
 	defer fake.mu.Unlock()
 	require.GreaterOrEqual(t, fake.scopeWatches, 2, "the page watches again after a reset")
 	require.Contains(t, fake.pagesAsked, "name=%2Fbig&limit=1000&after=c2")
+}
+
+// An agent that refuses streams (429: too many watches) still gets a page
+// that shows everything, polled, and that does not ask for a stream again
+// and again.
+func TestStatusPagePollsWhenStreamsAreRefused(t *testing.T) {
+	browser := findBrowser(t)
+	fake := &fakeAgent{refuseStreams: true}
+	srv := httptest.NewServer(fake.handler())
+	t.Cleanup(srv.Close)
+
+	dom, _ := browse(t, browser, srv.URL+"/", false)
+	requireDOM(t, dom,
+		`<body data-state="ready">`,
+		`<small id="nodes-mode">(polled every 2 s)</small>`,
+		`<tr data-node="b" data-status="suspect">`,
+		`<tr data-group="/big" data-count="3">`,
+		`<span class="muted"> polled</span>`,
+	)
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	require.Equal(t, 1, fake.scopeWatches, "a refused watch is not asked for again")
 }

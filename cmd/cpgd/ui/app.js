@@ -481,7 +481,7 @@
         if (refused(e)) {
           sc.live = false;
           sc.polled = true; // pollScopes re-lists it from now on
-          queueRender();
+          await refreshScope(signal, st, scope).catch((e) => { if (!stops(signal, e)) setError(st, e); });
           return;
         }
         setError(st, e);
