@@ -86,6 +86,7 @@ func main() {
 		results = append(results, res)
 	}
 	printTable(os.Stdout, results)
+	printAPICost(os.Stdout, results)
 	fmt.Printf("\n%d runs per workload, %v measured each after %v of warm-up; took %v\n",
 		*runs, o.duration, o.warmup, time.Since(start).Round(time.Second))
 }
