@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -212,4 +214,14 @@ func FuzzDecodeRecords(f *testing.F) {
 			require.LessOrEqual(t, l.TTL, maxLeaseTTL)
 		}
 	})
+}
+
+// An agent whose data file it cannot use says why and exits with status 1.
+func TestAgentExitsOneOnADataFileItCannotUse(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, storeFile), []byte("not a database, but long enough to look like one at first glance"), 0o600))
+	var out, errOut bytes.Buffer
+	code := cli(context.Background(), []string{"agent", "--http", "127.0.0.1:0", "--name", "t1", "--data-dir", dir}, &out, &errOut)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut.String(), "damaged or not a cpgd data file")
 }
