@@ -307,9 +307,20 @@ func TestStatusPageAsksForTheToken(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
 
-	dom, _ := browse(t, browser, base+"/", false)
-	requireDOM(t, dom, `<body data-state="token">`, `<form id="token-form" class="card token">`)
+	dom, shot := browse(t, browser, base+"/", true)
+	requireDOM(t, dom, `<body data-state="token">`, `<form id="token-form" class="card token">`, `<main id="main" hidden="">`)
 	require.NotContains(t, dom, `data-group="/svc/db"`)
+	// Hidden in the DOM is not enough: a style that sets display can
+	// still show it. Below the form the page must be blank.
+	b := shot.Bounds()
+	blank := shot.At(b.Min.X, b.Max.Y-1)
+	for y := b.Min.Y + b.Dy()/2; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if shot.At(x, y) != blank {
+				t.Fatalf("the lower half of the token page is not blank: pixel (%d,%d) is %v, not %v", x, y, shot.At(x, y), blank)
+			}
+		}
+	}
 
 	// A fragment never reaches the server; the page keeps the token in
 	// session storage and sends it as a bearer token.
