@@ -100,8 +100,9 @@ func (c *ClusterStats) RMR() (rmr float64, ok bool) {
 }
 
 // Stats gathers the node's counters. It walks every stored group of every
-// scope under the node's lock (a few milliseconds at 100,000 groups), so
-// it is for a scrape every few seconds, not for a loop.
+// scope under the node's lock: 9 to 20 ms at 100,000 groups holding
+// 1,000,000 members (BenchmarkStats100kGroups), during which changes wait
+// and lookups do not. It is for a scrape every few seconds, not a loop.
 func (n *Node) Stats() Stats {
 	var st Stats
 	n.mu.Lock()

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -69,4 +70,22 @@ func TestRMRIsRedundantPayloadsPerDelivery(t *testing.T) {
 	rmr, ok := c.RMR()
 	require.True(t, ok)
 	require.InDelta(t, 0.5, rmr, 1e-9)
+}
+
+// What a scrape costs the node: Stats walks every group under the lock
+// (go test -bench Stats -run XXX ./registry/).
+func BenchmarkStats100kGroups(b *testing.B) {
+	n, err := New(Config{Name: "a"})
+	require.NoError(b, err)
+	defer n.Close()
+	s := n.Default()
+	for i := range 1_000_000 {
+		require.NoError(b, s.Join("/svc/"+strconv.Itoa(i%100_000), "m"+strconv.Itoa(i), nil))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if st := n.Stats(); st.Scopes[0].Members != 1_000_000 {
+			b.Fatal(st.Scopes)
+		}
+	}
 }
