@@ -231,6 +231,10 @@ func (n *Node) watchStatuses(c *cluster) {
 				return
 			}
 			n.noteStatus(c, ev)
+			if ev.RTT == 0 {
+				ev.RTT, _ = c.overlay.RTT(ev.Name)
+			}
+			n.nodeFeed.publish(nodeEventOf(ev))
 			if ev.Status == membership.StatusAlive && (ev.Previous == membership.StatusDead || ev.Previous == membership.StatusLeft) {
 				// A node came back: what either side holds of the other
 				// may have been refused or purged meanwhile. Compare

@@ -67,8 +67,10 @@ type Node struct {
 	closed   bool
 	bindings map[*binding]struct{}
 	// seq numbers the changes applied, in every scope: a watch's position.
-	seq     uint64
-	changes changeCounter // what observe saw, for Stats
+	seq uint64
+	// nodeFeed hands the cluster's status changes to WatchNodes' watches.
+	nodeFeed nodeFeed
+	changes  changeCounter // what observe saw, for Stats
 
 	// scopes maps a scope's name to its *scopeIndex. Readers load it
 	// without a lock; entries are only added, under mu, and never removed,
@@ -276,6 +278,7 @@ func (n *Node) Close() error {
 		}
 		return true
 	})
+	n.nodeFeed.close()
 	return nil
 }
 

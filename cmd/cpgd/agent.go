@@ -21,6 +21,7 @@ type agentConfig struct {
 	cluster                              clusterFlags
 	showVersion                          bool
 	apiLimits
+	watch watchConfig
 }
 
 func (c *agentConfig) flags(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func (c *agentConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.cluster.profile, "gossip-profile", envOr("CPGD_GOSSIP_PROFILE", "lan"), "failure detector timings: lan or loopback (one host) [CPGD_GOSSIP_PROFILE]")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	c.apiLimits.flags(fs)
+	c.watch.flags(fs, &c.apiLimits)
 }
 
 // run runs the agent until ctx ends; tests call it. ready, if not nil,
@@ -69,6 +71,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return nil
 	}
 	if err := cfg.apiLimits.check(); err != nil {
+		return err
+	}
+	if err := cfg.watch.check(); err != nil {
 		return err
 	}
 
@@ -115,7 +120,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err != nil {
 		return err
 	}
-	node, err := registry.New(registry.Config{Name: name, Incarnation: incarnation, Cluster: cc, Logger: log, MaxScopes: cfg.maxScopes})
+	node, err := registry.New(registry.Config{Name: name, Incarnation: incarnation, Cluster: cc, Logger: log, MaxScopes: cfg.maxScopes, WatchBuffer: cfg.watch.journal})
 	if err != nil {
 		return err
 	}

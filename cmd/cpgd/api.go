@@ -36,6 +36,8 @@ type api struct {
 	stopping atomic.Bool
 	// listenPort is the port the API listens on, for the Host check.
 	listenPort string
+	// watches holds the watch streams' limits and counts (watch_limits.go).
+	watches *watchHub
 }
 
 func (a *api) routes() *http.ServeMux {

@@ -116,12 +116,8 @@ func TestAgentStreamsWatchEvents(t *testing.T) {
 
 	code, _ := call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/svc/web","member":"w1"}`)
 	require.Equal(t, 200, code)
-	r := bufio.NewReader(resp.Body)
-	event, err := r.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "event: join\n", event)
-	data, err := r.ReadString('\n')
-	require.NoError(t, err)
-	require.Contains(t, data, `"group":"/svc/web"`)
-	require.Contains(t, data, `"id":"w1"`)
+	ev := (&sseReader{r: bufio.NewReader(resp.Body)}).nextEvent(t)
+	require.Equal(t, "join", ev.kind)
+	require.Contains(t, ev.data, `"group":"/svc/web"`)
+	require.Contains(t, ev.data, `"id":"w1"`)
 }

@@ -1,51 +1,173 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
+	"context"
+	"errors"
 	"net/http"
+	"time"
+
+	"github.com/cpggo/cpg/registry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func (a *api) watchRoutes(mux *http.ServeMux) {
+	cfg := defaultWatchConfig()
+	if a.cfg != nil {
+		cfg = a.cfg.watch
+	}
+	a.watches = newWatchHub(cfg, a.watchGauge())
 	mux.HandleFunc("GET /v1/scopes/{scope}/watch", a.watch)
+	mux.HandleFunc("GET /v1/nodes/watch", a.watchNodes)
 }
 
-// watch streams joins and leaves as server-sent events. A client that reads
-// too slowly gets an "overflow" event and the stream ends: it must re-read
-// the members and watch again.
+// watchQuery is what a watch takes in its query string.
+var watchQuery = queryParams{"pattern": false, "snapshot": false}
+
+// watch streams the changes of the groups a pattern selects as
+// server-sent events (docs/API.md): each change with an id that
+// Last-Event-ID resumes from, an optional snapshot first, heartbeats, and
+// a clear last event when the stream cannot go on (reset, overflow,
+// closed).
 func (a *api) watch(w http.ResponseWriter, r *http.Request) {
+	q, ok := readQuery(w, r, watchQuery)
+	if !ok {
+		return
+	}
+	pattern := q.Get("pattern")
+	if pattern == "" {
+		writeJSON(w, http.StatusBadRequest, errorBody{"query parameter \"pattern\" is required: a group name or a pattern such as /svc/*"})
+		return
+	}
+	var snapshot bool
+	switch v := q.Get("snapshot"); v {
+	case "", "0", "false":
+	case "1", "true":
+		snapshot = true
+	default:
+		writeJSON(w, http.StatusBadRequest, errorBody{"query parameter \"snapshot\": want 1 or 0, not " + quote(v)})
+		return
+	}
 	s, ok := a.scope(w, r)
 	if !ok {
 		return
 	}
-	flusher, ok := w.(http.Flusher)
+	opts := registry.SubscribeOptions{Snapshot: snapshot}
+	var reset string
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		// The client has the state up to id: a snapshot would repeat it.
+		opts.Snapshot = false
+		if seq, err := a.watches.parseEventID(id); err != nil {
+			reset = err.Error()
+		} else {
+			opts.Resume, opts.After = true, seq
+		}
+	}
+	release, ok := a.watches.admit(w, r)
 	if !ok {
-		writeJSON(w, http.StatusInternalServerError, errorBody{"streaming unsupported"})
 		return
 	}
-	watch, err := s.Watch(r.URL.Query().Get("pattern"), 0)
+	defer release()
+	sub, err := s.Subscribe(pattern, opts)
+	if errors.Is(err, registry.ErrResume) {
+		reset = err.Error()
+		sub, err = s.Subscribe(pattern, registry.SubscribeOptions{}) // only to check the pattern
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	defer watch.Close()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
-	for {
-		select {
-		case <-r.Context().Done():
+	defer sub.Close()
+
+	stream := openStream(w, a.watches.cfg.writeTimeout)
+	if reset != "" {
+		stream.deadline()
+		stream.event("", "reset", errorEvent(reset+"; read the members again, or watch with snapshot=1"))
+		stream.flush()
+		return
+	}
+	if opts.Snapshot {
+		stream.deadline()
+		var b []byte
+		for _, g := range sub.Snapshot() {
+			for i := range g.Members {
+				b = appendEvent(b[:0], "", "member", appendEventData(nil, s.Name(), g.Name, &g.Members[i]))
+				stream.raw(b)
+			}
+		}
+		stream.event(a.watches.eventID(sub.Start()), "synced", []byte("{}"))
+		if stream.flush() != nil {
 			return
-		case ev, open := <-watch.Events():
-			if !open {
-				return
-			}
-			data, _ := json.Marshal(map[string]any{"scope": ev.Scope, "group": ev.Group, "member": toJSON(&ev.Member)})
-			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Kind, data); err != nil {
-				return
-			}
-			flusher.Flush()
 		}
 	}
+	a.follow(r.Context(), stream, sub)
+}
+
+// follow writes the subscription's changes as they come, a batch per
+// wake-up, and a heartbeat every interval, until the client goes, the
+// subscription ends or a write fails.
+func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subscription) {
+	heartbeat := time.NewTicker(a.watches.cfg.heartbeat)
+	defer heartbeat.Stop()
+	frame := a.watches.frame
+	var batch []*registry.Record
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-heartbeat.C:
+			if stream.heartbeat() != nil {
+				return
+			}
+			continue
+		case <-sub.Ready():
+		}
+		var err error
+		batch, err = sub.Next(batch[:0])
+		stream.deadline()
+		for _, rec := range batch {
+			stream.raw(rec.Encoded(frame))
+		}
+		clear(batch)
+		if cap(batch) > 256 {
+			batch = nil // a burst's buffer is not kept for the stream's life
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, registry.ErrWatchOverflow):
+			stream.event("", "overflow", errorEvent(err.Error()+"; read the members again, or watch with snapshot=1"))
+		case errors.Is(err, registry.ErrClosed):
+			stream.event("", "closed", []byte("{}"))
+		}
+		if stream.flush() != nil || err != nil {
+			return
+		}
+	}
+}
+
+// frame encodes a change as its event, id included; every stream of the
+// node shares each change's encoding.
+func (h *watchHub) frame(rec *registry.Record) []byte {
+	data := appendEventData(make([]byte, 0, 256), rec.Scope, rec.Group, &rec.Member)
+	return appendEvent(make([]byte, 0, len(data)+64), h.eventID(rec.Seq), rec.Kind.String(), data)
+}
+
+// appendEventData appends {"scope","group","member"}.
+func appendEventData(b []byte, scope, group string, m *registry.Member) []byte {
+	b = append(b, `{"scope":`...)
+	b = appendJSONString(b, scope)
+	b = append(b, `,"group":`...)
+	b = appendJSONString(b, group)
+	b = append(b, `,"member":`...)
+	b = appendMemberJSON(b, m)
+	return append(b, '}')
+}
+
+func quote(s string) string { return string(appendJSONString(nil, s)) }
+
+// watchGauge is the metric of open streams, if the agent has metrics.
+func (a *api) watchGauge() prometheus.Gauge {
+	if a.metrics == nil {
+		return nil
+	}
+	return a.metrics.watches
 }

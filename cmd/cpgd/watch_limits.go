@@ -1,0 +1,129 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// watchConfig is the agent's flags for watch streams.
+type watchConfig struct {
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	maxWatches   int
+	maxPerClient int
+	journal      int
+}
+
+func (c *watchConfig) flags(fs *flag.FlagSet, env *apiLimits) {
+	fs.DurationVar(&c.heartbeat, "watch-heartbeat", env.envDuration("CPGD_WATCH_HEARTBEAT", 15*time.Second), "interval of the heartbeat comment on every watch stream [CPGD_WATCH_HEARTBEAT]")
+	fs.DurationVar(&c.writeTimeout, "watch-write-timeout", env.envDuration("CPGD_WATCH_WRITE_TIMEOUT", 5*time.Second), "a watch stream whose client takes longer to accept a write is cut off [CPGD_WATCH_WRITE_TIMEOUT]")
+	fs.IntVar(&c.maxWatches, "max-watches", int(env.envInt("CPGD_MAX_WATCHES", 10000)), "most watch streams open at once; past it a watch is answered 429 [CPGD_MAX_WATCHES]")
+	fs.IntVar(&c.maxPerClient, "max-watches-per-client", int(env.envInt("CPGD_MAX_WATCHES_PER_CLIENT", 100)), "most watch streams open at once from one client IP address; past it a watch is answered 429 [CPGD_MAX_WATCHES_PER_CLIENT]")
+	fs.IntVar(&c.journal, "watch-journal", int(env.envInt("CPGD_WATCH_JOURNAL", 4096)), "recent changes kept per watched scope: how far a watcher may fall behind, and how far back Last-Event-ID resumes [CPGD_WATCH_JOURNAL]")
+}
+
+func (c *watchConfig) check() error {
+	switch {
+	case c.heartbeat <= 0 || c.writeTimeout <= 0:
+		return fmt.Errorf("%w: --watch-heartbeat and --watch-write-timeout must be positive", errUsage)
+	case c.maxWatches < 1 || c.maxPerClient < 1:
+		return fmt.Errorf("%w: --max-watches and --max-watches-per-client must be at least 1", errUsage)
+	case c.journal < 1:
+		return fmt.Errorf("%w: --watch-journal must be at least 1", errUsage)
+	}
+	return nil
+}
+
+func defaultWatchConfig() watchConfig {
+	return watchConfig{heartbeat: 15 * time.Second, writeTimeout: 5 * time.Second, maxWatches: 10000, maxPerClient: 100, journal: 4096}
+}
+
+// watchHub is what the agent's watch streams share: their limits, the
+// count of open ones, and the epoch that makes an event id mean something
+// only to the run of the node that issued it.
+type watchHub struct {
+	cfg   watchConfig
+	epoch string
+	gauge prometheus.Gauge // may be nil
+
+	mu        sync.Mutex
+	open      int
+	perClient map[string]int
+}
+
+func newWatchHub(cfg watchConfig, gauge prometheus.Gauge) *watchHub {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &watchHub{cfg: cfg, epoch: hex.EncodeToString(b[:]), gauge: gauge, perClient: make(map[string]int)}
+}
+
+// admit counts a new stream from the request's client, or answers 429 when
+// a limit is reached. The caller calls release when the stream ends.
+func (h *watchHub) admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		client = r.RemoteAddr
+	}
+	h.mu.Lock()
+	var refusal string
+	switch {
+	case h.open >= h.cfg.maxWatches:
+		refusal = fmt.Sprintf("too many watches: this node serves at most %d at once (--max-watches)", h.cfg.maxWatches)
+	case h.perClient[client] >= h.cfg.maxPerClient:
+		refusal = fmt.Sprintf("too many watches from %s: at most %d at once per client (--max-watches-per-client)", client, h.cfg.maxPerClient)
+	default:
+		h.open++
+		h.perClient[client]++
+	}
+	h.mu.Unlock()
+	if refusal != "" {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusTooManyRequests, errorBody{refusal})
+		return nil, false
+	}
+	if h.gauge != nil {
+		h.gauge.Inc()
+	}
+	return func() {
+		h.mu.Lock()
+		h.open--
+		if h.perClient[client]--; h.perClient[client] == 0 {
+			delete(h.perClient, client)
+		}
+		h.mu.Unlock()
+		if h.gauge != nil {
+			h.gauge.Dec()
+		}
+	}, true
+}
+
+// eventID names a change of this run of the node: "<epoch>-<sequence>".
+func (h *watchHub) eventID(seq uint64) string {
+	return h.epoch + "-" + strconv.FormatUint(seq, 10)
+}
+
+// parseEventID returns the sequence number of an id this run issued.
+func (h *watchHub) parseEventID(id string) (uint64, error) {
+	epoch, seq, ok := strings.Cut(id, "-")
+	if !ok {
+		return 0, fmt.Errorf("Last-Event-ID %q is not an id this node issues", id)
+	}
+	if epoch != h.epoch {
+		return 0, fmt.Errorf("Last-Event-ID %q is from another node or an earlier run of this one", id)
+	}
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("Last-Event-ID %q is not an id this node issues", id)
+	}
+	return n, nil
+}
