@@ -294,9 +294,6 @@ func TestStatusPageAsksForTheToken(t *testing.T) {
 	browser := findBrowser(t)
 	base := startAgent(t, "--token", "s3cret")
 	code, out := call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/svc/db","member":"db-1"}`)
-	if code == 200 {
-		t.Skip("this agent does not require its --token on /v1 calls yet")
-	}
 	require.Equal(t, 401, code, out)
 	req, err := http.NewRequest("POST", base+"/v1/scopes/default/join", strings.NewReader(`{"group":"/svc/db","member":"db-1"}`))
 	require.NoError(t, err)
@@ -321,6 +318,9 @@ func TestStatusPageAsksForTheToken(t *testing.T) {
 			}
 		}
 	}
+
+	dom, _ = browse(t, browser, base+"/#token=wrong", false)
+	requireDOM(t, dom, `<body data-state="token">`, `<p id="token-error" class="error">the agent refused this token: `)
 
 	// A fragment never reaches the server; the page keeps the token in
 	// session storage and sends it as a bearer token.
