@@ -279,12 +279,13 @@ func (lc *localCluster) describe(w io.Writer, temporary bool) {
 		fmt.Fprintf(w, "  %-4s %-24s gossip %-21s pid %d\n", n.name, n.api, n.gossip, n.cmd.Process.Pid)
 	}
 	first, last := lc.nodes[0].api, lc.nodes[len(lc.nodes)-1].api
-	fmt.Fprintf(w, `try:
+	fmt.Fprintf(w, `status page: %s/ in a browser
+try:
   curl -s -XPOST -H 'Content-Type: application/json' %s/v1/scopes/default/join -d '{"group":"/svc/db","member":"db-1"}'
   curl -s '%s/v1/scopes/default/members?name=/svc/db'
   curl -s %s/v1/nodes
 Ctrl-C stops every node.
-`, first, last, last)
+`, first, first, last, last)
 }
 
 // stop asks every running node to leave (SIGTERM), all at once, and kills
