@@ -106,10 +106,8 @@ func (a *api) applyChange(_ context.Context, c change) (int, error) {
 }
 
 func (d *durable) apply(c change) (int, error) {
-	if c.kind != changeLeave {
-		if err := registry.ValidateChange(c.group, c.member, c.meta); err != nil {
-			return 0, err
-		}
+	if err := registry.ValidateChange(c.group, c.member, c.meta); err != nil {
+		return 0, err
 	}
 	if c.lease != "" && c.kind == changeMeta {
 		return 0, fmt.Errorf("%w: a metadata change takes no lease", errBadRequest)

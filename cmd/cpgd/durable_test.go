@@ -218,6 +218,8 @@ func TestRefusedChangesChangeNothing(t *testing.T) {
 	require.ErrorIs(t, err, registry.ErrInvalidName)
 	_, err = a.apply(changeJoin, "/svc/db", "", "", nil)
 	require.ErrorIs(t, err, registry.ErrInvalidMember)
+	_, err = a.apply(changeLeave, "/svc/**", "db-1", "", nil)
+	require.ErrorIs(t, err, registry.ErrInvalidName, "a leave naming an invalid group is a bad request, not a missing member")
 	_, _, err = a.d.grant(500 * time.Millisecond)
 	require.ErrorIs(t, err, errBadRequest)
 	_, _, err = a.d.grant(25 * time.Hour)

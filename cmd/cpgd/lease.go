@@ -125,12 +125,6 @@ func (t *leaseTable) lapsed(now time.Time) []string {
 	return ids
 }
 
-func (t *leaseTable) len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.byID)
-}
-
 // grant creates a lease of ttl, stored before it is returned.
 func (d *durable) grant(ttl time.Duration) (string, leaseRecord, error) {
 	if ttl < minLeaseTTL || ttl > maxLeaseTTL {
