@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,9 +76,9 @@ func findBrowser(t *testing.T) string {
 }
 
 // browse opens url in headless chromium and returns the DOM as the page's
-// scripts left it and, if asked, a screenshot of it. Virtual time lets the page's
-// timers run ahead while the network is idle, so a few seconds of the
-// page's life take far less.
+// scripts left it and, if asked, a screenshot of it. Virtual time lets the
+// page's timers run ahead while the network is idle, so a few seconds of
+// the page's life take far less.
 func browse(t *testing.T, browser, url string, withShot bool) (dom string, shot image.Image) {
 	t.Helper()
 	dir := t.TempDir()
@@ -91,6 +92,10 @@ func browse(t *testing.T, browser, url string, withShot bool) (dom string, shot 
 		args = append(args, "--screenshot="+shotFile)
 	}
 	cmd := exec.CommandContext(ctx, browser, append(args, url)...)
+	// The browser runs as a tree of processes: on a timeout, end them all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
