@@ -48,7 +48,7 @@ const (
 // all gracefully, killing any that does not leave in time.
 func runLocalCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cpgd local-cluster", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	var cfg localClusterConfig
 	fs.IntVar(&cfg.nodes, "nodes", 3, "how many agents to run")
 	fs.StringVar(&cfg.dir, "dir", "", "directory of the nodes' data directories, kept afterwards (default: a temporary one, removed at exit)")
@@ -57,11 +57,18 @@ func runLocalCluster(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.DurationVar(&cfg.timeout, "start-timeout", 30*time.Second, "how long the nodes may take to start and see each other")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, `usage: cpgd local-cluster [flags]
+
+Run a cluster of agents on this host, each a process of its own with its
+own ports and data directory, until Ctrl-C or SIGTERM stops them all.
+
+flags:
+`)
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: cpgd local-cluster: %v (cpgd local-cluster --help)", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q (cpgd local-cluster --help lists the flags)", errUsage, fs.Args())
