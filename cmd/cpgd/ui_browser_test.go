@@ -160,15 +160,19 @@ func requireDrawn(t *testing.T, shot image.Image, want color.RGBA, wantName stri
 // opened its watch of the default scope and counted /svc/db after that, it
 // holds the page's next overlay call while hold runs: the page's timers
 // stand still meanwhile, and whatever the page shows of hold's changes
-// can only have come through the watch stream.
+// can only have come through the watch stream. streamed is closed once
+// the watch stream has carried a change of the group named watchFor.
 type gatedProxy struct {
-	proxy *httputil.ReverseProxy
-	hold  func()
+	proxy    *httputil.ReverseProxy
+	hold     func()
+	watchFor string
+	streamed chan struct{}
 
 	mu       sync.Mutex
 	watching bool
 	listed   bool
 	held     bool
+	seen     sync.Once
 }
 
 func (p *gatedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -176,6 +180,7 @@ func (p *gatedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/v1/scopes/default/watch":
 		p.watching = true
+		w = &streamSpy{ResponseWriter: w, p: p}
 	case r.URL.Path == "/v1/overlay" && p.listed && !p.held:
 		p.held = true
 		p.hold()
@@ -188,6 +193,22 @@ func (p *gatedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 	}
 }
+
+// streamSpy passes a stream on and tells its gatedProxy when the group it
+// waits for went by.
+type streamSpy struct {
+	http.ResponseWriter
+	p *gatedProxy
+}
+
+func (s *streamSpy) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte(`"group":"`+s.p.watchFor+`"`)) {
+		s.p.seen.Do(func() { close(s.p.streamed) })
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *streamSpy) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // joinAndWait joins member to group through one agent and waits until
 // another lists it. It returns its failure rather than failing the test,
@@ -249,15 +270,23 @@ func TestStatusPageInABrowser(t *testing.T) {
 	target, err := url.Parse(n1)
 	require.NoError(t, err)
 	gate := &gatedProxy{
-		proxy: &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }},
-		hold: func() {
-			if err := joinAndWait(n2, n1, "/svc/late", "late-1"); err != nil {
-				t.Error(err)
-			}
-			// The event goes from n1 to the page as soon as n1 has it;
-			// leave it time to arrive before the page's clock runs again.
-			time.Sleep(300 * time.Millisecond)
-		},
+		proxy:    &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }},
+		watchFor: "/svc/late",
+		streamed: make(chan struct{}),
+	}
+	gate.hold = func() {
+		if err := joinAndWait(n2, n1, "/svc/late", "late-1"); err != nil {
+			t.Error(err)
+			return
+		}
+		select {
+		case <-gate.streamed:
+		case <-time.After(10 * time.Second):
+			t.Error("the watch stream never carried the join of /svc/late")
+		}
+		// Leave the browser time to read what was sent before the
+		// page's clock runs again.
+		time.Sleep(200 * time.Millisecond)
 	}
 	front := httptest.NewServer(gate)
 	t.Cleanup(front.Close)
