@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -114,30 +115,28 @@ func TestStoreIncarnationAlwaysGrows(t *testing.T) {
 	require.Equal(t, uint64(now.Add(time.Hour).UnixNano()), third)
 }
 
-// 64 concurrent writers share fsyncs: the store commits far fewer
-// transactions than it is given writes, and loses none.
-func TestStoreGroupCommitSharesFsyncs(t *testing.T) {
-	s := openTestStore(t, t.TempDir())
-	const writers, each = 64, 20
+// 64 concurrent joiners share fsyncs: the store commits far fewer
+// transactions than it is given joins, and loses none of them.
+func TestGroupCommitSharesFsyncsAmongJoiners(t *testing.T) {
+	a := startDurable(t, t.TempDir(), time.Now())
+	const joiners, each = 64, 20
 	var wg sync.WaitGroup
-	for w := range writers {
+	for w := range joiners {
 		wg.Go(func() {
 			for i := range each {
-				k := memberKey{"default", "/g", string(rune('A'+w)) + string(rune('a'+i))}
-				require.NoError(t, s.update(func(tx *bolt.Tx) error {
-					return putMember(tx, k, memberRecord{}, memberRecord{Joins: map[string]uint32{"": 1}})
-				}))
+				_, err := a.apply(changeJoin, fmt.Sprintf("/g/%d", w), fmt.Sprintf("m-%d", i), "", nil)
+				require.NoError(t, err)
 			}
 		})
 	}
 	wg.Wait()
-	st, err := s.load()
-	require.NoError(t, err)
-	require.Len(t, st.members, writers*each)
-	commits, writes := s.commits.Load(), s.writes.Load()
-	require.Equal(t, uint64(writers*each), writes)
-	t.Logf("%d writes in %d commits (%.1f a commit)", writes, commits, float64(writes)/float64(commits))
-	require.LessOrEqual(t, commits*4, writes, "at least four writes share each fsync on average")
+	require.Len(t, a.stored().members, joiners*each)
+	_, members := a.scope().Size()
+	require.Equal(t, joiners*each, members)
+	commits, writes := a.store.commits.Load(), a.store.writes.Load()
+	require.Equal(t, uint64(joiners*each), writes)
+	t.Logf("%d joins in %d commits (%.1f a commit)", writes, commits, float64(writes)/float64(commits))
+	require.LessOrEqual(t, commits*4, writes, "at least four joins share each fsync on average")
 }
 
 // A write that fails gets its error alone: the others of its group are
