@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/cpggo/cpg/registry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -120,4 +124,98 @@ func TestAgentStreamsWatchEvents(t *testing.T) {
 	require.Equal(t, "join", ev.kind)
 	require.Contains(t, ev.data, `"group":"/svc/web"`)
 	require.Contains(t, ev.data, `"id":"w1"`)
+}
+
+func TestMetaReplacesAndClears(t *testing.T) {
+	base := startAgent(t)
+	members := func() []any {
+		t.Helper()
+		code, out := call(t, "GET", base+"/v1/scopes/default/members?name=/svc/db", "")
+		require.Equal(t, 200, code, out)
+		return out["members"].([]any)
+	}
+	code, out := call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/svc/db","member":"db-1","meta":{"zone":"eu"}}`)
+	require.Equal(t, 200, code, out)
+
+	code, out = call(t, "POST", base+"/v1/scopes/default/meta", `{"group":"/svc/db","member":"db-1","meta":{"zone":"us","tier":"gold"}}`)
+	require.Equal(t, 200, code, out)
+	require.Equal(t, float64(1), out["count"], "a metadata change does not join")
+	require.Equal(t, map[string]any{"zone": "us", "tier": "gold"}, members()[0].(map[string]any)["meta"])
+
+	code, out = call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/svc/db","member":"db-1","meta":{}}`)
+	require.Equal(t, 200, code, out)
+	require.NotNil(t, members()[0].(map[string]any)["meta"], "a join with {} keeps the metadata")
+
+	code, out = call(t, "POST", base+"/v1/scopes/default/meta", `{"group":"/svc/db","member":"db-1","meta":{}}`)
+	require.Equal(t, 200, code, out)
+	require.Nil(t, members()[0].(map[string]any)["meta"], `"meta":{} clears the metadata`)
+}
+
+func TestMembersComeInPages(t *testing.T) {
+	base := startAgent(t)
+	// Joined out of order: pages are ordered by member ID.
+	ids := []string{"m3", "m0", "m4", "m1", "m2"}
+	for _, id := range ids {
+		code, out := call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/g","member":"`+id+`"}`)
+		require.Equal(t, 200, code, out)
+	}
+	var got []string
+	next, pages := "", 0
+	for {
+		url := base + "/v1/scopes/default/members?name=/g&limit=2"
+		if next != "" {
+			url += "&after=" + next
+		}
+		code, out := call(t, "GET", url, "")
+		require.Equal(t, 200, code, out)
+		pages++
+		page := out["members"].([]any)
+		require.LessOrEqual(t, len(page), 2)
+		for _, m := range page {
+			got = append(got, m.(map[string]any)["id"].(string))
+		}
+		n, more := out["next"].(string)
+		if !more {
+			break
+		}
+		next = n
+		if pages == 1 {
+			// A member joining between pages that sorts before the cursor
+			// is not seen, and nothing is seen twice.
+			code, _ := call(t, "POST", base+"/v1/scopes/default/join", `{"group":"/g","member":"m00"}`)
+			require.Equal(t, 200, code)
+		}
+	}
+	require.Equal(t, []string{"m0", "m1", "m2", "m3", "m4"}, got)
+	require.Equal(t, 3, pages)
+
+	code, out := call(t, "GET", base+"/v1/scopes/default/members?name=/g&limit=10000", "")
+	require.Equal(t, 200, code)
+	require.Len(t, out["members"], 6)
+	require.NotContains(t, out, "next", "no next page when all fit")
+}
+
+func TestReadinessFollowsTheAgentsLife(t *testing.T) {
+	node, err := registry.New(registry.Config{Name: "t1"})
+	require.NoError(t, err)
+	defer node.Close()
+	a := &api{node: node, log: slog.New(slog.DiscardHandler), cfg: &agentConfig{}}
+	readyz := func() (int, string) {
+		rec := httptest.NewRecorder()
+		a.routes().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		var out map[string]string
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+		return rec.Code, out["status"]
+	}
+	code, status := readyz()
+	require.Equal(t, 503, code)
+	require.Equal(t, "starting", status)
+	a.setReady()
+	code, status = readyz()
+	require.Equal(t, 200, code)
+	require.Equal(t, "ready", status)
+	a.stopping.Store(true)
+	code, status = readyz()
+	require.Equal(t, 503, code)
+	require.Equal(t, "stopping", status)
 }
