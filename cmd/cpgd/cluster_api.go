@@ -11,6 +11,9 @@ import (
 // fingerprint of the replica's digest (every scope) and the scope's group
 // and member counts.
 func (a *api) digest(w http.ResponseWriter, r *http.Request) {
+	if !readQueryNone(w, r) {
+		return
+	}
 	s, ok := a.scope(w, r)
 	if !ok {
 		return
@@ -37,7 +40,10 @@ type nodeJSON struct {
 
 // nodes lists the cluster's nodes as this node's failure detector knows
 // them, itself included; a node on its own lists none.
-func (a *api) nodes(w http.ResponseWriter, _ *http.Request) {
+func (a *api) nodes(w http.ResponseWriter, r *http.Request) {
+	if !readQueryNone(w, r) {
+		return
+	}
 	infos := a.node.Nodes()
 	out := make([]nodeJSON, 0, len(infos))
 	for _, n := range infos {
@@ -67,7 +73,10 @@ func peersJSON(peers []membership.Peer) []peerJSON {
 // the eager and lazy peers of the broadcast tree its own changes go down.
 // It names the node too, so a client behind a proxy (the status page)
 // knows which node it talks to.
-func (a *api) overlay(w http.ResponseWriter, _ *http.Request) {
+func (a *api) overlay(w http.ResponseWriter, r *http.Request) {
+	if !readQueryNone(w, r) {
+		return
+	}
 	o := a.node.Overlay()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"name":   a.node.Name(),
