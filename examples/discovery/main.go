@@ -10,7 +10,8 @@
 //	go run ./examples/discovery --addr http://127.0.0.1:7401    # or uses a running one
 //
 // Without --addr it builds cpgd (go build) unless --cpgd names a binary,
-// runs it on a free loopback port and stops it at the end.
+// runs it on a free loopback port with a temporary data directory, and
+// stops it at the end.
 package main
 
 import (
@@ -292,11 +293,11 @@ type agent struct {
 // bin is empty) and returns once its API listens.
 func startAgent(ctx context.Context, bin string, out io.Writer) (*agent, error) {
 	a := &agent{exited: make(chan struct{})}
+	var err error
+	if a.tmp, err = os.MkdirTemp("", "discovery-cpgd-"); err != nil {
+		return nil, err
+	}
 	if bin == "" {
-		var err error
-		if a.tmp, err = os.MkdirTemp("", "discovery-cpgd-"); err != nil {
-			return nil, err
-		}
 		bin = filepath.Join(a.tmp, "cpgd")
 		fmt.Fprintln(out, "building cpgd")
 		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/cpggo/cpg/cmd/cpgd")
@@ -305,11 +306,15 @@ func startAgent(ctx context.Context, bin string, out io.Writer) (*agent, error) 
 			return nil, fmt.Errorf("build cpgd: %w\n%s", err, msg)
 		}
 	}
-	a.cmd = exec.Command(bin, "agent", "--name", "agent-1", "--http", "127.0.0.1:0")
+	// Its durable state goes in the temporary directory too, not in the
+	// user's state directory where an agent keeps it by default.
+	a.cmd = exec.Command(bin, "agent", "--name", "agent-1", "--http", "127.0.0.1:0",
+		"--data-dir", filepath.Join(a.tmp, "data"))
 	// The agent must not outlive this program, even if it is killed.
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
+		os.RemoveAll(a.tmp)
 		return nil, err
 	}
 	if err := a.cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +20,10 @@ import (
 func TestDiscoveryMovesOnFromACrashedWorker(t *testing.T) {
 	bin, err := proctest.Binary()
 	require.NoError(t, err)
+	// Where an agent keeps its state unless told otherwise: the example's
+	// agent must leave it alone (two runs at once would share it).
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out bytes.Buffer
@@ -26,6 +31,9 @@ func TestDiscoveryMovesOnFromACrashedWorker(t *testing.T) {
 	text := out.String()
 	require.NoError(t, err, text)
 	t.Log("\n" + text)
+	left, err := os.ReadDir(state)
+	require.NoError(t, err)
+	require.Empty(t, left, "the agent's state stays in the example's temporary directory")
 
 	require.Regexp(t, `(?m)^cpgd agent-1 listens on http://127\.0\.0\.1:\d+$`, text)
 	for _, w := range []string{"worker-1", "worker-2", "worker-3"} {
