@@ -38,6 +38,8 @@ type Peer struct {
 
 // Overlay is an agent's view of the overlay.
 type Overlay struct {
+	// Name is the agent's node name.
+	Name string `json:"name"`
 	// Active are the peers it holds links to; Passive those it would
 	// replace a lost link with.
 	Active  []Peer `json:"active"`

@@ -196,7 +196,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/nodes", s.nodeList)
 	mux.HandleFunc("GET /v1/nodes/watch", s.watchNodes)
 	mux.HandleFunc("GET /v1/overlay", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"active": []any{}, "passive": []any{}, "eager": []any{}, "lazy": []any{}})
+		writeJSON(w, http.StatusOK, map[string]any{"name": s.opts.Node, "active": []any{}, "passive": []any{}, "eager": []any{}, "lazy": []any{}})
 	})
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

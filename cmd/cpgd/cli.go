@@ -455,6 +455,9 @@ func verbOverlay(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return c.print(o, func(w io.Writer) {
+		if o.Name != "" {
+			fmt.Fprintf(w, "node %s\n", o.Name)
+		}
 		fmt.Fprintln(w, "VIEW\tPEER\tADDR")
 		for _, p := range o.Active {
 			fmt.Fprintf(w, "active\t%s\t%s\n", p.Name, p.Addr)

@@ -68,7 +68,7 @@ func TestCLIVerbsAgainstAnAgent(t *testing.T) {
 	require.Equal(t, "/svc/db\n", mustCLI(t, "groups", a))
 	require.Regexp(t, `(?m)^groups\s+1\nmembers\s+2\n$`, mustCLI(t, "digest", a))
 	require.Regexp(t, `^NODE\s+STATUS`, mustCLI(t, "nodes", a))
-	require.Regexp(t, `^VIEW\s+PEER\s+ADDR\n$`, mustCLI(t, "overlay", a))
+	require.Regexp(t, `^node t1\nVIEW\s+PEER\s+ADDR\n$`, mustCLI(t, "overlay", a))
 
 	require.Equal(t, "db-1 left /svc/db\n", mustCLI(t, "leave", a, "/svc/db", "db-1"))
 	code, stdout, stderr := runCLI(t, "leave", a, "/svc/db", "db-1")
@@ -198,11 +198,16 @@ func TestCLIWatchPrintsOneLinePerEventUntilInterrupted(t *testing.T) {
 		return strings.Contains(jsonOut.String(), `"id":"w2"`)
 	}, 5*time.Second, 50*time.Millisecond)
 	require.Equal(t, 0, stop())
+	var kinds []string
 	for _, line := range strings.Split(strings.TrimSpace(jsonOut.String()), "\n") {
-		var ev map[string]any
+		var ev struct {
+			Kind   string
+			Member struct{ ID string }
+		}
 		require.NoError(t, json.Unmarshal([]byte(line), &ev), line)
-		require.NotEmpty(t, ev["kind"], line)
+		kinds = append(kinds, ev.Kind+" "+ev.Member.ID)
 	}
+	require.Equal(t, []string{"member w1", "synced ", "join w2"}, kinds[:3], "the snapshot, then the changes")
 }
 
 func TestCLILeaseVerbs(t *testing.T) {
