@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,4 +132,59 @@ func TestThreeAgentsEndToEnd(t *testing.T) {
 	exited := time.Since(stopped)
 	took = waitMembers(t, c.Others(n2), "/svc/cache", nil, 2*time.Second, "the others drop a gracefully stopped agent's members at once")
 	t.Logf("SIGTERM: exit after %v, members gone from the others %v later", exited.Round(time.Millisecond), took.Round(time.Millisecond))
+}
+
+// Joins keep coming from 16 clients when the agent is killed with
+// SIGKILL: after a restart on the same data dir, every join that was
+// answered 200 is there (a join cut off unanswered may or may not be).
+func TestAcknowledgedJoinsSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real agent")
+	}
+	c, err := proctest.Start(proctest.Config{Nodes: 1, GossipProfile: "loopback"})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	n := c.Nodes[0]
+	client := &http.Client{Timeout: 5 * time.Second}
+	var mu sync.Mutex
+	acked := make(map[string]bool)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				member := fmt.Sprintf("m-%d-%d", w, i)
+				resp, err := client.Post(n.API+"/v1/scopes/default/join", "application/json",
+					strings.NewReader(fmt.Sprintf(`{"group":"/svc/load","member":%q}`, member)))
+				if err != nil {
+					return // the agent is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					mu.Lock()
+					acked[member] = true
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 2000
+	}, 30*time.Second, 5*time.Millisecond)
+	require.NoError(t, n.Kill())
+	wg.Wait()
+	require.NoError(t, c.Restart(n))
+	back := make(map[string]bool)
+	for _, id := range memberIDs(t, n.API, "/svc/load") {
+		back[strings.TrimPrefix(id, n.Name+"/")] = true
+	}
+	var lost []string
+	for m := range acked {
+		if !back[m] {
+			lost = append(lost, m)
+		}
+	}
+	t.Logf("%d joins acknowledged before kill -9, %d members after the restart", len(acked), len(back))
+	require.Empty(t, lost, "acknowledged joins lost")
 }
