@@ -4,7 +4,7 @@
 // a cluster: go run ./cmd/cpgd local-cluster), then
 //
 //	go run ./examples/watch --addr http://127.0.0.1:7400
-//	go run ./examples/watch --addr http://127.0.0.1:7401 --pattern '/svc/*'
+//	go run ./examples/watch --addr http://127.0.0.1:7401 --pattern '/svc/*' --snapshot
 //
 // and join and leave from another terminal:
 //
@@ -37,6 +37,7 @@ func main() {
 	flag.StringVar(&cfg.token, "token", os.Getenv("CPGD_TOKEN"), "the agent's bearer token, if it wants one [CPGD_TOKEN]")
 	flag.StringVar(&cfg.scope, "scope", "default", "the scope to watch")
 	flag.StringVar(&cfg.pattern, "pattern", "*", "the groups to watch: a name or a pattern (* matches every group)")
+	flag.BoolVar(&cfg.snapshot, "snapshot", false, "print the current members first, then the changes")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -48,6 +49,7 @@ func main() {
 // config is what to watch, and where.
 type config struct {
 	addr, token, scope, pattern string
+	snapshot                    bool
 }
 
 // run prints the watch's events until ctx ends.
@@ -61,6 +63,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	events, err := c.Watch(ctx, cfg.scope, cfg.pattern, client.WatchOptions{
+		Snapshot: cfg.snapshot,
 		// A lost connection is retried; say so rather than go quiet.
 		OnError: func(err error) { fmt.Fprintf(out, "%s (reconnecting) %v\n", now(), err) },
 	})
