@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -289,4 +290,16 @@ func TestJoinsRacingARevocationDoNotOutliveTheLease(t *testing.T) {
 		}
 		require.Empty(t, a.stored().members, "round %d", round)
 	}
+}
+
+// An agent keeps at most maxLeases leases: a grant beyond is refused and
+// stores nothing.
+func TestLeaseGrantsAreBounded(t *testing.T) {
+	a := startDurable(t, t.TempDir(), time.Now())
+	for i := range maxLeases {
+		a.d.leases.put(fmt.Sprintf("%016x", i), leaseRecord{TTL: time.Minute, Expires: a.clock().Add(time.Minute).UnixNano()})
+	}
+	_, _, err := a.d.grant(time.Minute)
+	require.ErrorIs(t, err, errTooManyLeases)
+	require.Empty(t, a.stored().leases)
 }

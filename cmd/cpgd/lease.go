@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -24,6 +25,11 @@ const (
 // leaseCheckEvery is how often lapsed leases are looked for: a lease's
 // members leave at most this long after its deadline.
 const leaseCheckEvery = 100 * time.Millisecond
+
+// maxLeases bounds the live leases of one agent, so clients that grant
+// leases and never revoke them cannot grow its memory and data file
+// without end.
+const maxLeases = 100_000
 
 // leaseIDLen is the length of a lease ID: 16 hex digits (64 random bits).
 const leaseIDLen = 16
@@ -93,6 +99,22 @@ func (t *leaseTable) get(id string) (leaseRecord, bool) {
 	return l, ok
 }
 
+func (t *leaseTable) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byID)
+}
+
+// renew sets lease id's record if the lease is still there (a revocation
+// may have taken it meanwhile: it stays gone).
+func (t *leaseTable) renew(id string, l leaseRecord) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.byID[id]; ok {
+		t.byID[id] = l
+	}
+}
+
 func (t *leaseTable) live(id string, now time.Time) bool {
 	l, ok := t.get(id)
 	return ok && leaseLive(l, now)
@@ -130,6 +152,9 @@ func (d *durable) grant(ttl time.Duration) (string, leaseRecord, error) {
 	if ttl < minLeaseTTL || ttl > maxLeaseTTL {
 		return "", leaseRecord{}, fmt.Errorf("%w: ttl %v: want %v to %v", errBadRequest, ttl, minLeaseTTL, maxLeaseTTL)
 	}
+	if d.leases.count() >= maxLeases {
+		return "", leaseRecord{}, fmt.Errorf("%w: %d live leases, the most an agent keeps: revoke leases no longer used", errTooManyLeases, maxLeases)
+	}
 	id := newLeaseID()
 	l := leaseRecord{TTL: ttl, Expires: d.now().Add(ttl).UnixNano()}
 	data, _ := json.Marshal(l)
@@ -162,13 +187,7 @@ func (d *durable) keepAlive(id string) (leaseRecord, error) {
 	if err != nil {
 		return leaseRecord{}, err
 	}
-	// A concurrent revoke may have taken it from the table since: only
-	// a lease still there gets the new deadline.
-	d.leases.mu.Lock()
-	if _, still := d.leases.byID[id]; still {
-		d.leases.byID[id] = l
-	}
-	d.leases.mu.Unlock()
+	d.leases.renew(id, l)
 	return l, nil
 }
 
@@ -270,6 +289,9 @@ func (d *durable) expireLapsed(ctx context.Context) {
 	}
 }
 
+// errTooManyLeases: a grant beyond maxLeases.
+var errTooManyLeases = errors.New("too many leases")
+
 // leaseJSON is a lease as the API shows it.
 type leaseJSON struct {
 	ID      string    `json:"id"`
@@ -312,6 +334,10 @@ func (a *api) grantLease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, l, err := a.durable.grant(ttl)
+	if errors.Is(err, errTooManyLeases) {
+		writeJSON(w, http.StatusTooManyRequests, errorBody{err.Error()})
+		return
+	}
 	if err != nil {
 		writeError(w, err)
 		return
