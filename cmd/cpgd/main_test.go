@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -20,6 +21,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startAgent runs the agent on a free loopback port until the test ends.
 func startAgent(t *testing.T, extra ...string) string {
+	t.Helper()
+	base, _ := startStoppableAgent(t, extra...)
+	return base
+}
+
+// startStoppableAgent is startAgent with a stop that makes the agent leave
+// before the test ends; it returns the agent's exit error.
+func startStoppableAgent(t *testing.T, extra ...string) (string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -34,11 +43,17 @@ func startAgent(t *testing.T, extra ...string) string {
 	case err := <-done:
 		t.Fatalf("agent did not start: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	return "http://" + addr
+	var once sync.Once
+	var exit error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			exit = <-done
+		})
+		return exit
+	}
+	t.Cleanup(func() { require.NoError(t, stop()) })
+	return "http://" + addr, stop
 }
 
 func call(t *testing.T, method, url, body string) (int, map[string]any) {

@@ -160,27 +160,41 @@ func requireDrawn(t *testing.T, shot image.Image, want color.RGBA, wantName stri
 // opened its watch of the default scope and counted /svc/db after that, it
 // holds the page's next overlay call while hold runs: the page's timers
 // stand still meanwhile, and whatever the page shows of hold's changes
-// can only have come through the watch stream. streamed is closed once
-// the watch stream has carried a change of the group named watchFor.
+// can only have come through the streams.
 type gatedProxy struct {
-	proxy    *httputil.ReverseProxy
-	hold     func()
-	watchFor string
-	streamed chan struct{}
+	proxy *httputil.ReverseProxy
+	hold  func()
 
 	mu       sync.Mutex
 	watching bool
 	listed   bool
 	held     bool
-	seen     sync.Once
+
+	spyMu  sync.Mutex
+	wanted map[string]chan struct{} // text a stream must carry: closed once one has
+}
+
+// carried returns a channel closed once a stream has carried text to the
+// page.
+func (p *gatedProxy) carried(text string) <-chan struct{} {
+	p.spyMu.Lock()
+	defer p.spyMu.Unlock()
+	if p.wanted == nil {
+		p.wanted = map[string]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	p.wanted[text] = ch
+	return ch
 }
 
 func (p *gatedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/watch") {
+		w = &streamSpy{ResponseWriter: w, p: p}
+	}
 	p.mu.Lock()
 	switch {
 	case r.URL.Path == "/v1/scopes/default/watch":
 		p.watching = true
-		w = &streamSpy{ResponseWriter: w, p: p}
 	case r.URL.Path == "/v1/overlay" && p.listed && !p.held:
 		p.held = true
 		p.hold()
@@ -194,17 +208,21 @@ func (p *gatedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// streamSpy passes a stream on and tells its gatedProxy when the group it
-// waits for went by.
+// streamSpy passes a stream on and tells its gatedProxy what went by.
 type streamSpy struct {
 	http.ResponseWriter
 	p *gatedProxy
 }
 
 func (s *streamSpy) Write(b []byte) (int, error) {
-	if bytes.Contains(b, []byte(`"group":"`+s.p.watchFor+`"`)) {
-		s.p.seen.Do(func() { close(s.p.streamed) })
+	s.p.spyMu.Lock()
+	for text, ch := range s.p.wanted {
+		if bytes.Contains(b, []byte(text)) {
+			close(ch)
+			delete(s.p.wanted, text)
+		}
 	}
+	s.p.spyMu.Unlock()
 	return s.ResponseWriter.Write(b)
 }
 
@@ -236,10 +254,10 @@ func joinAndWait(through, seenBy, group, member string) error {
 	return fmt.Errorf("%s never listed %s", seenBy, group)
 }
 
-// The status page of a three-node cluster, in a real browser: it shows the
-// three nodes alive with this one marked, its overlay peers, the scopes and
-// groups with their member counts, a group that appeared after the page
-// loaded (through the watch stream), and it draws all that.
+// The status page of a cluster, in a real browser: it shows the nodes
+// alive with this one marked, its overlay peers, the scopes and groups
+// with their member counts, and it draws all that. A group that appears
+// and a node that leaves after the page loaded show through the streams.
 func TestStatusPageInABrowser(t *testing.T) {
 	browser := findBrowser(t)
 	cluster := []string{"--cluster-key", testKey, "--gossip-profile", "loopback", "--log-level", "warn"}
@@ -248,6 +266,7 @@ func TestStatusPageInABrowser(t *testing.T) {
 	gossip := out["nodes"].([]any)[0].(map[string]any)["gossip"].(string)
 	n2 := startAgent(t, append([]string{"--name", "n2", "--join", gossip}, cluster...)...)
 	n3 := startAgent(t, append([]string{"--name", "n3", "--join", gossip}, cluster...)...)
+	_, stopN4 := startStoppableAgent(t, append([]string{"--name", "n4", "--join", gossip}, cluster...)...)
 
 	for _, j := range []struct{ node, scope, body string }{
 		{n1, "default", `{"group":"/svc/db","member":"db-1"}`},
@@ -263,26 +282,30 @@ func TestStatusPageInABrowser(t *testing.T) {
 		_, overlay := call(t, "GET", n1+"/v1/overlay", "")
 		_, digest := call(t, "GET", n1+"/v1/scopes/default/digest", "")
 		code, _ := call(t, "GET", n1+"/v1/scopes/jobs/groups", "")
-		return len(nodes["nodes"].([]any)) == 3 && len(overlay["active"].([]any)) == 2 &&
+		return len(nodes["nodes"].([]any)) == 4 && len(overlay["active"].([]any)) >= 2 &&
 			digest["members"] == float64(3) && code == 200
 	}, 10*time.Second, 10*time.Millisecond, "n1 sees the cluster and its members")
 
 	target, err := url.Parse(n1)
 	require.NoError(t, err)
-	gate := &gatedProxy{
-		proxy:    &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }},
-		watchFor: "/svc/late",
-		streamed: make(chan struct{}),
-	}
+	gate := &gatedProxy{proxy: &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }}}
 	gate.hold = func() {
+		joined := gate.carried(`"group":"/svc/late"`)
+		left := gate.carried(`"name":"n4","status":"left"`)
 		if err := joinAndWait(n2, n1, "/svc/late", "late-1"); err != nil {
 			t.Error(err)
 			return
 		}
-		select {
-		case <-gate.streamed:
-		case <-time.After(10 * time.Second):
-			t.Error("the watch stream never carried the join of /svc/late")
+		if err := stopN4(); err != nil {
+			t.Error(err)
+			return
+		}
+		for what, ch := range map[string]<-chan struct{}{"the join of /svc/late": joined, "n4 leaving": left} {
+			select {
+			case <-ch:
+			case <-time.After(10 * time.Second):
+				t.Errorf("the page's streams never carried %s", what)
+			}
 		}
 		// Leave the browser time to read what was sent before the
 		// page's clock runs again.
@@ -294,10 +317,10 @@ func TestStatusPageInABrowser(t *testing.T) {
 	dom, shot := browse(t, browser, front.URL+"/", true)
 	requireDOM(t, dom,
 		`<body data-state="ready">`,
+		`<small id="nodes-mode">(live)</small>`,
 		`<tr data-node="n1" data-status="alive" class="is-self">`,
 		`<tr data-node="n2" data-status="alive">`,
 		`<tr data-node="n3" data-status="alive">`,
-		`data-active="2"`,
 		`<g data-peer="n2" data-view="active"`,
 		`<g data-peer="n3" data-view="active"`,
 		`<g data-peer="n1" data-view="self">`,
@@ -311,7 +334,9 @@ func TestStatusPageInABrowser(t *testing.T) {
 	held := gate.held
 	gate.mu.Unlock()
 	require.True(t, held, "the page never called the overlay again after listing the watched scope")
-	requireDOM(t, dom, `<tr data-group="/svc/late" data-count="1">`,
+	requireDOM(t, dom,
+		`<tr data-node="n4" data-status="left">`,
+		`<tr data-group="/svc/late" data-count="1">`,
 		`<h3>default<span class="muted"> 3 groups, 4 members</span>`)
 	requireDrawn(t, shot, color.RGBA{0x1a, 0x7f, 0x37, 0xff}, "the green of an alive node's badge")
 	if *uiScreenshot != "" {
