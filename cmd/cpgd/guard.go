@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -50,8 +51,8 @@ func (a *api) guard(h http.Handler) http.Handler {
 				writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf("body of %d bytes, larger than %d", r.ContentLength, a.cfg.maxBody)})
 				return
 			}
+			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.maxBody)
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.maxBody)
 		h.ServeHTTP(w, r)
 	})
 }
@@ -95,7 +96,8 @@ func (a *api) hostAllowed(hostport string) bool {
 	if host == "localhost" {
 		return true
 	}
-	return net.ParseIP(strings.Trim(host, "[]")) != nil
+	_, err = netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil
 }
 
 // crossOrigin returns why r comes from a web page of another origin, or "".
