@@ -312,3 +312,33 @@ func TestShutdownWithAHalfSentRequest(t *testing.T) {
 		t.Fatal("the agent did not stop")
 	}
 }
+
+// TestWarnsWhenOpenWithoutAToken: an API reachable from other hosts and
+// without a token is logged as a warning at start; on loopback, or with a
+// token, it is not.
+func TestWarnsWhenOpenWithoutAToken(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"--http", "0.0.0.0:0"}, true},
+		{[]string{"--http", "0.0.0.0:0", "--token", "t"}, false},
+		{[]string{"--http", "127.0.0.1:0"}, false},
+	} {
+		var log syncBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		args := append([]string{"--name", "t1", "--data-dir", t.TempDir()}, c.args...)
+		go func() { done <- runAgent(ctx, args, io.Discard, &log, ready) }()
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		cancel()
+		require.NoError(t, <-done)
+		warned := strings.Contains(log.String(), "level=WARN") && strings.Contains(log.String(), "without a token")
+		require.Equal(t, c.warn, warned, "%v: %s", c.args, log.String())
+	}
+}
