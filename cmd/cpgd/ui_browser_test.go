@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -75,11 +76,18 @@ func findBrowser(t *testing.T) string {
 	return ""
 }
 
+// browseOptions: Screenshot asks for one; VirtualTime is how long the page
+// lives by its own clock (default 5 s).
+type browseOptions struct {
+	Screenshot  bool
+	VirtualTime time.Duration
+}
+
 // browse opens url in headless chromium and returns the DOM as the page's
 // scripts left it and, if asked, a screenshot of it. Virtual time lets the
 // page's timers run ahead while the network is idle, so a few seconds of
 // the page's life take far less.
-func browse(t *testing.T, browser, url string, withShot bool) (dom string, shot image.Image) {
+func browse(t *testing.T, browser, url string, opt browseOptions) (dom string, shot image.Image) {
 	t.Helper()
 	dir := t.TempDir()
 	shotFile := filepath.Join(dir, "page.png")
@@ -87,8 +95,10 @@ func browse(t *testing.T, browser, url string, withShot bool) (dom string, shot 
 	defer cancel()
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
 		"--hide-scrollbars", "--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1280,900",
-		"--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom"}
-	if withShot {
+		"--enable-logging=stderr", "--v=0", "--dump-dom"}
+	budget := cmp.Or(opt.VirtualTime, 5*time.Second)
+	args = append(args, fmt.Sprintf("--virtual-time-budget=%d", budget.Milliseconds()))
+	if opt.Screenshot {
 		args = append(args, "--screenshot="+shotFile)
 	}
 	cmd := exec.CommandContext(ctx, browser, append(args, url)...)
@@ -113,7 +123,7 @@ func browse(t *testing.T, browser, url string, withShot bool) (dom string, shot 
 			t.Logf("the page's console: %s", line)
 		}
 	}
-	if !withShot {
+	if !opt.Screenshot {
 		return stdout.String(), nil
 	}
 	f, err := os.Open(shotFile)
@@ -314,7 +324,7 @@ func TestStatusPageInABrowser(t *testing.T) {
 	front := httptest.NewServer(gate)
 	t.Cleanup(front.Close)
 
-	dom, shot := browse(t, browser, front.URL+"/", true)
+	dom, shot := browse(t, browser, front.URL+"/", browseOptions{Screenshot: true})
 	requireDOM(t, dom,
 		`<body data-state="ready">`,
 		`<small id="nodes-mode">(live)</small>`,
@@ -363,7 +373,7 @@ func TestStatusPageAsksForTheToken(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
 
-	dom, shot := browse(t, browser, base+"/", true)
+	dom, shot := browse(t, browser, base+"/", browseOptions{Screenshot: true})
 	requireDOM(t, dom, `<body data-state="token">`, `<form id="token-form" class="card token">`, `<main id="main" hidden="">`)
 	require.NotContains(t, dom, `data-group="/svc/db"`)
 	// Hidden in the DOM is not enough: a style that sets display can
@@ -378,12 +388,12 @@ func TestStatusPageAsksForTheToken(t *testing.T) {
 		}
 	}
 
-	dom, _ = browse(t, browser, base+"/#token=wrong", false)
+	dom, _ = browse(t, browser, base+"/#token=wrong", browseOptions{})
 	requireDOM(t, dom, `<body data-state="token">`, `<p id="token-error" class="error">the agent refused this token: `)
 
 	// A fragment never reaches the server; the page keeps the token in
 	// session storage and sends it as a bearer token.
-	dom, _ = browse(t, browser, base+"/#token=s3cret", false)
+	dom, _ = browse(t, browser, base+"/#token=s3cret", browseOptions{})
 	requireDOM(t, dom, `<body data-state="ready">`, `<p id="nodes-alone" class="muted">`,
 		`<tr data-group="/svc/db" data-count="1">`)
 }
@@ -395,8 +405,13 @@ type fakeAgent struct {
 	// refuseStreams answers every stream 429, as an agent does past its
 	// watch limits.
 	refuseStreams bool
+	// silentNodes: the node stream sends its snapshot, then not a byte
+	// more, not even a heartbeat, as a connection that died without
+	// closing.
+	silentNodes bool
 
 	mu           sync.Mutex
+	nodeWatches  int
 	scopeWatches int
 	pagesAsked   []string
 }
@@ -420,12 +435,20 @@ func (f *fakeAgent) handler() http.Handler {
 		if refused(w) {
 			return
 		}
+		f.mu.Lock()
+		f.nodeWatches++
+		f.mu.Unlock()
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, ": heartbeat\n\n")
 		for _, n := range []string{node("a", "alive", 0), node("b", "alive", 0.5), node("c", "alive", 0.7)} {
 			fmt.Fprintf(w, "event: node\ndata: %s\n\n", n)
 		}
 		fmt.Fprintf(w, "id: e1-1\nevent: synced\ndata: {}\n\n")
+		if f.silentNodes {
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
 		fmt.Fprintf(w, "id: e1-2\nevent: suspect\ndata: %s\n\n", node("c", "suspect", 0.7))
 		// A change split across writes, with CRLF line ends, as a proxy
 		// may deliver it.
@@ -492,7 +515,7 @@ func TestStatusPageFollowsTheStreams(t *testing.T) {
 	srv := httptest.NewServer(fake.handler())
 	t.Cleanup(srv.Close)
 
-	dom, _ := browse(t, browser, srv.URL+"/", false)
+	dom, _ := browse(t, browser, srv.URL+"/", browseOptions{})
 	requireDOM(t, dom,
 		`<body data-state="ready">`,
 		`<small id="nodes-mode">(live)</small>`,
@@ -521,7 +544,7 @@ func TestStatusPagePollsWhenStreamsAreRefused(t *testing.T) {
 	srv := httptest.NewServer(fake.handler())
 	t.Cleanup(srv.Close)
 
-	dom, _ := browse(t, browser, srv.URL+"/", false)
+	dom, _ := browse(t, browser, srv.URL+"/", browseOptions{})
 	requireDOM(t, dom,
 		`<body data-state="ready">`,
 		`<small id="nodes-mode">(polled every 2 s)</small>`,
@@ -532,4 +555,20 @@ func TestStatusPagePollsWhenStreamsAreRefused(t *testing.T) {
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	require.Equal(t, 1, fake.scopeWatches, "a refused watch is not asked for again")
+}
+
+// A stream that goes silent (no change, no heartbeat) is a connection that
+// died without closing: the page drops it and watches again, rather than
+// show what it last heard as live.
+func TestStatusPageReopensASilentStream(t *testing.T) {
+	browser := findBrowser(t)
+	fake := &fakeAgent{silentNodes: true}
+	srv := httptest.NewServer(fake.handler())
+	t.Cleanup(srv.Close)
+
+	dom, _ := browse(t, browser, srv.URL+"/", browseOptions{VirtualTime: 100 * time.Second})
+	requireDOM(t, dom, `<body data-state="ready">`, `<tr data-node="c" data-status="alive">`)
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	require.GreaterOrEqual(t, fake.nodeWatches, 2, "the page watches the nodes again after 100 s of silence")
 }

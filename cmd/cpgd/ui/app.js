@@ -13,6 +13,7 @@
   const POLL_MS = 2000; // nodes and overlay when no stream says what changed
   const SCOPE_POLL_MS = 5000; // the scope list, and scopes not watched live
   const RETRY_MS = 1000; // before reopening a stream that ended
+  const SILENCE_MS = 60000; // a stream this long without a byte is dead
   // Events mark groups to re-count; every REFRESH_MS at most
   // REFRESH_GROUPS of them are, so a busy scope costs the agent a bounded
   // number of calls whatever its rate of joins.
@@ -92,6 +93,25 @@
     if (!resp.ok) throw await failure(resp);
     onOpen();
     const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+    // A connection that died without closing (a laptop that slept, a
+    // network that changed) would leave the page showing old news as live:
+    // an agent sends a heartbeat every 15 s by default, so a stream silent
+    // for much longer is dropped and opened again.
+    let heard = Date.now();
+    const watchdog = setInterval(() => {
+      if (Date.now() - heard > SILENCE_MS) reader.cancel().catch(() => {});
+    }, SILENCE_MS / 4);
+    try {
+      await readEvents(reader, onEvent, () => { heard = Date.now(); });
+    } finally {
+      clearInterval(watchdog);
+    }
+  }
+
+  // readEvents parses a server-sent event stream: "field: value" lines, an
+  // empty line ending each event, ":" starting a comment (the heartbeat).
+  // onData runs on every chunk read, heartbeats included.
+  async function readEvents(reader, onEvent, onData) {
     let buffered = '';
     let kind = '';
     let data = [];
@@ -99,6 +119,7 @@
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
+      onData();
       buffered += value;
       let nl;
       while ((nl = buffered.indexOf('\n')) >= 0) {
