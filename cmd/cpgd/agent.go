@@ -92,6 +92,21 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() && cfg.token == "" {
 		log.Warn("the HTTP API listens on a non-loopback address without a token: anyone who reaches it can change the registry (set --token)", "http", ln.Addr().String())
 	}
+	// Served at once: /readyz says "starting" while the data loads and the
+	// node joins; the whole API replaces the front's handler once ready.
+	front := newFrontHandler()
+	srv := &http.Server{
+		Handler:           front,
+		ReadHeaderTimeout: cfg.timeouts.readHeader,
+		ReadTimeout:       cfg.timeouts.read,
+		WriteTimeout:      cfg.timeouts.write,
+		IdleTimeout:       cfg.timeouts.idle,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	// A start that fails stops serving; after a clean run this is a no-op.
+	defer srv.Close()
 	cc, err := cfg.cluster.clusterConfig(ln.Addr().String())
 	if err != nil {
 		return err
@@ -139,15 +154,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	a := &api{node: node, log: log, cfg: &cfg, metrics: newMetrics(node), listenPort: port}
 	a.durable = durable
 	durable.leases.observe(func(n int) { a.metrics.leases.Set(float64(n)) })
+	front.set(a.handler())
 	a.setReady()
-	srv := &http.Server{
-		Handler:           a.handler(),
-		ReadHeaderTimeout: cfg.timeouts.readHeader,
-		ReadTimeout:       cfg.timeouts.read,
-		WriteTimeout:      cfg.timeouts.write,
-		IdleTimeout:       cfg.timeouts.idle,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
 	mode := []any{"mode", "single node"}
 	if cc != nil {
 		mode = []any{"mode", "cluster", "gossip", node.GossipAddr(), "join", cc.Join}
@@ -157,8 +165,6 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		ready <- ln.Addr().String()
 	}
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
 		return err

@@ -234,3 +234,29 @@ func TestReadinessFollowsTheAgentsLife(t *testing.T) {
 	require.Equal(t, 503, code)
 	require.Equal(t, "stopping", status)
 }
+
+func TestAStartingAgentSaysSo(t *testing.T) {
+	front := newFrontHandler()
+	get := func(path string) (int, map[string]string) {
+		rec := httptest.NewRecorder()
+		front.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		var out map[string]string
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+		return rec.Code, out
+	}
+	code, out := get("/readyz")
+	require.Equal(t, 503, code)
+	require.Equal(t, "starting", out["status"])
+	code, _ = get("/livez")
+	require.Equal(t, 200, code)
+	code, out = get("/v1/scopes")
+	require.Equal(t, 503, code)
+	require.Contains(t, out["error"], "starting")
+
+	front.set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}))
+	code, out = get("/readyz")
+	require.Equal(t, 200, code, "the whole API answers once set")
+	require.Equal(t, "ready", out["status"])
+}
