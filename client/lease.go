@@ -150,7 +150,8 @@ type Lease struct {
 }
 
 // Grant creates a lease of the given TTL and keeps it alive in the
-// background until Close or Revoke.
+// background until Close or Revoke. ctx bounds the creation only: the
+// keepalives outlive it.
 func (c *Client) Grant(ctx context.Context, ttl time.Duration) (*Lease, error) {
 	sent := time.Now()
 	info, err := c.CreateLease(ctx, ttl)

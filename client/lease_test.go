@@ -31,14 +31,16 @@ func members(t *testing.T, c *client.Client, group string) []string {
 func TestGrantKeepsTheLeaseAliveUntilClosed(t *testing.T) {
 	_, c := fake(t, clienttest.Options{})
 	ctx := ctxT(t)
-	const ttl = 300 * time.Millisecond
+	// Long enough that a loaded machine's scheduling delays do not make a
+	// keepalive every third of it late.
+	const ttl = 600 * time.Millisecond
 	lease, err := c.Grant(ctx, ttl)
 	require.NoError(t, err)
 	require.Equal(t, ttl, lease.TTL)
 	_, err = c.Join(ctx, "default", "/svc/w", "w1", client.JoinOptions{Lease: lease.ID})
 	require.NoError(t, err)
 
-	time.Sleep(4 * ttl)
+	time.Sleep(3 * ttl)
 	require.Equal(t, []string{"w1"}, members(t, c, "/svc/w"), "kept alive past its TTL")
 	require.NoError(t, lease.Err())
 	require.WithinDuration(t, time.Now().Add(ttl), lease.Expires(), ttl)
@@ -86,7 +88,7 @@ func TestALeaseNoKeepaliveReachesInTimeIsLost(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.URL.Path == "/v1/leases" {
-			_ = json.NewEncoder(w).Encode(map[string]any{"id": "L1", "ttl": "200ms", "expires": time.Now().Add(200 * time.Millisecond)})
+			_ = json.NewEncoder(w).Encode(map[string]any{"id": "L1", "ttl": "500ms", "expires": time.Now().Add(500 * time.Millisecond)})
 			return
 		}
 		keepalives.Add(1)
@@ -95,15 +97,15 @@ func TestALeaseNoKeepaliveReachesInTimeIsLost(t *testing.T) {
 			_, _ = w.Write([]byte(`{"error":"shutting down"}`))
 			return
 		}
-		_, _ = w.Write([]byte(`{"id":"L1","ttl":"200ms"}`))
+		_, _ = w.Write([]byte(`{"id":"L1","ttl":"500ms"}`))
 	}))
 	defer srv.Close()
 	c, err := client.New(srv.URL)
 	require.NoError(t, err)
-	lease, err := c.Grant(ctxT(t), 200*time.Millisecond)
+	lease, err := c.Grant(ctxT(t), 500*time.Millisecond)
 	require.NoError(t, err)
 	defer lease.Close()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
 	require.NoError(t, lease.Err(), "renewed while the agent answers")
 	failing.Store(true)
 	before := keepalives.Load()
