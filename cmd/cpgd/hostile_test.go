@@ -119,6 +119,11 @@ func TestHostileInputIsRefusedAndChangesNothing(t *testing.T) {
 		{name: "leave in an unknown scope", method: "POST", path: "/v1/scopes/invented/leave", body: `{"group":"/svc/db","member":"db-1"}`, status: 404, errHas: `no such scope "invented"`},
 		{name: "join past --max-scopes", method: "POST", path: "/v1/scopes/third/join", body: `{"group":"/a","member":"m"}`, status: 413, errHas: "too many scopes"},
 		{name: "join with an unknown lease", method: "POST", path: join, body: `{"group":"/a","member":"m","lease":"nope"}`, status: 404, errHas: "no such lease"},
+		{name: "lease TTL that is not a duration", method: "POST", path: "/v1/leases", body: `{"ttl":"forever"}`, status: 400, errHas: `ttl "forever"`},
+		{name: "lease TTL out of range", method: "POST", path: "/v1/leases", body: `{"ttl":"100h"}`, status: 400, errHas: "ttl"},
+		{name: "lease with an unknown field", method: "POST", path: "/v1/leases", body: `{"ttl":"10s","TTL":"1s"}`, status: 400, errHas: "case-sensitive"},
+		{name: "keepalive of an unknown lease", method: "POST", path: "/v1/leases/nope/keepalive", status: 404, errHas: "no such lease"},
+		{name: "revoke of an unknown lease", method: "DELETE", path: "/v1/leases/nope", status: 404, errHas: "no such lease"},
 		// Reads never create state.
 		{name: "members of an unknown scope", method: "GET", path: "/v1/scopes/invented/members?name=/a", status: 404, errHas: `no such scope "invented"`},
 		{name: "groups of an unknown scope", method: "GET", path: "/v1/scopes/invented/groups", status: 404, errHas: "no such scope"},
