@@ -37,7 +37,7 @@ type Options struct {
 // NodeStats adds the driver's own counters to the protocol's.
 type NodeStats struct {
 	plumtree.Stats
-	SendErrors   uint64 // transport.Send failures (the link is going down)
+	SendErrors   uint64 // transport.Send failures (a full link queue, or the link is going down); payloads among them are announced again
 	DecodeErrors uint64 // received payloads that were not a valid message
 	StepErrors   uint64 // messages the protocol refused (unknown topic)
 }
@@ -284,6 +284,9 @@ func (n *Node) flush() {
 	for _, env := range rd.Messages {
 		if err := n.tr.Send(env.To, plumtree.AppendMessage(nil, env.Msg)); err != nil {
 			n.stats.SendErrors++
+			// A full queue must not lose a payload: the core announces it
+			// to that peer instead, at the next lazy flush.
+			n.core.Undelivered(env.To, env.Msg)
 		}
 	}
 	for _, res := range rd.Trees {

@@ -119,7 +119,7 @@ func TestBroadcastOnAnotherRootKeepsTheTree(t *testing.T) {
 	c.handlers["a"].have["s1"] = []byte("state")
 	require.NoError(t, c.nodes["a"].BroadcastOn("t", "r", []byte("s1"), []byte("state")))
 	c.collect("a", 0)
-	c.deliverFIFO(nil, nil)
+	c.deliverFIFO(nil, nil, nil)
 	require.Equal(t, 1, c.handlers["r"].delivered["s1"])
 	require.Equal(t, 1, c.handlers["b"].delivered["s1"])
 	require.Equal(t, RoundUnknown, c.handlers["b"].rounds["s1"])

@@ -675,3 +675,35 @@ func (p *Protocol) send(to string, m Message) {
 	p.stats.Sent[m.Type]++
 	p.out = append(p.out, Envelope{To: to, Msg: m})
 }
+
+// Undelivered tells the protocol that the driver could not hand m to its
+// transport for peer to (the link's queue was full, or it was going down).
+// A payload is then announced to that peer instead, and a refused
+// announcement is announced again, so that the peer grafts what it missed
+// once the link takes traffic: without this, a burst refused on a peer's
+// only eager link would be lost to it for good. Grafts retry on their own
+// timers, and a lost prune only costs a duplicate that prunes again.
+func (p *Protocol) Undelivered(to string, m Message) {
+	if !p.isNeighbor(to) {
+		return
+	}
+	switch m.Type {
+	case MsgGossip:
+		p.announceTo(to, Announcement{Topic: m.Topic, ID: m.ID, Root: m.Root, Round: m.Round})
+	case MsgIHave:
+		for _, a := range m.IHaves {
+			p.announceTo(to, a)
+		}
+	}
+}
+
+// announceTo queues an announcement for the next lazy flush, within the
+// lazy queue's bound.
+func (p *Protocol) announceTo(peer string, a Announcement) {
+	q := p.lazyQueues[peer]
+	if len(q) >= p.cfg.LazyQueueLimit {
+		p.stats.LazyDropped++
+		return
+	}
+	p.lazyQueues[peer] = append(q, a)
+}

@@ -75,7 +75,7 @@ func TestScenarios(t *testing.T) {
 				}
 				return c.log.String()
 			case "deliver":
-				c.deliverFIFO(argLinks(td, "drop"), argLinks(td, "hold"))
+				c.deliverFIFO(argLinks(td, "drop"), argLinks(td, "hold"), argLinks(td, "refuse"))
 				return c.log.String()
 			case "tick":
 				n := 1
@@ -102,7 +102,7 @@ func TestScenarios(t *testing.T) {
 					return err.Error() + "\n"
 				}
 				c.collect(from, 0)
-				c.deliverFIFO(nil, nil)
+				c.deliverFIFO(nil, nil, nil)
 				for _, res := range c.trees[from] {
 					fmt.Fprintf(&c.log, "tree of %s from %s:\n", res.Root, from)
 					for _, n := range res.Nodes {
@@ -164,7 +164,11 @@ func (c *cluster) dropExchanges() {
 	c.queue = kept
 }
 
-func (c *cluster) deliverFIFO(drop, hold map[string]bool) {
+// deliverFIFO delivers the queued messages in order. A message on a link
+// in drop is lost on the way; one in hold waits for the next deliver; one
+// in refuse never left: its sender's transport refused it (a full queue)
+// and the sender is told so.
+func (c *cluster) deliverFIFO(drop, hold, refuse map[string]bool) {
 	var held []inflight
 	for len(c.queue) > 0 {
 		m := c.queue[0]
@@ -176,6 +180,13 @@ func (c *cluster) deliverFIFO(drop, hold map[string]bool) {
 			continue
 		case drop[link]:
 			fmt.Fprintf(&c.log, "%s %v (dropped)\n", link, m.env.Msg)
+			continue
+		case refuse[link]:
+			fmt.Fprintf(&c.log, "%s %v (refused by %s's transport)\n", link, m.env.Msg, m.from)
+			if p := c.nodes[m.from]; p != nil {
+				p.Undelivered(m.env.To, m.env.Msg)
+				c.collect(m.from, 0)
+			}
 			continue
 		}
 		fmt.Fprintf(&c.log, "%s %v\n", link, m.env.Msg)

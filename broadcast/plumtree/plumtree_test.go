@@ -192,12 +192,12 @@ func TestTreeQueryCollectsTheTree(t *testing.T) {
 	require.NoError(t, c.nodes["a"].Broadcast("t", []byte("m1"), nil))
 	c.handlers["a"].have["m1"] = nil
 	c.collect("a", 0)
-	c.deliverFIFO(nil, nil)
+	c.deliverFIFO(nil, nil, nil)
 
 	id, err := c.nodes["c"].QueryTree("a")
 	require.NoError(t, err)
 	c.collect("c", 0)
-	c.deliverFIFO(nil, nil)
+	c.deliverFIFO(nil, nil, nil)
 	got := c.trees["c"]
 	require.Len(t, got, 1)
 	require.Equal(t, id, got[0].Query)

@@ -310,7 +310,7 @@ func (r result) print(out io.Writer) {
 		r.rmr(), r.payloads, r.delivered, r.appDuplicates)
 	fmt.Fprintf(out, "  grafts %d: payloads a node asked for after an announcement, lost or late on the tree\n", r.grafts)
 	if r.sendErrors > 0 {
-		fmt.Fprintf(out, "  %d sends refused by the overlay (a link's queue full, or the link going down): -interval paces the flood\n", r.sendErrors)
+		fmt.Fprintf(out, "  %d sends refused by the overlay (a link's queue full, or the link going down), each announced again and grafted\n", r.sendErrors)
 	}
 	fmt.Fprintf(out, "  latency from broadcast to delivery: p50 %v, p99 %v, max %v\n",
 		r.latency(0.5).Round(time.Microsecond), r.latency(0.99).Round(time.Microsecond), r.latency(1).Round(time.Microsecond))
