@@ -76,3 +76,11 @@ func TestSetMetaWithEmptyMetaClearsIt(t *testing.T) {
 		require.Empty(t, g.Members[0].Meta, "SetMeta(%#v) clears the metadata", empty)
 	}
 }
+
+func TestNodeNamesRefuseControlAndBidiCharacters(t *testing.T) {
+	for _, c := range forbiddenInNames {
+		_, err := New(Config{Name: "node-" + c.text})
+		require.Error(t, err, "node name %q", c.text)
+		require.Contains(t, err.Error(), c.reason)
+	}
+}

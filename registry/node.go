@@ -96,6 +96,9 @@ func New(cfg Config) (*Node, error) {
 	if len(cfg.Name) > crdt.MaxNameLen {
 		return nil, fmt.Errorf("registry: node name of %d bytes, more than %d", len(cfg.Name), crdt.MaxNameLen)
 	}
+	if reason := textProblem(cfg.Name); reason != "" {
+		return nil, fmt.Errorf("registry: node name %q: %s", cfg.Name, reason)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
