@@ -347,6 +347,7 @@ func TestAgentWatchResumesAcrossACutAndRelistsAfterARestart(t *testing.T) {
 
 	// A cut: the joins made meanwhile come once each after the resume,
 	// with no reset.
+	cutAt := time.Now()
 	proxy.cut()
 	joinAt("m2")
 	joinAt("m3")
@@ -355,11 +356,14 @@ func TestAgentWatchResumesAcrossACutAndRelistsAfterARestart(t *testing.T) {
 		require.Equal(t, client.EventJoin, ev.Kind, "resumed, not re-listed")
 		require.Equal(t, id, ev.Member.ID)
 	}
+	t.Logf("from the cut to the last change resumed: %v", time.Since(cutAt).Round(time.Millisecond))
 	require.Positive(t, lost.Load())
 
 	// A restart: the new run cannot resume the old run's ids, so the
 	// watch re-lists, and the registrations (durable) are all there.
+	restartAt := time.Now()
 	agent.restart()
+	t.Logf("the agent restarted in %v", time.Since(restartAt).Round(time.Millisecond))
 	ev = next(t, events)
 	require.Equal(t, client.EventReset, ev.Kind)
 	require.Contains(t, ev.Reason, "earlier run", "the agent's reason")
@@ -368,6 +372,7 @@ func TestAgentWatchResumesAcrossACutAndRelistsAfterARestart(t *testing.T) {
 		require.Equal(t, client.EventMember, ev.Kind)
 		ids = append(ids, ev.Member.ID)
 	}
+	t.Logf("from the restart to the re-listed members synced: %v", time.Since(restartAt).Round(time.Millisecond))
 	slices.Sort(ids)
 	require.Equal(t, []string{"m0", "m1", "m2", "m3"}, ids)
 	joinAt("m4")
