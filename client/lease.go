@@ -194,7 +194,8 @@ func (l *Lease) Close() {
 }
 
 // Revoke stops keeping the lease alive and revokes it: its members leave
-// now.
+// now. After the lease was lost, the agent no longer knows it: Revoke
+// returns an error matching ErrNotFound.
 func (l *Lease) Revoke(ctx context.Context) error {
 	l.Close()
 	return l.c.RevokeLease(ctx, l.ID)

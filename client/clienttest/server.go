@@ -6,9 +6,10 @@
 // joins, leaves, metadata, paged member listings, picks, scopes, groups,
 // digests, leases that lapse, and watches with event ids, snapshots,
 // Last-Event-ID resume, resets and heartbeats. It is simpler than an agent
-// where a test cannot tell: a pattern's "*" matches any characters, every
-// pick strategy takes the eligible member that joined first (random ones
-// too), and the digest is a count. Tests can also cut every stream
+// where a test cannot tell: a pattern's "*" matches any characters (and
+// "?" is a literal), every pick strategy takes the eligible member that
+// joined first (random ones too), there are no remote members (where=remote
+// and the remote strategy find none), and the digest is a count. Tests can also cut every stream
 // (CutStreams), make the agent forget its events as a restart would
 // (Restart), and set the node list and send node events.
 package clienttest
