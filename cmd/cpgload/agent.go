@@ -45,6 +45,10 @@ func startAgent(binary string, extra []string) (*agent, error) {
 	go func() { _ = a.cmd.Wait(); close(a.exited) }()
 	select {
 	case a.addr = <-started:
+		if err := a.waitReady(20 * time.Second); err != nil {
+			a.stop()
+			return nil, err
+		}
 		return a, nil
 	case <-a.exited:
 		os.RemoveAll(dir)
@@ -52,6 +56,27 @@ func startAgent(binary string, extra []string) (*agent, error) {
 	case <-time.After(20 * time.Second):
 		a.stop()
 		return nil, errors.New("cpgd did not start within 20 s")
+	}
+}
+
+// waitReady waits until /readyz answers 200: the API listens before the
+// agent has loaded its data and answers 503 until then.
+func (a *agent) waitReady(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		c, err := dial(a.addr)
+		status := 0
+		if err == nil {
+			status, err = c.do(request("GET", a.addr, "/readyz", "", nil))
+			c.close()
+		}
+		if err == nil && status == 200 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cpgd not ready within %v (last: status %d, %v): %s", within, status, err, a.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
