@@ -48,8 +48,10 @@ type journal struct {
 	// floor: every change of the scope with a sequence number above floor
 	// is in the ring (or not made yet). It starts at the node's sequence
 	// number when the journal is created and moves up as records fall out.
-	floor  uint64
-	last   uint64 // the node's sequence number at the last append
+	floor uint64
+	// last is the node's sequence number at the last append; written
+	// under mu, read without it by readers that check for news.
+	last   atomic.Uint64
 	closed bool
 
 	// Subscriptions with the same filter share a wait set: an append looks
@@ -73,10 +75,12 @@ type waitSet struct {
 }
 
 func newJournal(size int, floor uint64) *journal {
-	return &journal{
-		size: size, floor: floor, last: floor,
+	j := &journal{
+		size: size, floor: floor,
 		exact: make(map[string]*waitSet), patterns: make(map[string]*waitSet),
 	}
+	j.last.Store(floor)
+	return j
 }
 
 // closedChan is what Ready returns when there is something to read now.
@@ -96,7 +100,7 @@ func (j *journal) append(r *Record) {
 		j.floor = evicted.Seq
 		j.forEachMatching(evicted.Group, func(ws *waitSet) { ws.lost = evicted.Seq })
 	}
-	j.last = r.Seq
+	j.last.Store(r.Seq)
 	j.forEachMatching(r.Group, (*waitSet).signal)
 }
 

@@ -42,11 +42,13 @@ type Subscription struct {
 	filter   string
 	snapshot []Group
 	start    uint64
+	// cursor is the sequence number of the last change read; only the
+	// reader touches it.
+	cursor uint64
 
 	// Guarded by j.mu.
-	cursor uint64 // the sequence number of the last change read
-	done   bool
-	err    error
+	done bool
+	err  error
 }
 
 // Subscribe follows the joins, leaves and metadata changes of the groups
@@ -123,9 +125,12 @@ func (s *Subscription) Start() uint64 { return s.start }
 // allocates nothing and wakes nobody when changes no one waits for arrive.
 func (s *Subscription) Ready() <-chan struct{} {
 	j := s.j
+	if j.last.Load() > s.cursor {
+		return closedChan
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if s.done || j.closed || j.last > s.cursor || s.ws.lost > s.cursor {
+	if s.done || j.closed || j.last.Load() > s.cursor {
 		return closedChan
 	}
 	s.ws.armed = true
@@ -142,25 +147,47 @@ func (s *Subscription) Ready() <-chan struct{} {
 func (s *Subscription) Next(dst []*Record) ([]*Record, error) {
 	j := s.j
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if s.done {
+		j.mu.Unlock()
 		return dst, s.err
 	}
 	if s.ws.lost > s.cursor {
 		s.endLocked(fmt.Errorf("%w: a change it had not read (number %d) left the scope's journal of %d changes", ErrWatchOverflow, s.ws.lost, j.size))
+		j.mu.Unlock()
 		return dst, s.err
 	}
+	// Copy the unread records' pointers and let appends go on; filter
+	// after, without the lock.
 	before := len(dst)
-	for i := j.at(s.cursor); i < len(j.ring); i++ {
-		if r := j.ring[(j.oldest+i)%len(j.ring)]; watchMatches(s.filter, r.Group) {
-			dst = append(dst, r)
+	if from := j.at(s.cursor); from < len(j.ring) {
+		first := (j.oldest + from) % len(j.ring)
+		if first >= j.oldest {
+			dst = append(dst, j.ring[first:]...)
+			dst = append(dst, j.ring[:j.oldest]...)
+		} else {
+			dst = append(dst, j.ring[first:j.oldest]...)
 		}
 	}
-	if j.last > s.cursor {
-		s.cursor = j.last
+	if last := j.last.Load(); last > s.cursor {
+		s.cursor = last
 	}
-	if len(dst) == before && j.closed {
-		s.endLocked(ErrClosed)
+	closed := j.closed
+	j.mu.Unlock()
+
+	kept := dst[:before]
+	for _, r := range dst[before:] {
+		if watchMatches(s.filter, r.Group) {
+			kept = append(kept, r)
+		}
+	}
+	clear(dst[len(kept):])
+	dst = kept
+	if len(dst) == before && closed {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if !s.done {
+			s.endLocked(ErrClosed)
+		}
 		return dst, s.err
 	}
 	return dst, nil
@@ -171,11 +198,7 @@ var ErrSubscriptionClosed = errors.New("registry: subscription closed")
 
 // Position returns the sequence number of the last change Next went past:
 // resuming after it misses nothing Next has not returned.
-func (s *Subscription) Position() uint64 {
-	s.j.mu.Lock()
-	defer s.j.mu.Unlock()
-	return s.cursor
-}
+func (s *Subscription) Position() uint64 { return s.cursor }
 
 // Close ends the subscription; closing an ended one does nothing.
 func (s *Subscription) Close() {

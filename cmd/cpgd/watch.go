@@ -110,6 +110,11 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 	defer heartbeat.Stop()
 	frame := a.watches.frame
 	var batch []*registry.Record
+	// A change that comes after a quiet spell goes out at once; changes
+	// that come faster than one per --watch-batch go out together, so a
+	// busy group costs each stream a write per interval, not per change.
+	var pause *time.Timer
+	var lastWrite time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -120,6 +125,19 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 			}
 			continue
 		case <-sub.Ready():
+		}
+		if wait := a.watches.cfg.batch - time.Since(lastWrite); wait > 0 {
+			if pause == nil {
+				pause = time.NewTimer(wait)
+				defer pause.Stop()
+			} else {
+				pause.Reset(wait)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-pause.C:
+			}
 		}
 		var err error
 		batch, err = sub.Next(batch[:0])
@@ -141,6 +159,7 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 		if stream.flush() != nil || err != nil {
 			return
 		}
+		lastWrite = time.Now()
 	}
 }
 

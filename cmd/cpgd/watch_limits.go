@@ -19,6 +19,7 @@ import (
 type watchConfig struct {
 	heartbeat    time.Duration
 	writeTimeout time.Duration
+	batch        time.Duration
 	maxWatches   int
 	maxPerClient int
 	journal      int
@@ -27,6 +28,7 @@ type watchConfig struct {
 func (c *watchConfig) flags(fs *flag.FlagSet, env *apiLimits) {
 	fs.DurationVar(&c.heartbeat, "watch-heartbeat", env.envDuration("CPGD_WATCH_HEARTBEAT", 15*time.Second), "interval of the heartbeat comment on every watch stream [CPGD_WATCH_HEARTBEAT]")
 	fs.DurationVar(&c.writeTimeout, "watch-write-timeout", env.envDuration("CPGD_WATCH_WRITE_TIMEOUT", 5*time.Second), "a watch stream whose client takes longer to accept a write is cut off [CPGD_WATCH_WRITE_TIMEOUT]")
+	fs.DurationVar(&c.batch, "watch-batch", env.envDuration("CPGD_WATCH_BATCH", 10*time.Millisecond), "least time between two writes to one watch stream: changes that come faster go out together (0: each at once) [CPGD_WATCH_BATCH]")
 	fs.IntVar(&c.maxWatches, "max-watches", int(env.envInt("CPGD_MAX_WATCHES", 10000)), "most watch streams open at once; past it a watch is answered 429 [CPGD_MAX_WATCHES]")
 	fs.IntVar(&c.maxPerClient, "max-watches-per-client", int(env.envInt("CPGD_MAX_WATCHES_PER_CLIENT", 100)), "most watch streams open at once from one client IP address; past it a watch is answered 429 [CPGD_MAX_WATCHES_PER_CLIENT]")
 	fs.IntVar(&c.journal, "watch-journal", int(env.envInt("CPGD_WATCH_JOURNAL", 4096)), "recent changes kept per watched scope: how far a watcher may fall behind, and how far back Last-Event-ID resumes [CPGD_WATCH_JOURNAL]")
@@ -36,6 +38,8 @@ func (c *watchConfig) check() error {
 	switch {
 	case c.heartbeat <= 0 || c.writeTimeout <= 0:
 		return fmt.Errorf("%w: --watch-heartbeat and --watch-write-timeout must be positive", errUsage)
+	case c.batch < 0:
+		return fmt.Errorf("%w: --watch-batch must not be negative", errUsage)
 	case c.maxWatches < 1 || c.maxPerClient < 1:
 		return fmt.Errorf("%w: --max-watches and --max-watches-per-client must be at least 1", errUsage)
 	case c.journal < 1:
@@ -45,7 +49,7 @@ func (c *watchConfig) check() error {
 }
 
 func defaultWatchConfig() watchConfig {
-	return watchConfig{heartbeat: 15 * time.Second, writeTimeout: 5 * time.Second, maxWatches: 10000, maxPerClient: 100, journal: 4096}
+	return watchConfig{heartbeat: 15 * time.Second, writeTimeout: 5 * time.Second, batch: 10 * time.Millisecond, maxWatches: 10000, maxPerClient: 100, journal: 4096}
 }
 
 // watchHub is what the agent's watch streams share: their limits, the

@@ -409,3 +409,41 @@ func TestClusterWatchSeesRemoteChangesAndNodeStatus(t *testing.T) {
 		}
 	}
 }
+
+// Changes that come faster than --watch-batch reach a stream in one write
+// (one chunk of the response), after a first one that goes out at once.
+func TestWatchBatchesChangesThatComeFast(t *testing.T) {
+	base := startAgent(t, "--watch-batch", "2s")
+	addr := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /v1/scopes/default/watch?pattern=/g HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	require.NoError(t, err)
+	r := bufio.NewReader(conn)
+	for {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		if line == "\r\n" {
+			break
+		}
+	}
+	chunk := func() string {
+		var size int
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		_, err = fmt.Sscanf(line, "%x", &size)
+		require.NoError(t, err, line)
+		b := make([]byte, size+2)
+		_, err = io.ReadFull(r, b)
+		require.NoError(t, err)
+		return string(b[:size])
+	}
+	require.Equal(t, ": heartbeat\n\n", chunk())
+	join(t, base, "/g", "first")
+	require.Equal(t, 1, strings.Count(chunk(), "event: join"), "a change after a quiet spell goes out at once")
+	for i := range 5 {
+		join(t, base, "/g", fmt.Sprint("m", i))
+	}
+	require.Equal(t, 5, strings.Count(chunk(), "event: join"), "the five that came within the interval go out together")
+}
