@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,7 @@ import (
 type watchConfig struct {
 	heartbeat    time.Duration
 	writeTimeout time.Duration
-	batch        time.Duration
+	writes       int
 	maxWatches   int
 	maxPerClient int
 	journal      int
@@ -28,7 +29,7 @@ type watchConfig struct {
 func (c *watchConfig) flags(fs *flag.FlagSet, env *apiLimits) {
 	fs.DurationVar(&c.heartbeat, "watch-heartbeat", env.envDuration("CPGD_WATCH_HEARTBEAT", 15*time.Second), "interval of the heartbeat comment on every watch stream [CPGD_WATCH_HEARTBEAT]")
 	fs.DurationVar(&c.writeTimeout, "watch-write-timeout", env.envDuration("CPGD_WATCH_WRITE_TIMEOUT", 5*time.Second), "a watch stream whose client takes longer to accept a write is cut off [CPGD_WATCH_WRITE_TIMEOUT]")
-	fs.DurationVar(&c.batch, "watch-batch", env.envDuration("CPGD_WATCH_BATCH", 10*time.Millisecond), "least time between two writes to one watch stream: changes that come faster go out together (0: each at once) [CPGD_WATCH_BATCH]")
+	fs.IntVar(&c.writes, "watch-writes", int(env.envInt("CPGD_WATCH_WRITES", 100000)), "writes per second all watch streams together aim at: a stream waits at least (open streams / this) between two writes, and changes that come faster go out together (0: each at once) [CPGD_WATCH_WRITES]")
 	fs.IntVar(&c.maxWatches, "max-watches", int(env.envInt("CPGD_MAX_WATCHES", 10000)), "most watch streams open at once; past it a watch is answered 429 [CPGD_MAX_WATCHES]")
 	fs.IntVar(&c.maxPerClient, "max-watches-per-client", int(env.envInt("CPGD_MAX_WATCHES_PER_CLIENT", 100)), "most watch streams open at once from one client IP address; past it a watch is answered 429 [CPGD_MAX_WATCHES_PER_CLIENT]")
 	fs.IntVar(&c.journal, "watch-journal", int(env.envInt("CPGD_WATCH_JOURNAL", 4096)), "recent changes kept per watched scope: how far a watcher may fall behind, and how far back Last-Event-ID resumes [CPGD_WATCH_JOURNAL]")
@@ -38,8 +39,8 @@ func (c *watchConfig) check() error {
 	switch {
 	case c.heartbeat <= 0 || c.writeTimeout <= 0:
 		return fmt.Errorf("%w: --watch-heartbeat and --watch-write-timeout must be positive", errUsage)
-	case c.batch < 0:
-		return fmt.Errorf("%w: --watch-batch must not be negative", errUsage)
+	case c.writes < 0:
+		return fmt.Errorf("%w: --watch-writes must not be negative", errUsage)
 	case c.maxWatches < 1 || c.maxPerClient < 1:
 		return fmt.Errorf("%w: --max-watches and --max-watches-per-client must be at least 1", errUsage)
 	case c.journal < 1:
@@ -49,7 +50,7 @@ func (c *watchConfig) check() error {
 }
 
 func defaultWatchConfig() watchConfig {
-	return watchConfig{heartbeat: 15 * time.Second, writeTimeout: 5 * time.Second, batch: 10 * time.Millisecond, maxWatches: 10000, maxPerClient: 100, journal: 4096}
+	return watchConfig{heartbeat: 15 * time.Second, writeTimeout: 5 * time.Second, writes: 100000, maxWatches: 10000, maxPerClient: 100, journal: 4096}
 }
 
 // watchHub is what the agent's watch streams share: their limits, the
@@ -61,7 +62,7 @@ type watchHub struct {
 	gauge prometheus.Gauge // may be nil
 
 	mu        sync.Mutex
-	open      int
+	open      atomic.Int64 // changed under mu, read without it
 	perClient map[string]int
 }
 
@@ -81,12 +82,12 @@ func (h *watchHub) admit(w http.ResponseWriter, r *http.Request) (release func()
 	h.mu.Lock()
 	var refusal string
 	switch {
-	case h.open >= h.cfg.maxWatches:
+	case h.open.Load() >= int64(h.cfg.maxWatches):
 		refusal = fmt.Sprintf("too many watches: this node serves at most %d at once (--max-watches)", h.cfg.maxWatches)
 	case h.perClient[client] >= h.cfg.maxPerClient:
 		refusal = fmt.Sprintf("too many watches from %s: at most %d at once per client (--max-watches-per-client)", client, h.cfg.maxPerClient)
 	default:
-		h.open++
+		h.open.Add(1)
 		h.perClient[client]++
 	}
 	h.mu.Unlock()
@@ -100,7 +101,7 @@ func (h *watchHub) admit(w http.ResponseWriter, r *http.Request) (release func()
 	}
 	return func() {
 		h.mu.Lock()
-		h.open--
+		h.open.Add(-1)
 		if h.perClient[client]--; h.perClient[client] == 0 {
 			delete(h.perClient, client)
 		}
@@ -109,6 +110,17 @@ func (h *watchHub) admit(w http.ResponseWriter, r *http.Request) (release func()
 			h.gauge.Dec()
 		}
 	}, true
+}
+
+// writeInterval is the least time between two writes to one stream: the
+// node's write budget shared by the streams open now. A few streams write
+// every change at once; a thousand watching a busy group write a batch
+// every 10 ms each, so their cost follows the budget, not the changes.
+func (h *watchHub) writeInterval() time.Duration {
+	if h.cfg.writes == 0 {
+		return 0
+	}
+	return time.Duration(int64(time.Second) * h.open.Load() / int64(h.cfg.writes))
 }
 
 // eventID names a change of this run of the node: "<epoch>-<sequence>".

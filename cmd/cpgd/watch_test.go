@@ -410,10 +410,11 @@ func TestClusterWatchSeesRemoteChangesAndNodeStatus(t *testing.T) {
 	}
 }
 
-// Changes that come faster than --watch-batch reach a stream in one write
-// (one chunk of the response), after a first one that goes out at once.
+// Changes that come faster than the write interval (here one stream open
+// and --watch-writes 1: 1 s) reach the stream in one write (one chunk of
+// the response), after a first one that goes out at once.
 func TestWatchBatchesChangesThatComeFast(t *testing.T) {
-	base := startAgent(t, "--watch-batch", "2s")
+	base := startAgent(t, "--watch-writes", "1")
 	addr := strings.TrimPrefix(base, "http://")
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
