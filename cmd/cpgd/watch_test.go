@@ -448,3 +448,13 @@ func TestWatchBatchesChangesThatComeFast(t *testing.T) {
 	}
 	require.Equal(t, 5, strings.Count(chunk(), "event: join"), "the five that came within the interval go out together")
 }
+
+// A stream outlives the server's timeouts: each write gets a deadline of
+// its own (without it the server's --write-timeout ends the stream).
+func TestWatchOutlivesTheServerTimeouts(t *testing.T) {
+	base := startAgent(t, "--read-timeout", "200ms", "--write-timeout", "200ms", "--watch-heartbeat", "100ms")
+	_, s := openWatch(t, base+"/v1/scopes/default/watch?pattern=/g")
+	time.Sleep(time.Second)
+	join(t, base, "/g", "late")
+	require.Equal(t, "join /g late", s.nextEvent(t).summary(t))
+}
