@@ -92,6 +92,8 @@ func (c *conn) readResponse() (int, error) {
 		}
 	}
 	switch {
+	case status == 204 || status == 304 || status < 200:
+		return status, nil // no body, whatever the headers say
 	case chunked:
 		return status, c.skipChunks()
 	case length >= 0:
@@ -160,12 +162,25 @@ type countingReader struct {
 	events atomic.Int64
 }
 
-// drain reads until the stream ends.
+// lastChunk ends a chunked answer: the stream is over even though the
+// connection stays open for the next request.
+var lastChunk = []byte("\r\n0\r\n\r\n")
+
+// drain reads until the stream ends: the connection closes or the answer's
+// last chunk comes.
 func (cr *countingReader) drain() {
 	buf := make([]byte, 32<<10)
+	var tail []byte // the last bytes read, for a last chunk split across reads
 	for {
 		n, err := cr.r.Read(buf)
 		cr.events.Add(int64(bytes.Count(buf[:n], []byte("event: "))))
+		tail = append(tail, buf[:n]...)
+		if bytes.HasSuffix(tail, lastChunk) {
+			return
+		}
+		if len(tail) > len(lastChunk) {
+			tail = append(tail[:0], tail[len(tail)-len(lastChunk):]...)
+		}
 		if err != nil {
 			return
 		}
