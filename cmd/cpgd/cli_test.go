@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -181,11 +182,22 @@ func TestCLIWatchPrintsOneLinePerEventUntilInterrupted(t *testing.T) {
 	addr := startAgent(t)
 	mustCLI(t, "join", "--addr", addr, "/svc/web", "w0")
 	out, stop := startCLI(t, "watch", "--addr", addr, "/svc/*")
-	// The watch is open once a join made now reaches it.
+	// The watch is open once a join made now reaches it; each probe is a
+	// member of its own, so one made before the stream opened counts no
+	// join twice.
+	probes := 0
 	require.Eventually(t, func() bool {
-		mustCLI(t, "join", "--addr", addr, "/svc/web", "w1", "port=80")
-		return strings.Contains(out.String(), "join /svc/web w1")
+		probes++
+		probe := fmt.Sprintf("probe-%d", probes)
+		mustCLI(t, "join", "--addr", addr, "/svc/probe", probe)
+		return strings.Contains(out.String(), "join /svc/probe "+probe)
 	}, 5*time.Second, 50*time.Millisecond)
+	for i := 1; i <= probes; i++ {
+		mustCLI(t, "leave", "--addr", addr, "/svc/probe", fmt.Sprintf("probe-%d", i))
+	}
+	mustCLI(t, "join", "--addr", addr, "/svc/web", "w1", "port=80")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "join /svc/web w1") },
+		5*time.Second, 10*time.Millisecond)
 	mustCLI(t, "leave", "--addr", addr, "/svc/web", "w0")
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "leave /svc/web w0 node=t1 joins=0\n") },
 		5*time.Second, 10*time.Millisecond)
@@ -193,10 +205,12 @@ func TestCLIWatchPrintsOneLinePerEventUntilInterrupted(t *testing.T) {
 	require.Contains(t, out.String(), "join /svc/web w1 node=t1 joins=1 port=80\n")
 
 	jsonOut, stop := startCLI(t, "watch", "--addr", addr, "--json", "--snapshot", "/svc/*")
-	require.Eventually(t, func() bool {
-		mustCLI(t, "join", "--addr", addr, "/svc/web", "w2")
-		return strings.Contains(jsonOut.String(), `"id":"w2"`)
-	}, 5*time.Second, 50*time.Millisecond)
+	// Join w2 once the snapshot is over, so it comes as a change.
+	require.Eventually(t, func() bool { return strings.Contains(jsonOut.String(), `"synced"`) },
+		5*time.Second, 10*time.Millisecond)
+	mustCLI(t, "join", "--addr", addr, "/svc/web", "w2")
+	require.Eventually(t, func() bool { return strings.Contains(jsonOut.String(), `"id":"w2"`) },
+		5*time.Second, 10*time.Millisecond)
 	require.Equal(t, 0, stop())
 	var kinds []string
 	for _, line := range strings.Split(strings.TrimSpace(jsonOut.String()), "\n") {
