@@ -162,7 +162,7 @@ func (a *api) change(kind changeKind) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "member": req.Member, "count": count})
+		writeChangeJSON(w, req.Group, req.Member, count)
 	}
 }
 

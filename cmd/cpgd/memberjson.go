@@ -11,8 +11,8 @@ import (
 	"github.com/cpggo/cpg/registry"
 )
 
-// The lookup and pick answers are the API's hot path: they are written
-// here by hand, byte for byte what encoding/json makes of memberJSON (the
+// The lookup, pick and change answers are the API's hot path: they are
+// written here by hand, byte for byte what encoding/json makes of them (the
 // tests compare the two), without its reflection, its map of the body and
 // its re-validation of time.Time's own JSON, which took most of a lookup's
 // time.
@@ -46,6 +46,21 @@ func writePickJSON(w http.ResponseWriter, group string, m *registry.Member) {
 	b = appendJSONString(b, group)
 	b = append(b, `,"member":`...)
 	b = appendMemberJSON(b, m)
+	writeJSONBytes(w, http.StatusOK, append(b, "}\n"...))
+	*buf = b
+	putJSONBuffer(buf)
+}
+
+// writeChangeJSON answers a join, leave or metadata change:
+// {"count","group","member"}.
+func writeChangeJSON(w http.ResponseWriter, group, member string, count int) {
+	buf := jsonBuffers.Get().(*[]byte)
+	b := append((*buf)[:0], `{"count":`...)
+	b = strconv.AppendInt(b, int64(count), 10)
+	b = append(b, `,"group":`...)
+	b = appendJSONString(b, group)
+	b = append(b, `,"member":`...)
+	b = appendJSONString(b, member)
 	writeJSONBytes(w, http.StatusOK, append(b, "}\n"...))
 	*buf = b
 	putJSONBuffer(buf)

@@ -56,6 +56,10 @@ func TestMembersJSONIsEncodingJSONs(t *testing.T) {
 	}
 
 	w := httptest.NewRecorder()
+	writeChangeJSON(w, `/svc/<db>`, "m\u2028", 3)
+	require.Equal(t, string(viaEncodingJSON(t, map[string]any{"group": `/svc/<db>`, "member": "m\u2028", "count": 3})), w.Body.String())
+
+	w = httptest.NewRecorder()
 	writePickJSON(w, "/svc/db", &members[1])
 	require.Equal(t, string(viaEncodingJSON(t, map[string]any{"group": "/svc/db", "member": toJSON(&members[1])})), w.Body.String())
 }
@@ -70,6 +74,11 @@ func FuzzMemberJSON(f *testing.F) {
 		want := viaEncodingJSON(t, map[string]any{"group": node, "members": []memberJSON{toJSON(&m)}})
 		if got := membersBody(t, node, []registry.Member{m}, ""); !bytes.Equal(got, want) {
 			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+		w := httptest.NewRecorder()
+		writeChangeJSON(w, key, id, int(count))
+		if want := viaEncodingJSON(t, map[string]any{"group": key, "member": id, "count": int(count)}); !bytes.Equal(w.Body.Bytes(), want) {
+			t.Fatalf("change: got  %s\nwant %s", w.Body.Bytes(), want)
 		}
 	})
 }
