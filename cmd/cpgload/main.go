@@ -13,9 +13,12 @@
 // group, read as fast as the machine allows), embedded (the lookups of
 // "lookup" through registry.Scope in this process). Every run starts a
 // fresh agent (its own data dir in a temporary directory) built once from
-// this module, or the binary -cpgd names; the table gives, per workload,
-// the median of the runs' requests/s, p50 and p99, and every run's
-// requests/s.
+// this module (run it from the module's root), or the binary -cpgd names;
+// the table gives, per workload, the median of the runs' requests/s, p50,
+// p99 and the agent's CPU time per request, and every run's requests/s.
+// The agent's watch limit per client must let 1,000 watches through:
+// -agent-args "--max-watches-per-client 2000". BENCHMARKS.md has the
+// figures.
 package main
 
 import (
