@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -29,14 +30,59 @@ func decode(w http.ResponseWriter, r *http.Request, into any) bool {
 	return true
 }
 
+// quickDecoder is a request body with a one-pass reader for the plain
+// form clients send; decodeQuick declines (false, nothing changed) any
+// other form, which decodeStrict then reads the general way.
+type quickDecoder interface {
+	decodeQuick(data []byte) bool
+}
+
 func decodeStrict(body io.Reader, into any) (int, error) {
-	data, err := io.ReadAll(body)
+	bufp := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(bufp)
+	data, err := readBody(body, (*bufp)[:0])
+	if cap(data) <= maxPooledBody {
+		*bufp = data[:0]
+	}
 	if err != nil {
 		if maxErr, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes", maxErr.Limit)
 		}
 		return http.StatusBadRequest, fmt.Errorf("read the body: %w", err)
 	}
+	if q, ok := into.(quickDecoder); ok && q.decodeQuick(data) {
+		return 0, nil
+	}
+	return decodeGeneral(data, into)
+}
+
+// bodyBuffers hold request bodies while they are decoded: every decoded
+// string is a copy, so a buffer serves the next request.
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledBody: a buffer grown past it by a large body is not kept.
+const maxPooledBody = 16 << 10
+
+// readBody appends body to buf, as io.ReadAll does to a new slice.
+func readBody(body io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// decodeGeneral reads any body: it checks the keys with a token walk and
+// then decodes with encoding/json.
+func decodeGeneral(data []byte, into any) (int, error) {
 	// encoding/json would turn invalid UTF-8 into U+FFFD: a name would
 	// then not be the one the client sent.
 	if !utf8.Valid(data) {

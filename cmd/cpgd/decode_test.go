@@ -56,6 +56,9 @@ func FuzzParseQuery(f *testing.F) {
 	allowed := queryParams{"name": false, "exclude": true}
 	f.Fuzz(func(t *testing.T, raw string) {
 		got, err := parseQuery(raw, allowed)
+		if fast, slow := wellFormedQuery(raw), checkPieces(raw); fast != (slow == nil) {
+			t.Fatalf("%q: the quick check says well-formed=%v, the piece by piece one %v", raw, fast, slow)
+		}
 		if checkErr := checkQuery(raw); checkErr != nil && err == nil {
 			t.Fatalf("checkQuery refuses %q (%v) but parseQuery accepts it", raw, checkErr)
 		}
@@ -92,5 +95,56 @@ func FuzzCursor(f *testing.F) {
 		}
 		require.NoError(t, err)
 		require.Equal(t, memberPos{id, node}, pos)
+	})
+}
+
+// The plain bodies clients send take the one-pass path; a body that
+// needs the general one (escapes, null, other keys) is still read by it.
+func TestDecodeQuickReadsThePlainForms(t *testing.T) {
+	for body, want := range map[string]joinRequest{
+		`{"group":"/svc/1","member":"m-1"}`:                                {Group: "/svc/1", Member: "m-1"},
+		" {\n\t\"member\" : \"m\", \"group\":\"/g\" ,\"lease\":\"l\"}\r\n": {Group: "/g", Member: "m", Lease: "l"},
+		`{"group":"/g","member":"m","meta":{}}`:                            {Group: "/g", Member: "m", Meta: map[string]string{}},
+		`{"group":"/g","member":"m","meta":{"a":"1","b":""}}`:              {Group: "/g", Member: "m", Meta: map[string]string{"a": "1", "b": ""}},
+		`{}`: {},
+	} {
+		var got joinRequest
+		require.True(t, got.decodeQuick([]byte(body)), "%s", body)
+		require.Equal(t, want, got, "%s", body)
+	}
+	for _, body := range []string{
+		`{"group":"/g\u0041","member":"m"}`, `{"group":"/g","member":"m","meta":null}`,
+		`{"group":"/g","group":"/g"}`, `{"Group":"/g"}`, `{"group":"/g"} {}`, `{"group":"é"}`,
+		`{"meta":{"a":"1","a":"2"}}`, `{"group":1}`, `{"group":"/g",}`,
+	} {
+		got := joinRequest{Member: "untouched"}
+		require.False(t, got.decodeQuick([]byte(body)), "%s", body)
+		require.Equal(t, joinRequest{Member: "untouched"}, got, "a declined body changed the request: %s", body)
+	}
+}
+
+// FuzzDecodeQuick: the one-pass reader accepts only what the general one
+// accepts, reads it the same way, and leaves the request untouched when it
+// declines.
+func FuzzDecodeQuick(f *testing.F) {
+	for _, seed := range []string{
+		`{"group":"/a","member":"m"}`, `{"group":"/a","member":"m","meta":{"k":"v"}}`, `{"meta":{}}`,
+		`{"group":"/a","group":"/b"}`, `{"Group":"/a"}`, `{"meta":{"k":"1","k":"2"}}`, ` {"lease" :"x"} `,
+		`{"group":"/a"} {}`, `[]`, `null`, ``, `{`, `{"meta":null}`, "{\"member\":\"\xff\"}", `{"member":"a\"b"}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		quick := joinRequest{Lease: "untouched"}
+		if !quick.decodeQuick([]byte(body)) {
+			require.Equal(t, joinRequest{Lease: "untouched"}, quick)
+			return
+		}
+		var general joinRequest
+		status, err := decodeGeneral([]byte(body), &general)
+		if err != nil {
+			t.Fatalf("quick path accepts %q, the general one refuses it (%d): %v", body, status, err)
+		}
+		require.Equal(t, general, quick)
 	})
 }

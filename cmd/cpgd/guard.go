@@ -80,9 +80,13 @@ func (a *api) tokenMatches(header string) bool {
 // given with --allowed-hosts (with or without a port); for the first two
 // the port must be the one the API listens on, when the header has one.
 func (a *api) hostAllowed(hostport string) bool {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host, port = hostport, ""
+	host, port := hostport, ""
+	// A Host without a port would make SplitHostPort build an error: the
+	// common request must not allocate for its guard.
+	if strings.IndexByte(hostport, ':') >= 0 {
+		if h, p, err := net.SplitHostPort(hostport); err == nil {
+			host, port = h, p
+		}
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	for _, allowed := range a.cfg.allowedHosts {
@@ -96,7 +100,7 @@ func (a *api) hostAllowed(hostport string) bool {
 	if host == "localhost" {
 		return true
 	}
-	_, err = netip.ParseAddr(strings.Trim(host, "[]"))
+	_, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	return err == nil
 }
 
