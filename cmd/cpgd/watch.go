@@ -111,9 +111,9 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 	frame := a.watches.frame
 	var batch []*registry.Record
 	// A change that comes after a quiet spell goes out at once; changes
-	// that come faster than the write interval (--watch-writes) go out
-	// together, so a busy group costs each stream a write per interval,
-	// not one per change.
+	// that come faster than the write interval (streamWriteInterval) go
+	// out together, so a busy group costs each stream a write per
+	// interval, not one per change.
 	var pause *time.Timer
 	var lastWrite time.Time
 	for {
@@ -127,7 +127,7 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 			continue
 		case <-sub.Ready():
 		}
-		if wait := a.watches.writeInterval() - time.Since(lastWrite); wait > 0 {
+		if wait := streamWriteInterval(a.watches.open.Load(), a.watches.cfg.writes) - time.Since(lastWrite); wait > 0 {
 			if pause == nil {
 				pause = time.NewTimer(wait)
 				defer pause.Stop()

@@ -112,17 +112,6 @@ func (h *watchHub) admit(w http.ResponseWriter, r *http.Request) (release func()
 	}, true
 }
 
-// writeInterval is the least time between two writes to one stream: the
-// node's write budget shared by the streams open now. A few streams write
-// every change at once; a thousand watching a busy group write a batch
-// every 10 ms each, so their cost follows the budget, not the changes.
-func (h *watchHub) writeInterval() time.Duration {
-	if h.cfg.writes == 0 {
-		return 0
-	}
-	return time.Duration(int64(time.Second) * h.open.Load() / int64(h.cfg.writes))
-}
-
 // eventID names a change of this run of the node: "<epoch>-<sequence>".
 func (h *watchHub) eventID(seq uint64) string {
 	return h.epoch + "-" + strconv.FormatUint(seq, 10)

@@ -1,0 +1,34 @@
+package main
+
+import "time"
+
+// streamWriteInterval is the least time between two writes to one watch
+// stream while open streams are open and the node's write budget is writes
+// per second (--watch-writes; 0 writes each change at once).
+//
+// Up to fullBudgetStreams streams share the budget: each waits open/writes
+// (10 µs with one stream and the default budget, so a change after a quiet
+// spell, or each of 500 a second, goes out at once). Past it the budget
+// itself shrinks as streams grow, so the interval grows with the square
+// of their number, up to maxScaledInterval: every write costs a syscall
+// and a wake-up however few events it carries, and a thousand streams of
+// a busy group writing 100,000 times a second took most of the node's CPU
+// from the joins that make their events. The interval is never shorter
+// than the shared budget's, so a small --watch-writes is still obeyed.
+func streamWriteInterval(open int64, writes int) time.Duration {
+	if writes <= 0 || open <= 0 {
+		return 0
+	}
+	shared := time.Duration(int64(time.Second) * open / int64(writes))
+	scaled := min(shared*time.Duration(open)/fullBudgetStreams, maxScaledInterval)
+	return max(shared, scaled)
+}
+
+const (
+	// fullBudgetStreams is how many open streams the whole write budget
+	// serves; past it the budget shrinks in proportion.
+	fullBudgetStreams = 100
+	// maxScaledInterval bounds the wait the shrinking budget adds: a
+	// change reaches every watcher within it.
+	maxScaledInterval = 50 * time.Millisecond
+)
