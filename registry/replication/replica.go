@@ -209,8 +209,17 @@ func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []pl
 // would never hear that a newer one exists.
 func (r *Replica) announceNewer(id []byte, owner string) []plumtree.Action {
 	_, v, err := parseMessageID(id)
+	if err != nil {
+		return nil
+	}
+	// The version alone decides; the state (every entry of the owner,
+	// sorted) is built only when it goes out. Building it to compare made
+	// each batch cost the owner's whole state.
+	if cur, ok := r.st.Owner(owner); !ok || !v.Less(cur) {
+		return nil
+	}
 	st, ok := r.st.OwnerState(owner)
-	if err != nil || !ok || !v.Less(st.Version) {
+	if !ok {
 		return nil
 	}
 	r.stats.Passed++
