@@ -52,11 +52,15 @@ func run(ctx context.Context, args []string, ready chan<- string) error {
 // runAgent parses the agent's command line and runs it until ctx ends.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("cpgd agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Help goes to stdout once, below; a bad flag gets its one-line error
+	// on stderr (from cli), not the whole list.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var cfg agentConfig
 	cfg.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "usage: cpgd [agent] [flags]   (each flag also reads the environment variable in brackets)")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return err

@@ -260,3 +260,27 @@ func TestAStartingAgentSaysSo(t *testing.T) {
 	require.Equal(t, 200, code, "the whole API answers once set")
 	require.Equal(t, "ready", out["status"])
 }
+
+// The agent's --help prints the flags once, on stdout, and exits 0; a bad
+// flag is one line on stderr and exit 2; --version and the version verb
+// print the version.
+func TestAgentCommandLine(t *testing.T) {
+	ctx := context.Background()
+	var out, errs strings.Builder
+	require.Equal(t, 0, cli(ctx, []string{"--help"}, &out, &errs))
+	require.Empty(t, errs.String(), "help goes to stdout only")
+	require.Equal(t, 1, strings.Count(out.String(), "-data-dir"), out.String())
+
+	out.Reset()
+	errs.Reset()
+	require.Equal(t, 2, cli(ctx, []string{"agent", "--bogus"}, &out, &errs))
+	require.Empty(t, out.String())
+	require.Equal(t, 1, strings.Count(errs.String(), "\n"), errs.String())
+	require.Contains(t, errs.String(), "-bogus")
+
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out.Reset()
+		require.Equal(t, 0, cli(ctx, args, &out, &errs))
+		require.True(t, strings.HasPrefix(out.String(), "cpgd "), out.String())
+	}
+}
