@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -146,5 +147,29 @@ func FuzzDecodeQuick(f *testing.F) {
 			t.Fatalf("quick path accepts %q, the general one refuses it (%d): %v", body, status, err)
 		}
 		require.Equal(t, general, quick)
+	})
+}
+
+// What reading a join's body costs, in one pass and the general way:
+// go test -run '^$' -bench DecodeJoin -benchmem ./cmd/cpgd/
+func BenchmarkDecodeJoin(b *testing.B) {
+	body := []byte(`{"group":"/bench/17","member":"m-17-123456","meta":{"zone":"eu-west-1"}}`)
+	b.Run("one-pass", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var req joinRequest
+			if _, err := decodeStrict(bytes.NewReader(body), &req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("general", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var req joinRequest
+			if _, err := decodeGeneral(body, &req); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }
