@@ -186,16 +186,32 @@ func repairs(t *testing.T, nodes map[string]*Node) (r struct{ grafts, optimizati
 // settled waits until no payload message has arrived for a while (late
 // duplicates of earlier broadcasts would otherwise be counted) and returns
 // the count.
+// settled waits until no message of any kind has moved for longer than a
+// lazy flush and a graft timeout (a payload a full queue refused is
+// announced at the next tick and grafted after that), and returns the
+// gossip received by then.
 func settled(t *testing.T, nodes map[string]*Node) uint64 {
-	last := gossipReceived(t, nodes)
+	last := received(t, nodes)
 	for {
-		time.Sleep(50 * time.Millisecond)
-		now := gossipReceived(t, nodes)
+		time.Sleep(500 * time.Millisecond)
+		now := received(t, nodes)
 		if now == last {
-			return now
+			return gossipReceived(t, nodes)
 		}
 		last = now
 	}
+}
+
+func received(t *testing.T, nodes map[string]*Node) uint64 {
+	var sum uint64
+	for _, n := range nodes {
+		st, err := n.Stats()
+		require.NoError(t, err)
+		for _, c := range st.Received {
+			sum += c
+		}
+	}
+	return sum
 }
 
 func gossipReceived(t *testing.T, nodes map[string]*Node) uint64 {
