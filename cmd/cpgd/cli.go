@@ -101,6 +101,17 @@ func (c *cliCommand) usage(w io.Writer) {
 	c.fs.SetOutput(io.Discard)
 }
 
+// open parses the verb's command line (between min and max positional
+// arguments; max -1: any) and makes its client of the agent.
+func (c *cliCommand) open(args []string, min, max int) ([]string, *client.Client, error) {
+	pos, err := c.parse(args, min, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := c.client()
+	return pos, cl, err
+}
+
 func (c *cliCommand) client() (*client.Client, error) {
 	cl, err := client.New(c.addr, client.WithToken(c.token))
 	if err != nil {
@@ -172,11 +183,7 @@ func verbJoin(ctx context.Context, args []string, stdout io.Writer) error {
 
 func verbLeave(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "leave", "GROUP MEMBER", "Take back one join of MEMBER to GROUP.", true)
-	pos, err := c.parse(args, 2, 2)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
+	pos, cl, err := c.open(args, 2, 2)
 	if err != nil {
 		return err
 	}
@@ -316,10 +323,7 @@ func printLines(c *cliCommand, key string, names []string) error {
 
 func verbScopes(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "scopes", "", "List the agent's scopes.", false)
-	if _, err := c.parse(args, 0, 0); err != nil {
-		return err
-	}
-	cl, err := c.client()
+	_, cl, err := c.open(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -332,10 +336,7 @@ func verbScopes(ctx context.Context, args []string, stdout io.Writer) error {
 
 func verbGroups(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "groups", "", "List the scope's group names and patterns.", true)
-	if _, err := c.parse(args, 0, 0); err != nil {
-		return err
-	}
-	cl, err := c.client()
+	_, cl, err := c.open(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -349,10 +350,7 @@ func verbGroups(ctx context.Context, args []string, stdout io.Writer) error {
 func verbDigest(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "digest", "",
 		"Print the agent's digest and the scope's group and member counts: equal on every node once the cluster has converged.", true)
-	if _, err := c.parse(args, 0, 0); err != nil {
-		return err
-	}
-	cl, err := c.client()
+	_, cl, err := c.open(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -379,10 +377,7 @@ func verbNodes(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "nodes", "",
 		"List the cluster's nodes as the agent's failure detector knows them; with --watch, follow their status until interrupted.", false)
 	watch := c.fs.Bool("watch", false, "print the nodes, then one line per status change until interrupted")
-	if _, err := c.parse(args, 0, 0); err != nil {
-		return err
-	}
-	cl, err := c.client()
+	_, cl, err := c.open(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -443,10 +438,7 @@ func nodeEventJSON(ev client.NodeEvent) map[string]any {
 func verbOverlay(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "overlay", "",
 		"Show the agent's overlay: the peers it holds links to (active), those it would replace a lost link with (passive), and its broadcast tree's eager and lazy peers.", false)
-	if _, err := c.parse(args, 0, 0); err != nil {
-		return err
-	}
-	cl, err := c.client()
+	_, cl, err := c.open(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -479,11 +471,7 @@ func verbWatch(ctx context.Context, args []string, stdout io.Writer) error {
 		"Print one line per join, leave and metadata change of the groups PATTERN selects, until interrupted. "+
 			"The watch reconnects and resumes by itself; when it cannot, it prints a reset line and the members again.", true)
 	snapshot := c.fs.Bool("snapshot", false, "print the current members first (then a synced line)")
-	pos, err := c.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
+	pos, cl, err := c.open(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -606,11 +594,7 @@ func verbLeaseGrant(ctx context.Context, args []string, stdout io.Writer) error 
 
 func verbLeaseKeepAlive(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "lease keepalive", "ID", "Renew a lease for another TTL.", false)
-	pos, err := c.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
+	pos, cl, err := c.open(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -623,11 +607,7 @@ func verbLeaseKeepAlive(ctx context.Context, args []string, stdout io.Writer) er
 
 func verbLeaseRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "lease revoke", "ID", "End a lease now: every member joined with it leaves.", false)
-	pos, err := c.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
+	pos, cl, err := c.open(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -641,11 +621,7 @@ func verbLeaseRevoke(ctx context.Context, args []string, stdout io.Writer) error
 
 func verbLeaseShow(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "lease show", "ID", "Show a lease and the members joined with it.", false)
-	pos, err := c.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
+	pos, cl, err := c.open(args, 1, 1)
 	if err != nil {
 		return err
 	}
