@@ -64,16 +64,14 @@ func joinVia(t *testing.T, base, group, member, lease string) {
 	require.Equal(t, 200, code, out)
 }
 
-// Three real agents on loopback: a join through one is seen through the
-// others; a lease not kept alive lapses and its members vanish everywhere;
-// kill -9 and a restart on the same data dir bring back the acknowledged
-// registrations but not those of a lease that lapsed meanwhile; SIGTERM
-// exits 0 and the others drop the agent's members at once.
-func TestThreeAgentsEndToEnd(t *testing.T) {
+// startAgents starts count real agents on loopback, each joining the
+// first, and shows their logs if the test fails. Under -short it skips.
+func startAgents(t *testing.T, count int) *proctest.Cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts real agents")
 	}
-	c, err := proctest.Start(proctest.Config{Nodes: 3, GossipProfile: "loopback", Args: []string{"--log-level", "info"}})
+	c, err := proctest.Start(proctest.Config{Nodes: count, GossipProfile: "loopback", Args: []string{"--log-level", "info"}})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -83,6 +81,16 @@ func TestThreeAgentsEndToEnd(t *testing.T) {
 		}
 		c.Close()
 	})
+	return c
+}
+
+// Three real agents on loopback: a join through one is seen through the
+// others; a lease not kept alive lapses and its members vanish everywhere;
+// kill -9 and a restart on the same data dir bring back the acknowledged
+// registrations but not those of a lease that lapsed meanwhile; SIGTERM
+// exits 0 and the others drop the agent's members at once.
+func TestThreeAgentsEndToEnd(t *testing.T) {
+	c := startAgents(t, 3)
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 
 	joinVia(t, n1.API, "/svc/db", "db-1", "")

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpggo/cpg/internal/proctest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -14,19 +13,7 @@ import (
 // it was away; the node stream of one sees the other hang (SIGSTOP) until
 // it is ruled dead, and come back (SIGCONT).
 func TestAgentsWatchRemoteChangesAndNodeStatus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real agents")
-	}
-	c, err := proctest.Start(proctest.Config{Nodes: 2, GossipProfile: "loopback", Args: []string{"--log-level", "info"}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range c.Nodes {
-				t.Logf("log of %s:\n%s", n.Name, n.LogTail())
-			}
-		}
-		c.Close()
-	})
+	c := startAgents(t, 2)
 	n1, n2 := c.Nodes[0], c.Nodes[1]
 
 	resp, s := openWatch(t, n2.API+"/v1/scopes/default/watch?pattern=/svc/*")
