@@ -160,15 +160,11 @@ func verbJoin(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "join", "GROUP MEMBER [KEY=VALUE...]",
 		"Join MEMBER to GROUP once more (joins are counted), with the metadata given, which replaces the member's.", true)
 	lease := c.fs.String("lease", "", "bind the join to this lease: the member leaves when it lapses or is revoked")
-	pos, err := c.parse(args, 2, -1)
+	pos, cl, err := c.open(args, 2, -1)
 	if err != nil {
 		return err
 	}
 	meta, err := c.parseMeta(pos[2:])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
 	if err != nil {
 		return err
 	}
@@ -203,15 +199,11 @@ func verbLeave(ctx context.Context, args []string, stdout io.Writer) error {
 func verbMeta(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCLICommand(stdout, "meta", "GROUP MEMBER [KEY=VALUE...]",
 		"Replace the metadata of MEMBER in GROUP with the pairs given; none clears it.", true)
-	pos, err := c.parse(args, 2, -1)
+	pos, cl, err := c.open(args, 2, -1)
 	if err != nil {
 		return err
 	}
 	meta, err := c.parseMeta(pos[2:])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
 	if err != nil {
 		return err
 	}
