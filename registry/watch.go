@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cpggo/cpg/crdt"
 )
@@ -50,6 +51,9 @@ type Event struct {
 	Scope  string
 	Group  string
 	Member Member
+	// Applied is when this node applied the change, by its clock: lookups
+	// on this node have shown it since. Zero for a snapshot's members.
+	Applied time.Time
 }
 
 // defaultWatchChannel is the channel capacity of a watch made with a
@@ -154,8 +158,9 @@ func (w *Watch) Close() {
 // subscription sees changes in the order they were applied.
 func (n *Node) record(x *scopeIndex, c *crdt.Change) {
 	r := &Record{Seq: n.seq, Event: Event{
-		Scope: x.name,
-		Group: c.Group.Name,
+		Scope:   x.name,
+		Group:   c.Group.Name,
+		Applied: n.cfg.Now(),
 		Member: Member{
 			ID: c.Entry.Member, Node: c.Owner, Count: c.Entry.Count,
 			Joined: c.Entry.Joined, Meta: c.Entry.Meta,

@@ -7,10 +7,14 @@
 //
 // w2: propagation of joins from one node to every other (paced at about
 // 500 joins/s; bursts of 2,000 joins into one group and into 200 groups),
-// seen on the others' watch streams; node A makes its joins either as a Go
-// program with an embedded registry node (as pg's node A calls pg:join
-// itself) or through a cpgd agent's HTTP API, one request per join (-joiner); w3: purge of a node's 1,000 members after kill -9 and
-// after SIGSTOP; w4: convergence after a short partition (no link lost)
+// seen on the others' watch streams: a join is visible on an observer from
+// the time that observer applied it (its events carry it, as pg's
+// observers stamp their notifications), and the table also says when the
+// last one was read from the streams. Node A makes its joins either as a
+// Go program with an embedded registry node (as pg's node A calls pg:join
+// itself) or through a cpgd agent's HTTP API, one request per join
+// (-joiner). w3: purge of a node's 1,000 members after kill -9 and after
+// SIGSTOP; w4: convergence after a short partition (no link lost)
 // and a long one (each side declared the other dead) heals. Every trial
 // runs on fresh processes; the table shows the median and the range over
 // the trials. w4 needs root and iproute2 (network namespaces). The nodes

@@ -168,6 +168,7 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 // node shares each change's encoding.
 func (h *watchHub) frame(rec *registry.Record) []byte {
 	data := appendEventData(make([]byte, 0, 256), rec.Scope, rec.Group, &rec.Member)
+	data = appendApplied(data, rec.Applied)
 	return appendEvent(make([]byte, 0, len(data)+64), h.eventID(rec.Seq), rec.Kind.String(), data)
 }
 
@@ -180,6 +181,14 @@ func appendEventData(b []byte, scope, group string, m *registry.Member) []byte {
 	b = append(b, `,"member":`...)
 	b = appendMemberJSON(b, m)
 	return append(b, '}')
+}
+
+// appendApplied adds "applied", when this node applied the change (RFC
+// 3339 with nanoseconds, UTC), to an event's data object.
+func appendApplied(data []byte, at time.Time) []byte {
+	data = append(data[:len(data)-1], `,"applied":"`...)
+	data = at.UTC().AppendFormat(data, time.RFC3339Nano)
+	return append(data, `"}`...)
 }
 
 func quote(s string) string { return string(appendJSONString(nil, s)) }

@@ -70,7 +70,8 @@ type eventData struct {
 		Node  string `json:"node"`
 		Count int    `json:"count"`
 	} `json:"member"`
-	Error string `json:"error"`
+	Applied time.Time `json:"applied"`
+	Error   string    `json:"error"`
 }
 
 func (ev sseEvent) decode(t *testing.T) eventData {
@@ -124,13 +125,17 @@ func leave(t *testing.T, base, group, member string) {
 func TestWatchEventsCarryIDsAndTheAgreedData(t *testing.T) {
 	base := startAgent(t)
 	_, s := openWatch(t, base+"/v1/scopes/default/watch?pattern=/svc/*")
+	before := time.Now()
 	join(t, base, "/svc/web", "w1")
+	after := time.Now()
 	join(t, base, "/other", "x")
 	leave(t, base, "/svc/web", "w1")
 	first := s.nextEvent(t)
 	require.Equal(t, "join /svc/web w1", first.summary(t))
 	require.Equal(t, "default", first.decode(t).Scope)
 	require.Equal(t, "t1", first.decode(t).Member.Node)
+	applied := first.decode(t).Applied
+	require.False(t, applied.Before(before) || applied.After(after), "applied %v, the join ran from %v to %v", applied, before, after)
 	require.NotEmpty(t, first.id)
 	second := s.nextEvent(t)
 	require.Equal(t, "leave /svc/web w1", second.summary(t))

@@ -137,7 +137,10 @@ type Event struct {
 	Kind   string // join, leave, meta, overflow
 	Group  string
 	Member Member
-	At     time.Time
+	At     time.Time // when this process read it
+	// Applied is when the watched node applied it (its "applied"): when a
+	// lookup there began to show it.
+	Applied time.Time
 }
 
 // Watch streams the scope's events for groups matching pattern until ctx
@@ -174,12 +177,13 @@ func (c Client) Watch(ctx context.Context, scope, pattern string) (<-chan Event,
 			case strings.HasPrefix(line, "data: "):
 				at := time.Now()
 				var d struct {
-					Group  string `json:"group"`
-					Member Member `json:"member"`
+					Group   string    `json:"group"`
+					Member  Member    `json:"member"`
+					Applied time.Time `json:"applied"`
 				}
 				_ = json.Unmarshal([]byte(line[len("data: "):]), &d)
 				select {
-				case events <- Event{Kind: kind, Group: d.Group, Member: d.Member, At: at}:
+				case events <- Event{Kind: kind, Group: d.Group, Member: d.Member, At: at, Applied: d.Applied}:
 				case <-ctx.Done():
 					return
 				}
