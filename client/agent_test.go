@@ -224,6 +224,7 @@ func TestAgentClusterThroughTheClient(t *testing.T) {
 	ev := next(t, events)
 	require.Equal(t, client.EventJoin, ev.Kind, "a remote join reaches the watch")
 	require.Equal(t, cl.Nodes[0].Name, ev.Member.Node)
+	require.False(t, ev.Applied.Before(ev.Member.Joined), "applied on b (%v) after it was made on a (%v), one clock", ev.Applied, ev.Member.Joined)
 
 	page, err := b.Members(ctx, "default", "/svc/db", client.MembersOptions{Where: client.Remote})
 	require.NoError(t, err)

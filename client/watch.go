@@ -61,6 +61,9 @@ type Event struct {
 	Scope  string
 	Group  string
 	Member Member
+	// Applied is when the agent applied a change (by its clock): its
+	// lookups have shown it since. Zero for snapshot members and resets.
+	Applied time.Time
 	// Reason says why, for EventReset.
 	Reason string
 }
@@ -137,9 +140,10 @@ func decodeEvent(f frame) (Event, error) {
 		return ev, nil
 	}
 	var d struct {
-		Scope  string  `json:"scope"`
-		Group  string  `json:"group"`
-		Member *Member `json:"member"`
+		Scope   string    `json:"scope"`
+		Group   string    `json:"group"`
+		Member  *Member   `json:"member"`
+		Applied time.Time `json:"applied"`
 	}
 	if err := json.Unmarshal([]byte(f.data), &d); err != nil {
 		return Event{}, fmt.Errorf("%s event: %w", f.event, err)
@@ -147,7 +151,7 @@ func decodeEvent(f frame) (Event, error) {
 	if d.Group == "" || d.Member == nil || d.Member.ID == "" {
 		return Event{}, fmt.Errorf("%s event without a group or member: %.100q", f.event, f.data)
 	}
-	ev.Scope, ev.Group, ev.Member = d.Scope, d.Group, *d.Member
+	ev.Scope, ev.Group, ev.Member, ev.Applied = d.Scope, d.Group, *d.Member, d.Applied
 	return ev, nil
 }
 
