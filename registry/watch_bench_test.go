@@ -47,20 +47,7 @@ func BenchmarkJoinWatched(b *testing.B) {
 					}
 				}
 				started.Wait()
-				i := 0
-				for b.Loop() {
-					if err := s.Join(w.groups[i], w.members[i], nil); err != nil {
-						b.Fatal(err)
-					}
-					if i++; i == w1Members {
-						b.StopTimer()
-						for j := range w1Members {
-							_ = s.Leave(w.groups[j], w.members[j])
-						}
-						i = 0
-						b.StartTimer()
-					}
-				}
+				joinLoop(b, s, w)
 				b.StopTimer()
 				close(stop)
 				s.n.Close()
