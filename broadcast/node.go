@@ -40,6 +40,13 @@ type NodeStats struct {
 	SendErrors   uint64 // transport.Send failures (a full link queue, or the link is going down); payloads among them are announced again
 	DecodeErrors uint64 // received payloads that were not a valid message
 	StepErrors   uint64 // messages the protocol refused (unknown topic)
+	OutboxErrors uint64 // outbox messages the protocol refused (unknown topic)
+}
+
+// Outgoing is one message of an application's outbox (see Node.SetOutbox).
+type Outgoing struct {
+	Topic       string
+	ID, Payload []byte
 }
 
 // ErrClosed reports a call on a closed Node.
@@ -56,6 +63,7 @@ type Node struct {
 	tick time.Duration
 
 	reqs      chan func()
+	wake      chan struct{} // one pending Wake
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -63,6 +71,7 @@ type Node struct {
 	// Owned by the loop goroutine.
 	treeWaiters map[uint64]chan plumtree.TreeResult
 	stats       NodeStats
+	takeOutbox  func() []Outgoing
 }
 
 // Start creates a Node over tr and starts its goroutine. The peers already
@@ -84,6 +93,7 @@ func Start(tr Transport, opts Options) (*Node, error) {
 		core:        core,
 		tick:        opts.TickInterval,
 		reqs:        make(chan func()),
+		wake:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		treeWaiters: map[uint64]chan plumtree.TreeResult{},
@@ -113,6 +123,50 @@ func (n *Node) Broadcast(topic string, id, payload []byte) error {
 		return derr
 	}
 	return err
+}
+
+// SetOutbox gives the Node an application's queue of messages to
+// broadcast. After Wake, the Node's goroutine calls take and broadcasts what
+// it returns, in that order, as Broadcast would; take hands the messages
+// over (they are not copied). A change the application queues then reaches
+// the transport with no goroutine but the Node's between (Broadcast is a
+// round trip to that goroutine the caller waits on), and what is queued
+// while the goroutine is busy goes out at its next turn, together. take
+// runs on the Node's goroutine: like a handler, it must not block nor call
+// the Node's methods.
+func (n *Node) SetOutbox(take func() []Outgoing) error {
+	if err := n.do(func() { n.takeOutbox = take }); err != nil {
+		return err
+	}
+	n.Wake() // what was queued before
+	return nil
+}
+
+// Wake asks the Node's goroutine to take the outbox. It never blocks, and
+// the wakes made before the goroutine gets to one count as one.
+func (n *Node) Wake() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// DrainOutbox takes the outbox now and returns once its messages are
+// handed to the transport.
+func (n *Node) DrainOutbox() error {
+	return n.do(n.drainOutbox)
+}
+
+// drainOutbox runs on the loop goroutine.
+func (n *Node) drainOutbox() {
+	if n.takeOutbox == nil {
+		return
+	}
+	for _, m := range n.takeOutbox() {
+		if err := n.core.Broadcast(m.Topic, m.ID, m.Payload); err != nil {
+			n.stats.OutboxErrors++
+		}
+	}
 }
 
 // BroadcastOn broadcasts on the tree of root, which need not be this node
@@ -253,6 +307,8 @@ func (n *Node) run() {
 			n.core.Tick()
 		case f := <-n.reqs:
 			f()
+		case <-n.wake:
+			n.drainOutbox()
 		}
 		n.flush()
 	}

@@ -73,7 +73,6 @@ type cluster struct {
 	// advertised is the incarnation memberlist's metadata carries.
 	advertised uint64
 
-	wake chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -111,7 +110,6 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 		cfg:    cc,
 		gone:   make(map[string]bool),
 		absent: make(map[string]time.Time),
-		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 	}
 	mc := cc.Membership
@@ -142,6 +140,10 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 		c.shutdown(false)
 		return err
 	}
+	if err := bcast.SetOutbox(func() []broadcast.Outgoing { return n.takeOutbox(c) }); err != nil {
+		c.shutdown(false)
+		return err
+	}
 	c.wg.Add(2)
 	go n.flushLoop(c)
 	go n.watchStatuses(c)
@@ -156,39 +158,47 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 	return nil
 }
 
-// queueLocked puts a local change in the outbox and wakes the flusher;
-// n.mu is held.
+// queueLocked puts a local change in the outbox and wakes the broadcast's
+// goroutine, which takes the outbox itself (takeOutbox): a change reaches
+// the network with no goroutine of ours between, and changes made while
+// that goroutine is busy go out together at its next turn, so a burst
+// travels as a few batches rather than one broadcast per change. n.mu is
+// held.
 func (c *cluster) queueLocked(o outgoing) {
 	c.outbox = append(c.outbox, o)
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.bcast.Wake()
 }
 
-// flushLoop broadcasts local changes. Changes made while a flush runs wait
-// for the next one, so a burst goes out as a few batches rather than one
-// broadcast per change; the node's lock is never held while it sends.
+// flushLoop sends what is still queued when the cluster stops, the leave
+// among it.
 func (n *Node) flushLoop(c *cluster) {
 	defer c.wg.Done()
-	for {
-		select {
-		case <-c.wake:
-		case <-c.stop:
-			n.flush(c)
-			return
-		}
-		n.flush(c)
-	}
+	<-c.stop
+	n.flush(c)
 }
 
 func (n *Node) flush(c *cluster) {
+	if err := c.bcast.DrainOutbox(); err != nil && !errors.Is(err, broadcast.ErrClosed) {
+		n.cfg.Logger.Warn("registry: broadcast", "err", err)
+	}
+}
+
+// takeOutbox hands the broadcast's goroutine the local changes queued
+// since its last turn, as batches, in order; only that goroutine calls it,
+// so batches leave in the order their changes were made. The node's lock
+// is not held while they are encoded.
+func (n *Node) takeOutbox(c *cluster) []broadcast.Outgoing {
 	n.mu.Lock()
 	out := c.outbox
 	c.outbox = nil
 	n.mu.Unlock()
+	var msgs []broadcast.Outgoing
+	add := func(batches ...replication.Batch) {
+		for _, b := range batches {
+			msgs = append(msgs, broadcast.Outgoing{Topic: replication.Topic, ID: b.ID, Payload: b.Payload})
+		}
+	}
 	for len(out) > 0 {
-		var batches []replication.Batch
 		switch o := out[0]; {
 		case o.op != nil:
 			k := 0
@@ -197,22 +207,20 @@ func (n *Node) flush(c *cluster) {
 				ops = append(ops, *out[k].op)
 				k++
 			}
-			batches, out = replication.Batches(ops, maxBatchBytes), out[k:]
+			add(replication.Batches(ops, maxBatchBytes)...)
+			out = out[k:]
 		case o.state != nil:
-			batches = []replication.Batch{{
+			add(replication.Batch{
 				ID:      replication.MessageID(o.state.Owner, o.state.Version),
 				Payload: replication.StatePayload(o.state),
-			}}
+			})
 			out = out[1:]
 		default:
-			batches, out = []replication.Batch{*o.death}, out[1:]
-		}
-		for _, b := range batches {
-			if err := c.bcast.Broadcast(replication.Topic, b.ID, b.Payload); err != nil && !errors.Is(err, broadcast.ErrClosed) {
-				n.cfg.Logger.Warn("registry: broadcast", "err", err)
-			}
+			add(*o.death)
+			out = out[1:]
 		}
 	}
+	return msgs
 }
 
 // watchStatuses purges the owners the failure detector declares dead or
