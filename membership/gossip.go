@@ -160,6 +160,15 @@ type gossip struct {
 	table  *statusTable
 	log    *slog.Logger
 	leaveT time.Duration
+	// bound is memberlist's address with the port it got, read once at
+	// start: memberlist's record of the local node, which LocalNode points
+	// into, is rewritten under its lock by every UpdateNode.
+	bound string
+
+	// updating serialises UpdateNode (an announce, the leave): memberlist
+	// reads the local node's record outside its lock there, while another
+	// UpdateNode may be rewriting it.
+	updating sync.Mutex
 
 	mu    sync.Mutex
 	meta  nodeMeta            // ours
@@ -246,6 +255,8 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 		return nil, fmt.Errorf("membership: start memberlist on %s: %w", cfg.GossipAddr, err)
 	}
 	g.ml = ml
+	local := ml.LocalNode()
+	g.bound = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
 	return g, nil
 }
 
@@ -273,10 +284,7 @@ func openGossipTransport(host string, port int, logger *log.Logger) (*memberlist
 }
 
 // addr is memberlist's bound address, with the port it actually got.
-func (g *gossip) addr() string {
-	n := g.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-}
+func (g *gossip) addr() string { return g.bound }
 
 func (g *gossip) join(contacts []string) error {
 	joined, err := g.ml.Join(contacts)
@@ -425,6 +433,8 @@ func (g *gossip) leave() {
 	g.mu.Lock()
 	g.meta.Leaving = true
 	g.mu.Unlock()
+	g.updating.Lock()
+	defer g.updating.Unlock()
 	if err := g.ml.UpdateNode(g.leaveT); err != nil {
 		g.log.Debug("membership: announce leave", "err", err)
 	}
@@ -446,8 +456,19 @@ func (g *gossip) setIncarnation(inc uint64) bool {
 }
 
 // announce gossips this node's metadata again, waiting at most the leave
-// timeout for the update to go out.
+// timeout for the update to go out. Once the leave began it does nothing:
+// memberlist drops an update after its leave, and this one would then
+// hold Close for the whole timeout, waiting for a broadcast that never
+// comes.
 func (g *gossip) announce() {
+	g.updating.Lock()
+	defer g.updating.Unlock()
+	g.mu.Lock()
+	leaving := g.meta.Leaving
+	g.mu.Unlock()
+	if leaving {
+		return
+	}
 	if err := g.ml.UpdateNode(g.leaveT); err != nil {
 		g.log.Debug("membership: announce metadata", "err", err)
 	}
