@@ -64,9 +64,30 @@ func DecodeOp(b []byte) (Op, error) {
 	return op, nil
 }
 
-func readOp(d *wire.Decoder) Op {
+// DecodeOpAfter decodes one op as DecodeOp does, the op after prev in a
+// run of one owner's ops (a batch): where its owner, scope or group equals
+// prev's, it takes prev's string rather than allocating its own, since the
+// ops of a burst mostly share them.
+func DecodeOpAfter(b []byte, prev *Op) (Op, error) {
+	d := wire.NewDecoder(b)
+	op := readOpAfter(d, prev)
+	if err := d.Finish(); err != nil {
+		return Op{}, fmt.Errorf("crdt: decode op: %w", err)
+	}
+	return op, nil
+}
+
+func readOp(d *wire.Decoder) Op { return readOpAfter(d, nil) }
+
+// readOpAfter reads an op, sharing prev's strings where equal (prev may be
+// nil).
+func readOpAfter(d *wire.Decoder, prev *Op) Op {
+	var like Op
+	if prev != nil {
+		like = *prev
+	}
 	var op Op
-	op.Owner = d.String(MaxNameLen)
+	op.Owner = stringLike(d, like.Owner)
 	op.Incarnation = d.Uvarint()
 	op.Seq = d.Uvarint()
 	op.Kind = OpKind(d.Byte())
@@ -76,13 +97,22 @@ func readOp(d *wire.Decoder) Op {
 	if d.Err() == nil && op.Seq == 0 {
 		d.Fail(fmt.Errorf("op seq 0"))
 	}
-	op.Scope = d.String(MaxNameLen)
-	op.Group = d.String(MaxNameLen)
+	op.Scope = stringLike(d, like.Scope)
+	op.Group = stringLike(d, like.Group)
 	op.Member = d.String(MaxNameLen)
 	op.Count = d.Uint32()
 	op.Meta = readMeta(d)
 	op.Time = d.Varint()
 	return op
+}
+
+// stringLike reads a name, returning like itself when the bytes equal it.
+func stringLike(d *wire.Decoder, like string) string {
+	b := d.Bytes(MaxNameLen)
+	if like != "" && string(b) == like {
+		return like
+	}
+	return string(b)
 }
 
 func appendMeta(b []byte, m Meta) []byte {

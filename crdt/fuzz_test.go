@@ -55,8 +55,16 @@ func FuzzDecodeOp(f *testing.F) {
 	f.Add(AppendOp(nil, &op))
 	op.Owner = "r"
 	f.Add(AppendOp(nil, &op))
+	h0 := validOp()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		op, err := DecodeOp(b)
+		// A batch's decoder, which shares the previous op's names, reads
+		// exactly what DecodeOp reads.
+		for _, prev := range []*Op{nil, &h0, &op} {
+			after, errAfter := DecodeOpAfter(b, prev)
+			require.Equal(t, err == nil, errAfter == nil, "DecodeOpAfter and DecodeOp disagree on validity")
+			require.Equal(t, op, after)
+		}
 		if err != nil {
 			return
 		}

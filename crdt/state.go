@@ -256,6 +256,25 @@ func (s *State) Known(name string, v Version) bool {
 	return false
 }
 
+// Holds reports whether Apply would find every op of owner's incarnation
+// v.Incarnation up to v.Seq a Duplicate: the replica holds that
+// incarnation at v or later, and neither a tombstone nor Config.Alive
+// refuses the owner. A receiver that checks this before decoding a batch
+// spends nothing on the copies of it that other paths bring.
+func (s *State) Holds(name string, v Version) bool {
+	if name == s.self.name {
+		return !s.self.version.Less(v)
+	}
+	if !s.alive(name) {
+		return false
+	}
+	if t, ok := s.tombstones[name]; ok && v.Incarnation <= t.inc {
+		return false
+	}
+	o, ok := s.owners[name]
+	return ok && o.version.Incarnation == v.Incarnation && v.Seq <= o.version.Seq
+}
+
 // Owners lists the known owners (this node included), sorted.
 func (s *State) Owners() []string {
 	names := make([]string, 0, len(s.owners))

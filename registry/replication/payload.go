@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -36,11 +37,19 @@ func StatePayload(st *crdt.OwnerState) []byte {
 // BatchPayload is the broadcast payload of consecutive ops of one owner
 // (the caller checks they are: Batches does).
 func BatchPayload(ops []crdt.Op) []byte {
-	b := wire.AppendUvarint([]byte{payloadBatch}, uint64(len(ops)))
+	var body []byte
 	for i := range ops {
-		b = wire.AppendBytes(b, crdt.AppendOp(nil, &ops[i]))
+		body = wire.AppendBytes(body, crdt.AppendOp(nil, &ops[i]))
 	}
-	return b
+	return batchPayloadOf(len(ops), body)
+}
+
+// batchPayloadOf is the batch payload of count ops whose encodings, each
+// with its length, are body.
+func batchPayloadOf(count int, body []byte) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(body))
+	b = wire.AppendUvarint(append(b, payloadBatch), uint64(count))
+	return append(b, body...)
 }
 
 // DeathPayload is the broadcast payload of a tombstone: owner is dead up to
@@ -110,8 +119,9 @@ func decodeBatch(b []byte) (decoded, error) {
 		return decoded{}, errors.New("replication: empty batch")
 	}
 	ops := make([]crdt.Op, 0, n)
+	var prev *crdt.Op
 	for i := 0; i < n && d.Err() == nil; i++ {
-		op, err := crdt.DecodeOp(d.Bytes(len(b)))
+		op, err := crdt.DecodeOpAfter(d.Bytes(len(b)), prev)
 		if d.Err() != nil {
 			break
 		}
@@ -122,6 +132,7 @@ func decodeBatch(b []byte) (decoded, error) {
 			return decoded{}, errors.New("replication: batch ops are not consecutive ops of one owner")
 		}
 		ops = append(ops, op)
+		prev = &ops[len(ops)-1]
 	}
 	if err := d.Finish(); err != nil {
 		return decoded{}, err

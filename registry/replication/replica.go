@@ -5,6 +5,7 @@ import (
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
+	"github.com/cpggo/cpg/internal/wire"
 )
 
 // Config tunes a Replica. A zero field takes its default.
@@ -95,16 +96,23 @@ type Batch struct {
 // not one per join.
 func Batches(ops []crdt.Op, maxBytes int) []Batch {
 	var out []Batch
+	// Each op is encoded once, into enc, and appended to the run's body
+	// with its length: the size check and the payload share the encoding.
+	var enc, body []byte
 	for start := 0; start < len(ops); {
-		end, size := start+1, len(crdt.AppendOp(nil, &ops[start]))
+		enc = crdt.AppendOp(enc[:0], &ops[start])
+		body = wire.AppendBytes(body[:0], enc)
+		end, size := start+1, len(enc)
 		for end < len(ops) && end-start < MaxBatchOps &&
 			ops[end].Owner == ops[start].Owner && ops[end].Incarnation == ops[start].Incarnation &&
 			ops[end].Seq == ops[end-1].Seq+1 {
-			opSize := len(crdt.AppendOp(nil, &ops[end])) + 4
+			enc = crdt.AppendOp(enc[:0], &ops[end])
+			opSize := len(enc) + 4
 			if size+opSize > maxBytes {
 				break
 			}
 			size += opSize
+			body = wire.AppendBytes(body, enc)
 			end++
 		}
 		run := ops[start:end]
@@ -113,7 +121,7 @@ func Batches(ops []crdt.Op, maxBytes int) []Batch {
 		if len(run) == 1 {
 			b.Payload = OpPayload(last)
 		} else {
-			b.Payload = BatchPayload(run)
+			b.Payload = batchPayloadOf(len(run), body)
 		}
 		out = append(out, b)
 		start = end
@@ -174,6 +182,12 @@ func (r *Replica) Tick() []plumtree.Action {
 // (Forwarding ops ahead of a gap would leave every node below with the
 // same gap, each pulling from a parent that lacks the op too.)
 func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
+	if r.heldAlready(id, payload) {
+		// Until the tree is pruned, every eager path brings its copy of a
+		// batch: each would cost a decode of every op for nothing.
+		r.stats.Duplicates++
+		return plumtree.Duplicate, r.refuteIfClaimed(nil)
+	}
 	p, err := decodePayload(payload)
 	if err != nil || !p.matches(id) {
 		r.stats.Malformed++
@@ -199,6 +213,19 @@ func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []pl
 		}
 	}
 	return verdict, r.refuteIfClaimed(acts)
+}
+
+// heldAlready reports whether a payload of ops (one op or a batch) named
+// id brings nothing: its ops run up to the version id names, and the
+// replica holds the owner's ops through that version. It decides from the
+// id alone, before decoding; a state or a tombstone is always decoded (a
+// state may carry more than its id names).
+func (r *Replica) heldAlready(id, payload []byte) bool {
+	if len(payload) == 0 || (payload[0] != payloadOp && payload[0] != payloadBatch) {
+		return false
+	}
+	owner, v, err := parseMessageID(id)
+	return err == nil && v.Seq != deathSeq && r.st.Holds(owner, v)
 }
 
 // announceNewer passes an owner's state on under the id of its latest
