@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/cpggo/cpg/registry"
 )
 
@@ -145,11 +143,11 @@ func (d *durable) apply(c change) (int, error) {
 	// The record is read in the write itself: a join (nearly always
 	// accepted) then costs no read transaction of its own. The member's
 	// lock keeps it what it was at the check above.
-	err := d.store.update(func(tx *bolt.Tx) error {
+	err := d.store.update(func(tx *storeTx) error {
 		refused = nil // the write may run again with another group
 		// The lease may have been revoked since the check above; once
 		// revocation removed it, no join may bind to it.
-		if c.kind == changeJoin && c.lease != "" && !leaseLiveIn(tx, c.lease, now) {
+		if c.kind == changeJoin && c.lease != "" && !leaseLiveIn(tx.tx, c.lease, now) {
 			return fmt.Errorf("%w %q", errNoSuchLease, c.lease)
 		}
 		var err error
@@ -161,7 +159,7 @@ func (d *durable) apply(c change) (int, error) {
 		if after, refused = nextRecord(before, c); refused != nil {
 			return nil
 		}
-		return putMember(tx, k, before, after)
+		return putMember(tx, k, after)
 	})
 	if err != nil {
 		return 0, err
@@ -170,7 +168,7 @@ func (d *durable) apply(c change) (int, error) {
 		return 0, refused
 	}
 	if err := applyToRegistry(c); err != nil {
-		if uerr := d.store.update(func(tx *bolt.Tx) error { return putMember(tx, k, after, before) }); uerr != nil {
+		if uerr := d.store.update(func(tx *storeTx) error { return putMember(tx, k, before) }); uerr != nil {
 			d.log.Error("a change the registry refused stays on disk and comes back at the next start", "scope", k.scope, "group", k.group, "member", k.member, "refused", err, "error", uerr)
 		}
 		return 0, err
@@ -276,8 +274,8 @@ func (d *durable) restore() error {
 		d.leases.put(id, l)
 	}
 	type fix struct {
-		key           memberKey
-		before, after memberRecord
+		key   memberKey
+		after memberRecord
 	}
 	var fixes []fix
 	members, joins := 0, 0
@@ -289,7 +287,7 @@ func (d *durable) restore() error {
 			}
 		}
 		if len(after.Joins) != len(r.Joins) {
-			fixes = append(fixes, fix{k, r, after})
+			fixes = append(fixes, fix{k, after})
 		}
 		if after.count() == 0 {
 			continue
@@ -301,14 +299,14 @@ func (d *durable) restore() error {
 		joins += after.count()
 	}
 	if len(fixes) > 0 || len(lapsed) > 0 {
-		err := d.store.update(func(tx *bolt.Tx) error {
+		err := d.store.update(func(tx *storeTx) error {
 			for id := range lapsed {
-				if err := tx.Bucket(bucketLeases).Delete([]byte(id)); err != nil {
+				if err := tx.tx.Bucket(bucketLeases).Delete([]byte(id)); err != nil {
 					return err
 				}
 			}
 			for _, f := range fixes {
-				if err := putMember(tx, f.key, f.before, f.after); err != nil {
+				if err := putMember(tx, f.key, f.after); err != nil {
 					return err
 				}
 			}

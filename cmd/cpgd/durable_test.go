@@ -88,9 +88,12 @@ func (ta *testAgent) count(group, member string) int {
 	return 0
 }
 
+// stored is the store's state, after checking that its index says what
+// the file holds.
 func (ta *testAgent) stored() storedState {
 	st, err := ta.store.load()
 	require.NoError(ta.t, err)
+	require.Equal(ta.t, st.members, logOnDisk(ta.t, ta.store), "the index is the log on disk")
 	return st
 }
 

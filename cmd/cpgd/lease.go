@@ -158,8 +158,8 @@ func (d *durable) grant(ttl time.Duration) (string, leaseRecord, error) {
 	id := newLeaseID()
 	l := leaseRecord{TTL: ttl, Expires: d.now().Add(ttl).UnixNano()}
 	data, _ := json.Marshal(l)
-	err := d.store.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLeases).Put([]byte(id), data)
+	err := d.store.update(func(tx *storeTx) error {
+		return tx.tx.Bucket(bucketLeases).Put([]byte(id), data)
 	})
 	if err != nil {
 		return "", leaseRecord{}, err
@@ -177,12 +177,12 @@ func (d *durable) keepAlive(id string) (leaseRecord, error) {
 	}
 	l.Expires = now.Add(l.TTL).UnixNano()
 	data, _ := json.Marshal(l)
-	err := d.store.update(func(tx *bolt.Tx) error {
+	err := d.store.update(func(tx *storeTx) error {
 		// Revoked (or lapsed and revoked) meanwhile: it stays gone.
-		if tx.Bucket(bucketLeases).Get([]byte(id)) == nil {
+		if tx.tx.Bucket(bucketLeases).Get([]byte(id)) == nil {
 			return fmt.Errorf("%w %q", errNoSuchLease, id)
 		}
-		return tx.Bucket(bucketLeases).Put([]byte(id), data)
+		return tx.tx.Bucket(bucketLeases).Put([]byte(id), data)
 	})
 	if err != nil {
 		return leaseRecord{}, err
@@ -200,13 +200,13 @@ func (d *durable) revoke(id string) (int, error) {
 		return 0, fmt.Errorf("%w %q", errNoSuchLease, id)
 	}
 	var keys []memberKey
-	err := d.store.update(func(tx *bolt.Tx) error {
+	err := d.store.update(func(tx *storeTx) error {
 		var err error
 		keys, err = leaseMembers(tx, id)
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketLeases).Delete([]byte(id))
+		return tx.tx.Bucket(bucketLeases).Delete([]byte(id))
 	})
 	if err != nil {
 		return 0, err
@@ -222,7 +222,7 @@ func (d *durable) revoke(id string) (int, error) {
 		before, after memberRecord
 	}
 	var releases []release
-	err = d.store.update(func(tx *bolt.Tx) error {
+	err = d.store.update(func(tx *storeTx) error {
 		releases = releases[:0]
 		for _, k := range keys {
 			before, err := getMember(tx, k)
@@ -234,7 +234,7 @@ func (d *durable) revoke(id string) (int, error) {
 			if len(after.Joins) == 0 {
 				after.Meta = nil
 			}
-			if err := putMember(tx, k, before, after); err != nil {
+			if err := putMember(tx, k, after); err != nil {
 				return err
 			}
 			releases = append(releases, release{k, before, after})
@@ -367,20 +367,10 @@ func (a *api) showLease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := toLeaseJSON(id, l)
-	err := a.durable.store.db.View(func(tx *bolt.Tx) error {
-		keys, err := leaseMembers(tx, id)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			rec, err := getMember(tx, k)
-			if err != nil {
-				return err
-			}
-			out.Members = append(out.Members, leasedMember{Scope: k.scope, Group: k.group, Member: k.member, Count: rec.Joins[id]})
-		}
-		return nil
-	})
+	keys, records, err := a.durable.store.index.leaseHolders(id)
+	for i, k := range keys {
+		out.Members = append(out.Members, leasedMember{Scope: k.scope, Group: k.group, Member: k.member, Count: records[i].Joins[id]})
+	}
 	if err != nil {
 		writeError(w, err)
 		return

@@ -19,18 +19,18 @@ import (
 const storeFile = "cpgd.db"
 
 // storeFormat marks a data file as cpgd's and says which layout it holds;
-// a file without it is someone else's and is never written to.
-const storeFormat = "cpgd data v1"
+// a file without it is someone else's and is never written to. A file of
+// the previous layout (storeFormatV1) is converted at open.
+const storeFormat = "cpgd data v2"
 
 // storeLockTimeout bounds the wait for the data file's lock: another cpgd
 // holding it is an error at start, not a hang.
 const storeLockTimeout = time.Second
 
 var (
-	bucketMeta     = []byte("cpgd")
-	bucketMembers  = []byte("members")
-	bucketLeases   = []byte("leases")
-	bucketBindings = []byte("lease-members") // lease id + member key: the members a lease holds
+	bucketMeta    = []byte("cpgd")
+	bucketRecords = []byte("member-log") // sequence number: member key + record (memberlog.go)
+	bucketLeases  = []byte("leases")
 
 	keyFormat      = []byte("format")
 	keyIncarnation = []byte("incarnation")
@@ -47,6 +47,10 @@ type store struct {
 	db   *bolt.DB
 	path string
 
+	// index is where each member's record lies in the log, and its
+	// record: what the file holds, in memory (memberlog.go).
+	index memberIndex
+
 	mu      sync.Mutex
 	pending []*storeWrite
 	closing bool
@@ -58,7 +62,7 @@ type store struct {
 }
 
 type storeWrite struct {
-	fn   func(*bolt.Tx) error
+	fn   func(*storeTx) error
 	done chan error
 }
 
@@ -97,6 +101,10 @@ func openStore(dir string) (s *store, err error) {
 		return nil, fmt.Errorf("data file %s: %w", path, err)
 	}
 	s = &store{db: db, path: path, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := db.View(func(tx *bolt.Tx) error { return s.index.rebuild(tx) }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("data file %s: %w", path, err)
+	}
 	go s.commitLoop()
 	return s, nil
 }
@@ -126,10 +134,15 @@ func checkAndInit(db *bolt.DB) error {
 				return err
 			}
 		}
+		if f := meta.Get(keyFormat); bytes.Equal(f, []byte(storeFormatV1)) {
+			if err := convertFromV1(tx); err != nil {
+				return fmt.Errorf("convert from %q: %w", storeFormatV1, err)
+			}
+		}
 		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(storeFormat)) {
 			return fmt.Errorf("format %q, this cpgd reads %q", f, storeFormat)
 		}
-		for _, b := range [][]byte{bucketMembers, bucketLeases, bucketBindings} {
+		for _, b := range [][]byte{bucketRecords, bucketLeases} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -156,14 +169,14 @@ func (s *store) kick() {
 }
 
 // update runs fn in a read-write transaction and returns once that
-// transaction is on disk (fsynced). Concurrent calls share a transaction:
+// transaction is on disk (fsynced) and the index says what it wrote. Concurrent calls share a transaction:
 // the commit loop takes every write queued while the previous commit was
 // syncing, so a busy store makes one fsync per group, not per write, and an
 // idle one adds no delay. fn may run more than once (when a write grouped
 // with it fails, the others run again without it), so it must derive its
 // results from tx alone; an fn that returns an error must have written
 // nothing it relies on, as its transaction is rolled back.
-func (s *store) update(fn func(*bolt.Tx) error) error {
+func (s *store) update(fn func(*storeTx) error) error {
 	w := &storeWrite{fn: fn, done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closing {
@@ -200,9 +213,11 @@ func (s *store) commitLoop() {
 func (s *store) commitGroup(writes []*storeWrite) {
 	for len(writes) > 0 {
 		failed := -1
+		stx := storeTx{index: &s.index}
 		err := s.db.Update(func(tx *bolt.Tx) error {
+			stx.tx = tx
 			for i, w := range writes {
-				if err := w.fn(tx); err != nil {
+				if err := w.fn(&stx); err != nil {
 					failed = i
 					return err
 				}
@@ -211,6 +226,9 @@ func (s *store) commitGroup(writes []*storeWrite) {
 		})
 		if failed < 0 {
 			if err == nil {
+				// Before any writer hears of its commit, so its next
+				// read sees what it wrote.
+				s.index.commit(stx.changed)
 				s.commits.Add(1)
 				s.writes.Add(uint64(len(writes)))
 			}
@@ -246,73 +264,6 @@ func (s *store) nextIncarnation(now time.Time) (uint64, error) {
 	return inc, nil
 }
 
-// memberKey names one member of one group of one scope.
-type memberKey struct{ scope, group, member string }
-
-// encode lays the key out as three length-prefixed strings, so no name's
-// bytes can be mistaken for a separator.
-func (k memberKey) encode() []byte {
-	b := make([]byte, 0, 3*binary.MaxVarintLen16+len(k.scope)+len(k.group)+len(k.member))
-	for _, s := range []string{k.scope, k.group, k.member} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	return b
-}
-
-func decodeMemberKey(b []byte) (memberKey, error) {
-	var parts [3]string
-	for i := range parts {
-		n, used := binary.Uvarint(b)
-		if used <= 0 || n > uint64(len(b)-used) {
-			return memberKey{}, errors.New("bad member key")
-		}
-		parts[i] = string(b[used : used+int(n)])
-		b = b[used+int(n):]
-	}
-	if len(b) != 0 {
-		return memberKey{}, errors.New("bad member key: trailing bytes")
-	}
-	return memberKey{parts[0], parts[1], parts[2]}, nil
-}
-
-// memberRecord is what the store holds of one member this agent joined.
-type memberRecord struct {
-	Meta map[string]string `json:"meta,omitempty"`
-	// Joins counts the member's joins by the lease they were made with
-	// ("" for none); the member's join count is their sum.
-	Joins map[string]uint32 `json:"joins"`
-}
-
-func (r memberRecord) count() int {
-	n := 0
-	for _, c := range r.Joins {
-		n += int(c)
-	}
-	return n
-}
-
-func (r memberRecord) clone() memberRecord {
-	out := memberRecord{Meta: r.Meta, Joins: make(map[string]uint32, len(r.Joins))}
-	for l, c := range r.Joins {
-		out.Joins[l] = c
-	}
-	return out
-}
-
-func decodeMemberRecord(b []byte) (memberRecord, error) {
-	var r memberRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return memberRecord{}, fmt.Errorf("bad member record: %w", err)
-	}
-	for l, c := range r.Joins {
-		if c == 0 || (l != "" && !validLeaseID(l)) {
-			return memberRecord{}, fmt.Errorf("bad member record: %d joins under lease %q", c, l)
-		}
-	}
-	return r, nil
-}
-
 // leaseRecord is a stored lease. Expires is wall-clock time, so a lease
 // that lapsed while the agent was down is seen as lapsed at the next start.
 type leaseRecord struct {
@@ -331,106 +282,37 @@ func decodeLeaseRecord(b []byte) (leaseRecord, error) {
 	return l, nil
 }
 
-// putMember stores r as k's record, or deletes it when r holds no joins,
-// and keeps the lease bindings in step with before.
-func putMember(tx *bolt.Tx, k memberKey, before, r memberRecord) error {
-	key := k.encode()
-	bindings := tx.Bucket(bucketBindings)
-	for l := range before.Joins {
-		if _, still := r.Joins[l]; l != "" && !still {
-			if err := bindings.Delete(append([]byte(l), key...)); err != nil {
-				return err
-			}
-		}
-	}
-	for l := range r.Joins {
-		if _, had := before.Joins[l]; l != "" && !had {
-			if err := bindings.Put(append([]byte(l), key...), nil); err != nil {
-				return err
-			}
-		}
-	}
-	members := tx.Bucket(bucketMembers)
-	if len(r.Joins) == 0 {
-		return members.Delete(key)
-	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return members.Put(key, data)
+// member reads k's record outside any write, as last committed.
+func (s *store) member(k memberKey) (memberRecord, error) {
+	return s.index.get(k)
 }
 
-// getMember reads k's record; a member with no record has no joins.
-func getMember(tx *bolt.Tx, k memberKey) (memberRecord, error) {
-	data := tx.Bucket(bucketMembers).Get(k.encode())
-	if data == nil {
-		return memberRecord{}, nil
-	}
-	return decodeMemberRecord(data)
-}
-
-// member reads k's record outside any write.
-func (s *store) member(k memberKey) (r memberRecord, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		r, err = getMember(tx, k)
-		return err
-	})
-	return r, err
-}
-
-// leaseMembers lists the members bound to lease id.
-func leaseMembers(tx *bolt.Tx, id string) ([]memberKey, error) {
-	var keys []memberKey
-	prefix := []byte(id)
-	c := tx.Bucket(bucketBindings).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		mk, err := decodeMemberKey(k[len(prefix):])
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, mk)
-	}
-	return keys, nil
-}
-
-// storedState is the whole store as read at start.
+// storedState is the whole store: every member's record and the leases.
 type storedState struct {
 	members map[memberKey]memberRecord
 	leases  map[string]leaseRecord
 }
 
-// load reads every record; a record it cannot decode is an error naming
-// it, since dropping it silently would lose an acknowledged registration.
+// load reads every record as last committed; a lease it cannot decode is
+// an error naming it, since dropping it silently would lose its joins.
 func (s *store) load() (st storedState, err error) {
-	st = storedState{members: make(map[memberKey]memberRecord), leases: make(map[string]leaseRecord)}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("data file %s is damaged (%v): move it away to start with no durable state", s.path, p)
 		}
 	}()
+	st.members, err = s.index.snapshot()
+	if err != nil {
+		return storedState{}, fmt.Errorf("data file %s: %w", s.path, err)
+	}
+	st.leases = make(map[string]leaseRecord)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
+		return tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
 			l, err := decodeLeaseRecord(v)
 			if err != nil || !validLeaseID(string(k)) {
 				return fmt.Errorf("lease %q: %v", k, err)
 			}
 			st.leases[string(k)] = l
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMembers).ForEach(func(k, v []byte) error {
-			mk, err := decodeMemberKey(k)
-			if err != nil {
-				return err
-			}
-			r, err := decodeMemberRecord(v)
-			if err != nil {
-				return fmt.Errorf("member %q of %q in scope %q: %w", mk.member, mk.group, mk.scope, err)
-			}
-			st.members[mk] = r
 			return nil
 		})
 	})

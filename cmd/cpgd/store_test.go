@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/cpggo/cpg/registry"
 )
 
 func openTestStore(t *testing.T, dir string) *store {
@@ -42,10 +44,10 @@ func TestStoreRefusesFilesItCannotUse(t *testing.T) {
 		require.NoError(t, err)
 		// Enough records to spread over many pages, then scribble over
 		// the pages past the two meta pages.
-		require.NoError(t, s.update(func(tx *bolt.Tx) error {
+		require.NoError(t, s.update(func(tx *storeTx) error {
 			for i := range 2000 {
 				k := memberKey{"default", "/g", string(rune('a'+i%26)) + string(rune(i))}
-				if err := putMember(tx, k, memberRecord{}, memberRecord{Joins: map[string]uint32{"": 1}}); err != nil {
+				if err := putMember(tx, k, memberRecord{Joins: map[string]uint32{"": 1}}); err != nil {
 					return err
 				}
 			}
@@ -78,8 +80,8 @@ func TestStoreRefusesFilesItCannotUse(t *testing.T) {
 	t.Run("other format", func(t *testing.T) {
 		dir := t.TempDir()
 		s := openTestStore(t, dir)
-		require.NoError(t, s.update(func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketMeta).Put(keyFormat, []byte("cpgd data v99"))
+		require.NoError(t, s.update(func(tx *storeTx) error {
+			return tx.tx.Bucket(bucketMeta).Put(keyFormat, []byte("cpgd data v99"))
 		}))
 		require.NoError(t, s.close())
 		_, err := openStore(dir)
@@ -148,8 +150,8 @@ func TestStoreFailedWriteDoesNotFailItsGroup(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() {
 			k := memberKey{"default", "/g", string(rune('a' + i))}
-			errs[i] = s.update(func(tx *bolt.Tx) error {
-				if err := putMember(tx, k, memberRecord{}, memberRecord{Joins: map[string]uint32{"": 1}}); err != nil {
+			errs[i] = s.update(func(tx *storeTx) error {
+				if err := putMember(tx, k, memberRecord{Joins: map[string]uint32{"": 1}}); err != nil {
 					return err
 				}
 				if i%2 == 1 {
@@ -178,7 +180,7 @@ func TestStoreRefusesWritesOnceClosed(t *testing.T) {
 	s, err := openStore(t.TempDir())
 	require.NoError(t, err)
 	require.NoError(t, s.close())
-	require.ErrorIs(t, s.update(func(*bolt.Tx) error { return nil }), errStoreClosed)
+	require.ErrorIs(t, s.update(func(*storeTx) error { return nil }), errStoreClosed)
 }
 
 func FuzzDecodeMemberKey(f *testing.F) {
@@ -197,16 +199,19 @@ func FuzzDecodeMemberKey(f *testing.F) {
 }
 
 func FuzzDecodeRecords(f *testing.F) {
-	rec, _ := json.Marshal(memberRecord{Meta: map[string]string{"zone": "eu"}, Joins: map[string]uint32{"": 2, "0123456789abcdef": 1}})
-	f.Add(rec)
+	f.Add(memberRecord{Meta: map[string]string{"zone": "eu", "a": ""}, Joins: map[string]uint32{"": 2, "0123456789abcdef": 1}}.appendEncoded(nil))
+	f.Add(memberRecord{Joins: map[string]uint32{"": 1}}.appendEncoded(nil))
 	f.Add([]byte(`{"ttl":10000000000,"expires":1}`))
-	f.Add([]byte(`{"joins":{"x":0}}`))
+	f.Add([]byte{0, 1, 1, 'x', 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if r, err := decodeMemberRecord(b); err == nil {
+		if r, err := decodeRecord(b); err == nil {
+			require.NotEmpty(t, r.Joins)
 			for l, c := range r.Joins {
 				require.NotZero(t, c)
+				require.LessOrEqual(t, c, uint32(maxJoins))
 				require.True(t, l == "" || validLeaseID(l), "lease %q", l)
 			}
+			require.Equal(t, b, r.appendEncoded(nil), "a record has one encoding")
 		}
 		if l, err := decodeLeaseRecord(b); err == nil {
 			require.GreaterOrEqual(t, l.TTL, minLeaseTTL)
@@ -223,4 +228,135 @@ func TestAgentExitsOneOnADataFileItCannotUse(t *testing.T) {
 	code := cli(context.Background(), []string{"agent", "--http", "127.0.0.1:0", "--name", "t1", "--data-dir", dir}, &out, &errOut)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut.String(), "damaged or not a cpgd data file")
+}
+
+// logOnDisk reads every member's record from the file itself, without the
+// index.
+func logOnDisk(t *testing.T, s *store) map[memberKey]memberRecord {
+	t.Helper()
+	members := make(map[memberKey]memberRecord)
+	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRecords).ForEach(func(_, v []byte) error {
+			k, r, err := decodeLogEntry(v)
+			if err != nil {
+				return err
+			}
+			_, dup := members[k]
+			require.False(t, dup, "one record per member: %v", k)
+			members[k] = r
+			return nil
+		})
+	}))
+	return members
+}
+
+// A commit of many joins to members spread over many groups writes a few
+// pages, not one per join: new records are appended to the log's last page
+// whatever their names, so the disk writes and syncs little and the commit
+// spills few pages.
+func TestGroupCommitOfScatteredJoinsWritesFewPages(t *testing.T) {
+	a := startDurable(t, t.TempDir(), time.Now())
+	const groups = 64
+	// Enough members first that a layout by name would spread the groups
+	// over many leaf pages.
+	var wg sync.WaitGroup
+	for w := range groups {
+		wg.Go(func() {
+			for i := range 40 {
+				_, err := a.apply(changeJoin, fmt.Sprintf("/g/%d", w), fmt.Sprintf("before-%d", i), "", nil)
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	commits, writes, pages := a.store.commits.Load(), a.store.writes.Load(), pagesWritten(a.store.db)
+	for w := range groups {
+		wg.Go(func() {
+			for i := range 20 {
+				_, err := a.apply(changeJoin, fmt.Sprintf("/g/%d", w), fmt.Sprintf("m-%d", i), "", nil)
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	commits = a.store.commits.Load() - commits
+	writes = a.store.writes.Load() - writes
+	pages = pagesWritten(a.store.db) - pages
+	perCommit := float64(pages) / float64(commits)
+	t.Logf("%d joins in %d commits (%.1f a commit) wrote %d pages, %.1f a commit", writes, commits, float64(writes)/float64(commits), pages, perCommit)
+	require.LessOrEqual(t, commits*4, writes, "joins share commits")
+	// The log's last leaf or two, its branch, the root bucket's page, the
+	// free list and the meta page.
+	require.LessOrEqual(t, perCommit, 8.0, "pages written per commit")
+}
+
+// pagesWritten is the number of pages db's commits wrote so far.
+func pagesWritten(db *bolt.DB) int64 {
+	st := db.Stats()
+	return st.TxStats.GetWrite()
+}
+
+// A data file of the first layout (records under their names) is converted
+// at open: every registration and lease comes back, the lease's joins
+// still bound to it.
+func TestDataFileOfTheFirstLayoutIsConverted(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	const lease = "0123456789abcdef"
+	db, err := bolt.Open(filepath.Join(dir, storeFile), 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		buckets := map[string]map[string]string{
+			"cpgd": {"format": "cpgd data v1", "incarnation": string(binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano())))},
+			"members": {
+				string(memberKey{"default", "/svc/db", "db-1"}.encode()):   `{"meta":{"zone":"eu"},"joins":{"":2,"` + lease + `":1}}`,
+				string(memberKey{"default", "/svc/web", "web-1"}.encode()): `{"joins":{"` + lease + `":1}}`,
+				string(memberKey{"default", "/svc/api", "api-1"}.encode()): `{"joins":{"":1}}`,
+			},
+			"leases": {lease: `{"ttl":60000000000,"expires":` + fmt.Sprint(now.Add(time.Minute).UnixNano()) + `}`},
+			"lease-members": {
+				lease + string(memberKey{"default", "/svc/db", "db-1"}.encode()):   "",
+				lease + string(memberKey{"default", "/svc/web", "web-1"}.encode()): "",
+			},
+		}
+		for name, kv := range buckets {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			for k, v := range kv {
+				if err := b.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, db.Close())
+
+	a := startDurable(t, dir, now.Add(time.Second))
+	require.Equal(t, 3, a.count("/svc/db", "db-1"))
+	require.Equal(t, 1, a.count("/svc/web", "web-1"))
+	require.Equal(t, 1, a.count("/svc/api", "api-1"))
+	g, err := a.scope().Members("/svc/db")
+	require.NoError(t, err)
+	require.Equal(t, registry.Meta{"zone": "eu"}, g.Members[0].Meta)
+	require.Len(t, a.stored().members, 3)
+	require.NoError(t, a.store.db.View(func(tx *bolt.Tx) error {
+		require.Equal(t, storeFormat, string(tx.Bucket(bucketMeta).Get(keyFormat)))
+		require.Nil(t, tx.Bucket([]byte("members")), "the first layout's buckets are gone")
+		require.Nil(t, tx.Bucket([]byte("lease-members")))
+		return nil
+	}))
+	left, err := a.d.revoke(lease)
+	require.NoError(t, err)
+	require.Equal(t, 2, left, "the lease still holds its two joins")
+	require.Equal(t, 2, a.count("/svc/db", "db-1"))
+	require.Equal(t, 0, a.count("/svc/web", "web-1"))
+	a.stop()
+
+	b := startDurable(t, dir, now.Add(2*time.Second))
+	require.Equal(t, 2, b.count("/svc/db", "db-1"))
+	require.Equal(t, 1, b.count("/svc/api", "api-1"))
+	require.Equal(t, 0, b.count("/svc/web", "web-1"))
 }

@@ -1,0 +1,432 @@
+package main
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The members' records are a log: each is stored under the next sequence
+// number of the bucket, key and record together, and the record it
+// replaces is deleted. New records thus always land on the log's last
+// page, so a commit of many joins rewrites one or two leaf pages instead of
+// one page per join at random places in a tree keyed by name; the index
+// from a member to its record is kept in memory (memberIndex) and rebuilt
+// from the log at open.
+
+// recordsFillPercent fills the log's pages before splitting them: records
+// are appended, so a split page never receives another record and half-full
+// pages would only double the file and the pages to read at start.
+const recordsFillPercent = 1.0
+
+// memberKey names one member of one group of one scope.
+type memberKey struct{ scope, group, member string }
+
+// appendEncoded lays the key out as three length-prefixed strings, so no
+// name's bytes can be mistaken for a separator.
+func (k memberKey) appendEncoded(b []byte) []byte {
+	for _, s := range []string{k.scope, k.group, k.member} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+func (k memberKey) encode() []byte {
+	return k.appendEncoded(make([]byte, 0, 3*binary.MaxVarintLen16+len(k.scope)+len(k.group)+len(k.member)))
+}
+
+func decodeMemberKey(b []byte) (memberKey, error) {
+	k, rest, err := readMemberKey(b)
+	if err != nil {
+		return memberKey{}, err
+	}
+	if len(rest) != 0 {
+		return memberKey{}, errors.New("bad member key: trailing bytes")
+	}
+	return k, nil
+}
+
+// readMemberKey reads an encoded key at the start of b and returns the
+// bytes after it.
+func readMemberKey(b []byte) (memberKey, []byte, error) {
+	var parts [3]string
+	for i := range parts {
+		s, rest, ok := readString(b)
+		if !ok {
+			return memberKey{}, nil, errors.New("bad member key")
+		}
+		parts[i], b = s, rest
+	}
+	return memberKey{parts[0], parts[1], parts[2]}, b, nil
+}
+
+// readString reads a length-prefixed string at the start of b.
+func readString(b []byte) (string, []byte, bool) {
+	n, used := binary.Uvarint(b)
+	if used <= 0 || n > uint64(len(b)-used) {
+		return "", nil, false
+	}
+	return string(b[used : used+int(n)]), b[used+int(n):], true
+}
+
+// memberRecord is what the store holds of one member this agent joined.
+type memberRecord struct {
+	Meta map[string]string
+	// Joins counts the member's joins by the lease they were made with
+	// ("" for none); the member's join count is their sum.
+	Joins map[string]uint32
+}
+
+func (r memberRecord) count() int {
+	n := 0
+	for _, c := range r.Joins {
+		n += int(c)
+	}
+	return n
+}
+
+func (r memberRecord) clone() memberRecord {
+	out := memberRecord{Meta: r.Meta, Joins: make(map[string]uint32, len(r.Joins))}
+	for l, c := range r.Joins {
+		out.Joins[l] = c
+	}
+	return out
+}
+
+// leased reports whether some of r's joins were made under a lease.
+func (r memberRecord) leased() bool {
+	return len(r.Joins) > 1 || (len(r.Joins) == 1 && r.Joins[""] == 0)
+}
+
+// appendEncoded lays the record out as the number of metadata pairs, each
+// key and value length-prefixed, then the number of leases, each lease ID
+// length-prefixed and its join count; both in key order, so one record has
+// one encoding.
+func (r memberRecord) appendEncoded(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(r.Meta)))
+	for _, k := range sortedKeys(r.Meta) {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(r.Meta[k])))
+		b = append(b, r.Meta[k]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Joins)))
+	for _, l := range sortedKeys(r.Joins) {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		b = append(b, l...)
+		b = binary.AppendUvarint(b, uint64(r.Joins[l]))
+	}
+	return b
+}
+
+// sortedKeys is m's keys in order, without sorting the common map of one
+// key (a member joined once, without a lease).
+func sortedKeys[V any](m map[string]V) []string {
+	if len(m) == 1 {
+		for k := range m {
+			return []string{k}
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
+}
+
+// decodeRecord reads an encoded record. It refuses anything appendEncoded
+// would not have written: keys out of order or repeated, a join count of
+// zero, a lease ID of the wrong form, no join at all, trailing bytes.
+func decodeRecord(b []byte) (memberRecord, error) {
+	bad := func(what string) (memberRecord, error) {
+		return memberRecord{}, fmt.Errorf("bad member record: %s", what)
+	}
+	var r memberRecord
+	n, used := binary.Uvarint(b)
+	if used <= 0 || n > uint64(len(b)) {
+		return bad("metadata size")
+	}
+	b = b[used:]
+	if n > 0 {
+		r.Meta = make(map[string]string, n)
+	}
+	last := ""
+	for i := range n {
+		k, rest, ok := readString(b)
+		if !ok {
+			return bad("metadata key")
+		}
+		if i > 0 && k <= last {
+			return bad("metadata keys out of order")
+		}
+		v, rest, ok := readString(rest)
+		if !ok {
+			return bad("metadata value")
+		}
+		r.Meta[k], last, b = v, k, rest
+	}
+	n, used = binary.Uvarint(b)
+	if used <= 0 || n == 0 || n > uint64(len(b)) {
+		return bad("join count")
+	}
+	b = b[used:]
+	r.Joins = make(map[string]uint32, n)
+	for i := range n {
+		l, rest, ok := readString(b)
+		if !ok || (l != "" && !validLeaseID(l)) || (i > 0 && l <= last) {
+			return bad(fmt.Sprintf("lease %q", l))
+		}
+		c, used := binary.Uvarint(rest)
+		if used <= 0 || c == 0 || c > maxJoins {
+			return bad(fmt.Sprintf("joins under lease %q", l))
+		}
+		r.Joins[l], last, b = uint32(c), l, rest[used:]
+	}
+	if len(b) != 0 {
+		return bad("trailing bytes")
+	}
+	return r, nil
+}
+
+// decodeLogEntry reads one entry of the log: a member's key and record.
+func decodeLogEntry(v []byte) (memberKey, memberRecord, error) {
+	k, rest, err := readMemberKey(v)
+	if err != nil {
+		return memberKey{}, memberRecord{}, err
+	}
+	r, err := decodeRecord(rest)
+	if err != nil {
+		return memberKey{}, memberRecord{}, fmt.Errorf("member %q of %q in scope %q: %w", k.member, k.group, k.scope, err)
+	}
+	return k, r, nil
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+// indexedMember is where a member's record lies in the log, and the
+// record, encoded (smaller in memory than its maps).
+type indexedMember struct {
+	seq    uint64 // 0: the member has no record (in a transaction: deleted)
+	record []byte
+	leased bool // some joins were made under a lease
+}
+
+// memberIndex is the log's contents by member. Only the commit loop
+// changes it, after a commit, so reads within a transaction need no lock;
+// reads from elsewhere hold mu.
+type memberIndex struct {
+	mu      sync.RWMutex
+	members map[memberKey]indexedMember
+	byLease map[string]map[memberKey]struct{} // the members a lease holds joins of
+}
+
+// rebuild reads the log into the index; an entry it cannot read is an
+// error naming it, as dropping it silently would lose an acknowledged
+// registration.
+func (x *memberIndex) rebuild(tx *bolt.Tx) error {
+	x.members = make(map[memberKey]indexedMember)
+	x.byLease = make(map[string]map[memberKey]struct{})
+	return tx.Bucket(bucketRecords).ForEach(func(seq, v []byte) error {
+		if len(seq) != 8 {
+			return fmt.Errorf("bad log key %x", seq)
+		}
+		k, r, err := decodeLogEntry(v)
+		if err != nil {
+			return err
+		}
+		if _, dup := x.members[k]; dup {
+			return fmt.Errorf("member %q of %q in scope %q: two records", k.member, k.group, k.scope)
+		}
+		e := indexedMember{seq: binary.BigEndian.Uint64(seq), record: r.appendEncoded(nil), leased: r.leased()}
+		x.members[k] = e
+		x.bind(k, r)
+		return nil
+	})
+}
+
+func (x *memberIndex) bind(k memberKey, r memberRecord) {
+	for l := range r.Joins {
+		if l == "" {
+			continue
+		}
+		if x.byLease[l] == nil {
+			x.byLease[l] = make(map[memberKey]struct{})
+		}
+		x.byLease[l][k] = struct{}{}
+	}
+}
+
+func (x *memberIndex) unbind(k memberKey, r memberRecord) {
+	for l := range r.Joins {
+		if held := x.byLease[l]; held != nil {
+			delete(held, k)
+			if len(held) == 0 {
+				delete(x.byLease, l)
+			}
+		}
+	}
+}
+
+// commit makes the index say what a committed transaction wrote.
+func (x *memberIndex) commit(changed map[memberKey]indexedMember) {
+	if len(changed) == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for k, e := range changed {
+		if old, ok := x.members[k]; ok && old.leased {
+			// Decoded before: an index entry that does not decode is
+			// refused at rebuild or never written.
+			r, _ := decodeRecord(old.record)
+			x.unbind(k, r)
+		}
+		if e.seq == 0 {
+			delete(x.members, k)
+			continue
+		}
+		x.members[k] = e
+		if e.leased {
+			r, _ := decodeRecord(e.record)
+			x.bind(k, r)
+		}
+	}
+}
+
+// get reads k's record as last committed.
+func (x *memberIndex) get(k memberKey) (memberRecord, error) {
+	x.mu.RLock()
+	e, ok := x.members[k]
+	x.mu.RUnlock()
+	if !ok {
+		return memberRecord{}, nil
+	}
+	return decodeRecord(e.record)
+}
+
+// snapshot decodes every record, as last committed.
+func (x *memberIndex) snapshot() (map[memberKey]memberRecord, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make(map[memberKey]memberRecord, len(x.members))
+	for k, e := range x.members {
+		r, err := decodeRecord(e.record)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = r
+	}
+	return out, nil
+}
+
+// storeTx is a transaction of the store: the bbolt transaction and the
+// records it changed, which the index takes on once it is committed.
+type storeTx struct {
+	tx      *bolt.Tx
+	index   *memberIndex
+	changed map[memberKey]indexedMember
+}
+
+// lookup is k's index entry as this transaction sees it.
+func (t *storeTx) lookup(k memberKey) (indexedMember, bool) {
+	if e, ok := t.changed[k]; ok {
+		return e, e.seq != 0
+	}
+	// The commit loop is the index's only writer, and runs this.
+	e, ok := t.index.members[k]
+	return e, ok
+}
+
+// getMember reads k's record; a member with no record has no joins.
+func getMember(t *storeTx, k memberKey) (memberRecord, error) {
+	e, ok := t.lookup(k)
+	if !ok {
+		return memberRecord{}, nil
+	}
+	return decodeRecord(e.record)
+}
+
+// putMember stores r as k's record, or deletes it when r holds no joins.
+func putMember(t *storeTx, k memberKey, r memberRecord) error {
+	log := t.tx.Bucket(bucketRecords)
+	log.FillPercent = recordsFillPercent
+	if old, ok := t.lookup(k); ok {
+		if err := log.Delete(seqKey(old.seq)); err != nil {
+			return err
+		}
+	}
+	if t.changed == nil {
+		t.changed = make(map[memberKey]indexedMember)
+	}
+	if len(r.Joins) == 0 {
+		t.changed[k] = indexedMember{}
+		return nil
+	}
+	for l, c := range r.Joins {
+		if c == 0 || c > maxJoins || (l != "" && !validLeaseID(l)) {
+			return fmt.Errorf("record of %q in %q: %d joins under lease %q", k.member, k.group, c, l)
+		}
+	}
+	seq, err := log.NextSequence()
+	if err != nil {
+		return err
+	}
+	entry := r.appendEncoded(k.appendEncoded(nil))
+	if err := log.Put(seqKey(seq), entry); err != nil {
+		return err
+	}
+	_, record, _ := readMemberKey(entry)
+	t.changed[k] = indexedMember{seq: seq, record: record, leased: r.leased()}
+	return nil
+}
+
+// leaseMembers lists the members holding joins under lease id, in key
+// order, as this transaction sees them.
+func leaseMembers(t *storeTx, id string) ([]memberKey, error) {
+	held := make(map[memberKey]struct{})
+	for k := range t.index.byLease[id] {
+		held[k] = struct{}{}
+	}
+	for k, e := range t.changed {
+		delete(held, k)
+		if !e.leased {
+			continue
+		}
+		r, err := decodeRecord(e.record)
+		if err != nil {
+			return nil, err
+		}
+		if r.Joins[id] > 0 {
+			held[k] = struct{}{}
+		}
+	}
+	return sortedMemberKeys(held), nil
+}
+
+// leaseHolders lists the members holding joins under lease id and their
+// records, as last committed, in key order.
+func (x *memberIndex) leaseHolders(id string) ([]memberKey, []memberRecord, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	keys := sortedMemberKeys(x.byLease[id])
+	records := make([]memberRecord, len(keys))
+	for i, k := range keys {
+		r, err := decodeRecord(x.members[k].record)
+		if err != nil {
+			return nil, nil, err
+		}
+		records[i] = r
+	}
+	return keys, records, nil
+}
+
+func sortedMemberKeys(set map[memberKey]struct{}) []memberKey {
+	keys := slices.Collect(maps.Keys(set))
+	slices.SortFunc(keys, func(a, b memberKey) int {
+		return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.group, b.group), cmp.Compare(a.member, b.member))
+	})
+	return keys
+}
