@@ -179,6 +179,10 @@ type Node struct {
 	// node last resumed from a pause (see keepAlive).
 	lastSweep time.Duration
 	resumedAt time.Duration
+	// Owned by the loop: the stalled-link policy, and the peers whose
+	// links it observed at its last check.
+	revival        *hyparview.Revival
+	revivalWatched map[string]struct{}
 
 	closeOnce sync.Once
 }
@@ -191,6 +195,8 @@ const (
 	inputLinkFailed                           // a link to peer failed
 	inputTransientFailed                      // a short-lived send to peer failed
 	inputJoin                                 // send a JOIN to peer
+	inputProbe                                // a probe of link's peer connected (conn) or failed (err)
+	inputLinkReplaced                         // the peer replaced its established link by a new one
 )
 
 // coreInput is everything that reaches the node's loop from other
@@ -201,7 +207,9 @@ type coreInput struct {
 	msg     hyparview.ProtocolMessage
 	payload []byte
 	link    *link
-	err     error // inputLinkFailed: why the link ended
+	err     error           // inputLinkFailed: why the link ended; inputProbe: why it failed
+	conn    net.Conn        // inputProbe: the probe's authenticated connection
+	res     handshakeResult // inputProbe: its handshake
 }
 
 // Start opens the overlay listener and memberlist and starts the node,
@@ -249,6 +257,7 @@ func Start(cfg NodeConfig) (*Node, error) {
 		links:      make(map[string]*link),
 		conns:      make(map[*link]struct{}),
 		raw:        make(map[net.Conn]struct{}),
+		revival:    hyparview.NewRevival(revivalConfig(cfg.KeepAlive)),
 	}
 	n.closing, n.cancel = context.WithCancel(context.Background())
 	n.gossip, err = startGossip(cfg, self, n.table, logger)

@@ -19,6 +19,8 @@ func (n *Node) run(core *hyparview.Protocol) {
 	defer tick.Stop()
 	keepAlive := time.NewTicker(n.cfg.KeepAlive)
 	defer keepAlive.Stop()
+	revive := time.NewTicker(revivalTick)
+	defer revive.Stop()
 	dir := newMemberDirectory(n.cfg.TickInterval)
 	n.gossip.refresh(dir, time.Now(), n.cfg.Gossip.ReconnectTimeout)
 	core.SetDirectory(dir)
@@ -34,6 +36,8 @@ func (n *Node) run(core *hyparview.Protocol) {
 			core.Tick()
 		case <-keepAlive.C:
 			n.keepAlive(core)
+		case <-revive.C:
+			n.reviveCheck(core)
 		}
 		rd := core.Ready()
 		for _, p := range rd.Reconnect {
@@ -85,11 +89,11 @@ func (n *Node) apply(core *hyparview.Protocol, in coreInput) {
 		n.mu.Lock()
 		active := containsPeer(n.active, in.peer.Name)
 		n.mu.Unlock()
-		if active {
+		if active && !in.link.superseded.Load() {
 			n.events.pushPayload(Event{Type: Message, Peer: in.peer, Payload: in.payload}, in.link.flow)
 		} else {
-			// The link went down before this payload was read: the
-			// consumer has had LinkDown. Its credit still goes back, in
+			// The link went down (or was replaced) before this payload
+			// was read: the consumer has had LinkDown. Its credit still goes back, in
 			// case the link carries on as a secondary one.
 			in.link.flow.release(payloadCost(len(in.payload) + 1))
 		}
@@ -97,10 +101,17 @@ func (n *Node) apply(core *hyparview.Protocol, in coreInput) {
 		core.Join(in.peer)
 	case inputTransientFailed:
 		core.TransientFailed(in.peer)
+	case inputProbe:
+		n.probeDone(core, in)
+	case inputLinkReplaced:
+		n.linkReset(core, in.peer, "the peer replaced the link")
 	case inputLinkFailed:
 		if in.link != nil {
 			primary, replaced := n.unlinkPrimary(in.link)
 			if replaced {
+				// Another link to the peer took over, but what the failed
+				// one held may be lost.
+				n.linkReset(core, in.peer, "link failed, another took over")
 				return
 			}
 			// A secondary link, or one that closes after its peer left the
@@ -190,6 +201,9 @@ func (n *Node) dropLink(core *hyparview.Protocol, l *link, why string) {
 	l.abort()
 	n.forget(l)
 	primary, replaced := n.unlinkPrimary(l)
+	if replaced {
+		n.linkReset(core, l.peer, why+", another link took over")
+	}
 	if primary && !replaced {
 		n.log.Debug("membership: dropping link", "peer", l.peer.Name, "why", why)
 		if containsPeer(core.Active(), l.peer.Name) {

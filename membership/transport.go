@@ -49,6 +49,13 @@ type link struct {
 	lastRecv     atomic.Int64
 	writingSince atomic.Int64
 	failed       atomic.Bool // a failure was already reported
+	// superseded: a probe's connection replaced this link after it
+	// stalled (revival.go); payloads still read from it are dropped, the
+	// consumer having been told the link went down.
+	superseded atomic.Bool
+	// replacesStale: this accepted link replaced one the peer had given
+	// up on (see adopt).
+	replacesStale atomic.Bool
 	// peerMaxFrame is the largest frame the peer reads, from the
 	// handshake; 0 while dialing.
 	peerMaxFrame atomic.Int64
@@ -103,6 +110,28 @@ func (l *link) abort() {
 	if l.conn != nil {
 		l.conn.Close()
 	}
+}
+
+// abortReset aborts a stalled link with a TCP reset rather than a FIN: a
+// FIN would wait behind the unacknowledged data, and the kernel would go
+// on retransmitting frames the peer is told are lost. The reset reaches
+// the peer as soon as the path does and ends its side of the link at once.
+func (l *link) abortReset() {
+	l.mu.Lock()
+	if tc, ok := l.conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	l.mu.Unlock()
+	l.abort()
+}
+
+// stalled reports whether the link's transport is retransmitting data the
+// peer has not acknowledged (see transportStalled).
+func (l *link) stalled() bool {
+	l.mu.Lock()
+	conn := l.conn
+	l.mu.Unlock()
+	return conn != nil && transportStalled(conn)
 }
 
 // retire closes the link after the writer sent what is already queued (a
@@ -440,6 +469,11 @@ func (n *Node) serveConn(conn net.Conn, handshakeDone func()) {
 		conn.Close()
 		return
 	}
+	if l.replacesStale.Load() && !n.input(coreInput{kind: inputLinkReplaced, peer: l.peer, link: l}) {
+		l.abort()
+		n.forget(l)
+		return
+	}
 	if !n.spawn(func() { n.readLoop(l, conn) }) {
 		l.abort()
 		n.forget(l)
@@ -543,7 +577,11 @@ func (n *Node) acceptLoop() {
 // with the lower name wins on both sides. The loser is closed by the node
 // that dialed it (after sending what it queued), and read by the other
 // until then, so no frame is lost. A newer link from the same dialer
-// replaces an older one (the peer reconnected).
+// replaces an older one (the peer reconnected). When the link replaced had
+// been established for longer than a keepalive period, no simultaneous
+// open explains the new one: the peer gave up on the old link (it stalled,
+// or timed out), whose frames in flight may be lost, and adopt marks the
+// new link replacesStale so that the consumer is told (see linkReset).
 func (n *Node) adopt(l *link) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -561,6 +599,9 @@ func (n *Node) adopt(l *link) bool {
 		return true // l stays a secondary link; the peer will close it
 	}
 	n.links[l.peer.Name] = l
+	if est := cur.established.Load(); est != 0 && n.now()-time.Duration(est) > n.cfg.KeepAlive {
+		l.replacesStale.Store(true)
+	}
 	if cur.initiator == n.self.Name {
 		cur.retire()
 	}

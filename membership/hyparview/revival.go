@@ -144,23 +144,19 @@ func (r *Revival) ProbeSucceeded(peer string) bool {
 	return replace
 }
 
-// Replaced records that the link to peer was replaced by a connection the
-// probe did not make (the peer's own probe, say) or that it ended, and
-// reports whether it was suspect then: what it still held may never
-// arrive, and the consumer should be told. A probe still in flight is
-// left to finish; its success will not replace the new link.
-func (r *Revival) Replaced(peer string) bool {
+// Replaced records that the link to peer was replaced by a connection no
+// probe of ours made (the peer's own probe, say), or ended. A probe still
+// in flight is left to finish; its success will not replace the new link.
+func (r *Revival) Replaced(peer string) {
 	s := r.peers[peer]
 	if s == nil {
-		return false
+		return
 	}
-	was := s.suspect
 	if s.probing {
 		s.suspect = false
 	} else {
 		delete(r.peers, peer)
 	}
-	return was
 }
 
 // Suspect reports whether the link to peer is suspect.
