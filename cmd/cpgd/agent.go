@@ -181,6 +181,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	node.Close()
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.drain)
 	defer cancel()
+	a.watches.drain(drainCtx) // streams own their connections: the server does not wait for them
 	if err := srv.Shutdown(drainCtx); err != nil {
 		// A client that sent half a request, or never reads, must not
 		// hold the process: what is still open is cut off. Every change

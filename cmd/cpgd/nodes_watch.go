@@ -32,7 +32,8 @@ func (a *api) watchNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	defer nw.Close()
 
-	stream := openStream(w, a.watches.cfg.writeTimeout)
+	stream := openStream(w, r, a.watches.cfg.writeTimeout, a.watches)
+	defer stream.end()
 	stream.deadline()
 	for _, n := range nw.Nodes() {
 		stream.event("", "node", nodeEventData(n))
@@ -46,6 +47,8 @@ func (a *api) watchNodes(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-stream.closed():
 			return
 		case <-heartbeat.C:
 			if stream.heartbeat() != nil {

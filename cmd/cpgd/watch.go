@@ -78,7 +78,8 @@ func (a *api) watch(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	stream := openStream(w, a.watches.cfg.writeTimeout)
+	stream := openStream(w, r, a.watches.cfg.writeTimeout, a.watches)
+	defer stream.end()
 	if reset != "" {
 		stream.deadline()
 		stream.event("", "reset", errorEvent(reset+"; read the members again, or watch with snapshot=1"))
@@ -87,13 +88,16 @@ func (a *api) watch(w http.ResponseWriter, r *http.Request) {
 	}
 	if opts.Snapshot {
 		stream.deadline()
-		var b []byte
+		// One buffer for all the members: the stream keeps what it is
+		// given until the flush.
+		var b, data []byte
 		for _, g := range sub.Snapshot() {
 			for i := range g.Members {
-				b = appendEvent(b[:0], "", "member", appendEventData(nil, s.Name(), g.Name, &g.Members[i]))
-				stream.raw(b)
+				data = appendEventData(data[:0], s.Name(), g.Name, &g.Members[i])
+				b = appendEvent(b, "", "member", data)
 			}
 		}
+		stream.raw(b)
 		stream.event(a.watches.eventID(sub.Start()), "synced", []byte("{}"))
 		if stream.flush() != nil {
 			return
@@ -105,20 +109,25 @@ func (a *api) watch(w http.ResponseWriter, r *http.Request) {
 // follow writes the subscription's changes as they come, a batch per
 // wake-up, and a heartbeat every interval, until the client goes, the
 // subscription ends or a write fails.
+//
+// After each write the stream sleeps the write interval
+// (streamWriteInterval) before it looks again: changes that come meanwhile
+// go out together at its end, so a busy group costs each stream one
+// wake-up and one write per interval, not one per change, and a quiet
+// stream's next change (after the interval) goes out at once. A sleeping
+// stream waits on no channel of the journal, so the joins that feed a
+// thousand busy streams have no one to wake.
 func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subscription) {
 	heartbeat := time.NewTicker(a.watches.cfg.heartbeat)
 	defer heartbeat.Stop()
 	frame := a.watches.frame
 	var batch []*registry.Record
-	// A change that comes after a quiet spell goes out at once; changes
-	// that come faster than the write interval (streamWriteInterval) go
-	// out together, so a busy group costs each stream a write per
-	// interval, not one per change.
 	var pause *time.Timer
-	var lastWrite time.Time
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-stream.closed():
 			return
 		case <-heartbeat.C:
 			if stream.heartbeat() != nil {
@@ -126,19 +135,6 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 			}
 			continue
 		case <-sub.Ready():
-		}
-		if wait := streamWriteInterval(a.watches.open.Load(), a.watches.cfg.writes) - time.Since(lastWrite); wait > 0 {
-			if pause == nil {
-				pause = time.NewTimer(wait)
-				defer pause.Stop()
-			} else {
-				pause.Reset(wait)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-pause.C:
-			}
 		}
 		var err error
 		batch, err = sub.Next(batch[:0])
@@ -160,7 +156,23 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 		if stream.flush() != nil || err != nil {
 			return
 		}
-		lastWrite = time.Now()
+		wait := streamWriteInterval(a.watches.open.Load(), a.watches.cfg.writes)
+		if wait <= 0 {
+			continue
+		}
+		if pause == nil {
+			pause = time.NewTimer(wait)
+			defer pause.Stop()
+		} else {
+			pause.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-stream.closed():
+			return
+		case <-pause.C:
+		}
 	}
 }
 

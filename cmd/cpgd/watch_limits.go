@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
@@ -64,12 +65,53 @@ type watchHub struct {
 	mu        sync.Mutex
 	open      atomic.Int64 // changed under mu, read without it
 	perClient map[string]int
+	// owned are the streams that took their connection over: the server
+	// no longer knows them, so the agent's drain waits for them here.
+	owned map[*sseStream]struct{}
 }
 
 func newWatchHub(cfg watchConfig, gauge prometheus.Gauge) *watchHub {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &watchHub{cfg: cfg, epoch: hex.EncodeToString(b[:]), gauge: gauge, perClient: make(map[string]int)}
+	return &watchHub{cfg: cfg, epoch: hex.EncodeToString(b[:]), gauge: gauge, perClient: make(map[string]int), owned: make(map[*sseStream]struct{})}
+}
+
+func (h *watchHub) track(s *sseStream) {
+	h.mu.Lock()
+	h.owned[s] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *watchHub) untrack(s *sseStream) {
+	h.mu.Lock()
+	delete(h.owned, s)
+	h.mu.Unlock()
+}
+
+// drain waits, once the node is closed, for the streams that own their
+// connection to write their last event and end, as the server's Shutdown
+// does for its own connections; those still open when ctx ends are cut
+// off.
+func (h *watchHub) drain(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		h.mu.Lock()
+		left := len(h.owned)
+		if left > 0 && ctx.Err() != nil {
+			for s := range h.owned {
+				s.cut()
+			}
+		}
+		h.mu.Unlock()
+		if left == 0 || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
 }
 
 // admit counts a new stream from the request's client, or answers 429 when

@@ -347,6 +347,27 @@ func TestWatchLimitsAnswer429(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "node streams count too")
 }
 
+// A stream owns its connection: the server no longer says when the client
+// goes, so the stream must see it itself and free its slot at once, not
+// at its next write (a heartbeat, 15 s away).
+func TestClosedWatchFreesItsSlotAtOnce(t *testing.T) {
+	base := startAgent(t, "--max-watches-per-client", "1")
+	for i := range 3 {
+		resp, s := openWatch(t, base+"/v1/scopes/default/watch?pattern=/quiet")
+		require.NotNil(t, s, "watch %d: status %d", i, resp.StatusCode)
+		require.True(t, resp.Close, "the connection is the stream's: Connection: close")
+		resp.Body.Close()
+		require.Eventually(t, func() bool {
+			resp, err := http.Get(base + "/v1/scopes/default/watch?pattern=/probe")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}, 2*time.Second, 10*time.Millisecond, "watch %d: its slot is freed when the client closes it", i)
+	}
+}
+
 func TestWatchRefusesBadRequests(t *testing.T) {
 	base := startAgent(t)
 	for _, q := range []string{"", "?pattern=/a/**", "?pattern=/a&snapshot=yes", "?pattern=/a&color=red", "?pattern=/a&pattern=/b"} {
