@@ -111,30 +111,47 @@ func (r memberRecord) leased() bool {
 // one encoding.
 func (r memberRecord) appendEncoded(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(r.Meta)))
-	for _, k := range sortedKeys(r.Meta) {
+	appendMeta := func(k, v string) {
 		b = binary.AppendUvarint(b, uint64(len(k)))
 		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(r.Meta[k])))
-		b = append(b, r.Meta[k]...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
 	}
+	inOrder(r.Meta, appendMeta)
 	b = binary.AppendUvarint(b, uint64(len(r.Joins)))
-	for _, l := range sortedKeys(r.Joins) {
+	inOrder(r.Joins, func(l string, c uint32) {
 		b = binary.AppendUvarint(b, uint64(len(l)))
 		b = append(b, l...)
-		b = binary.AppendUvarint(b, uint64(r.Joins[l]))
-	}
+		b = binary.AppendUvarint(b, uint64(c))
+	})
 	return b
 }
 
-// sortedKeys is m's keys in order, without sorting the common map of one
-// key (a member joined once, without a lease).
-func sortedKeys[V any](m map[string]V) []string {
-	if len(m) == 1 {
-		for k := range m {
-			return []string{k}
-		}
+// encodedSize is an upper bound of the record's encoded length.
+func (r memberRecord) encodedSize() int {
+	n := 2 * binary.MaxVarintLen32
+	for k, v := range r.Meta {
+		n += 2*binary.MaxVarintLen32 + len(k) + len(v)
 	}
-	return slices.Sorted(maps.Keys(m))
+	for l := range r.Joins {
+		n += 2*binary.MaxVarintLen32 + len(l)
+	}
+	return n
+}
+
+// inOrder calls f with m's entries in key order, sorting (and allocating)
+// only for maps of more than one entry: a member is nearly always joined
+// once, without a lease, and without metadata.
+func inOrder[V any](m map[string]V, f func(string, V)) {
+	if len(m) <= 1 {
+		for k, v := range m {
+			f(k, v)
+		}
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		f(k, m[k])
+	}
 }
 
 // decodeRecord reads an encoded record. It refuses anything appendEncoded
@@ -374,12 +391,16 @@ func putMember(t *storeTx, k memberKey, r memberRecord) error {
 	if err != nil {
 		return err
 	}
-	entry := r.appendEncoded(k.appendEncoded(nil))
-	if err := log.Put(seqKey(seq), entry); err != nil {
+	// One allocation holds the log's key, the member's key and its record.
+	entry := make([]byte, 8, 8+3*binary.MaxVarintLen32+len(k.scope)+len(k.group)+len(k.member)+r.encodedSize())
+	binary.BigEndian.PutUint64(entry, seq)
+	entry = k.appendEncoded(entry)
+	keyEnd := len(entry)
+	entry = r.appendEncoded(entry)
+	if err := log.Put(entry[:8:8], entry[8:]); err != nil {
 		return err
 	}
-	_, record, _ := readMemberKey(entry)
-	t.changed[k] = indexedMember{seq: seq, record: record, leased: r.leased()}
+	t.changed[k] = indexedMember{seq: seq, record: entry[keyEnd:], leased: r.leased()}
 	return nil
 }
 

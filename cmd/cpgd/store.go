@@ -54,6 +54,7 @@ type store struct {
 	mu      sync.Mutex
 	pending []*storeWrite
 	closing bool
+	broken  error         // set when the index could not be read again after a failed commit
 	wake    chan struct{} // cap 1: pending has writes, or the store closes
 	done    chan struct{} // the commit loop ended
 
@@ -183,6 +184,10 @@ func (s *store) update(fn func(*storeTx) error) error {
 		s.mu.Unlock()
 		return errStoreClosed
 	}
+	if s.broken != nil {
+		s.mu.Unlock()
+		return s.broken
+	}
 	s.pending = append(s.pending, w)
 	s.mu.Unlock()
 	s.kick()
@@ -231,6 +236,8 @@ func (s *store) commitGroup(writes []*storeWrite) {
 				s.index.commit(stx.changed)
 				s.commits.Add(1)
 				s.writes.Add(uint64(len(writes)))
+			} else {
+				s.resync()
 			}
 			for _, w := range writes {
 				w.done <- err
@@ -240,6 +247,26 @@ func (s *store) commitGroup(writes []*storeWrite) {
 		writes[failed].done <- err
 		writes = append(writes[:failed:failed], writes[failed+1:]...)
 	}
+}
+
+// resync reads the index again from the file after a commit failed:
+// whether the failed commit's pages reached the disk is unknown (its meta
+// page may have been written before its sync failed), and bbolt may read
+// them back as committed. An index that disagreed with the file could
+// write a second record of one member. Should the file not be readable,
+// every later write fails: a restart reads the file afresh.
+func (s *store) resync() {
+	var fresh memberIndex
+	err := s.db.View(func(tx *bolt.Tx) error { return fresh.rebuild(tx) })
+	if err != nil {
+		s.mu.Lock()
+		s.broken = fmt.Errorf("data file %s: a commit failed and the file could not be read again (%w): restart the agent", s.path, err)
+		s.mu.Unlock()
+		return
+	}
+	s.index.mu.Lock()
+	s.index.members, s.index.byLease = fresh.members, fresh.byLease
+	s.index.mu.Unlock()
 }
 
 // nextIncarnation returns the incarnation of this start, max(now, last+1),
