@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -231,21 +232,33 @@ type indexedMember struct {
 	leased bool // some joins were made under a lease
 }
 
-// memberIndex is the log's contents by member. Only the commit loop
-// changes it, after a commit, so reads within a transaction need no lock;
-// reads from elsewhere hold mu.
+// joinedOnce is the record of a member joined once without a lease or
+// metadata, by far the most common: the index shares this copy.
+var joinedOnce = memberRecord{Joins: map[string]uint32{"": 1}}.appendEncoded(nil)
+
+func newIndexedMember(seq uint64, record []byte, leased bool) indexedMember {
+	if bytes.Equal(record, joinedOnce) {
+		record = joinedOnce
+	}
+	return indexedMember{seq: seq, record: record, leased: leased}
+}
+
+// memberIndex is the log's contents by member, keyed by the member's
+// encoded key (one string, smaller than a memberKey's three). Only the
+// commit loop changes it, after a commit, so reads within a transaction
+// need no lock; reads from elsewhere hold mu.
 type memberIndex struct {
 	mu      sync.RWMutex
-	members map[memberKey]indexedMember
-	byLease map[string]map[memberKey]struct{} // the members a lease holds joins of
+	members map[string]indexedMember
+	byLease map[string]map[string]struct{} // the members a lease holds joins of
 }
 
 // rebuild reads the log into the index; an entry it cannot read is an
 // error naming it, as dropping it silently would lose an acknowledged
 // registration.
 func (x *memberIndex) rebuild(tx *bolt.Tx) error {
-	x.members = make(map[memberKey]indexedMember)
-	x.byLease = make(map[string]map[memberKey]struct{})
+	x.members = make(map[string]indexedMember)
+	x.byLease = make(map[string]map[string]struct{})
 	return tx.Bucket(bucketRecords).ForEach(func(seq, v []byte) error {
 		if len(seq) != 8 {
 			return fmt.Errorf("bad log key %x", seq)
@@ -254,32 +267,32 @@ func (x *memberIndex) rebuild(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		if _, dup := x.members[k]; dup {
+		key := string(k.encode())
+		if _, dup := x.members[key]; dup {
 			return fmt.Errorf("member %q of %q in scope %q: two records", k.member, k.group, k.scope)
 		}
-		e := indexedMember{seq: binary.BigEndian.Uint64(seq), record: r.appendEncoded(nil), leased: r.leased()}
-		x.members[k] = e
-		x.bind(k, r)
+		x.members[key] = newIndexedMember(binary.BigEndian.Uint64(seq), r.appendEncoded(nil), r.leased())
+		x.bind(key, r)
 		return nil
 	})
 }
 
-func (x *memberIndex) bind(k memberKey, r memberRecord) {
+func (x *memberIndex) bind(key string, r memberRecord) {
 	for l := range r.Joins {
 		if l == "" {
 			continue
 		}
 		if x.byLease[l] == nil {
-			x.byLease[l] = make(map[memberKey]struct{})
+			x.byLease[l] = make(map[string]struct{})
 		}
-		x.byLease[l][k] = struct{}{}
+		x.byLease[l][key] = struct{}{}
 	}
 }
 
-func (x *memberIndex) unbind(k memberKey, r memberRecord) {
+func (x *memberIndex) unbind(key string, r memberRecord) {
 	for l := range r.Joins {
 		if held := x.byLease[l]; held != nil {
-			delete(held, k)
+			delete(held, key)
 			if len(held) == 0 {
 				delete(x.byLease, l)
 			}
@@ -288,35 +301,40 @@ func (x *memberIndex) unbind(k memberKey, r memberRecord) {
 }
 
 // commit makes the index say what a committed transaction wrote.
-func (x *memberIndex) commit(changed map[memberKey]indexedMember) {
+func (x *memberIndex) commit(changed map[string]indexedMember) {
 	if len(changed) == 0 {
 		return
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for k, e := range changed {
-		if old, ok := x.members[k]; ok && old.leased {
+	for key, e := range changed {
+		if old, ok := x.members[key]; ok && old.leased {
 			// Decoded before: an index entry that does not decode is
 			// refused at rebuild or never written.
 			r, _ := decodeRecord(old.record)
-			x.unbind(k, r)
+			x.unbind(key, r)
 		}
 		if e.seq == 0 {
-			delete(x.members, k)
+			delete(x.members, key)
 			continue
 		}
-		x.members[k] = e
+		x.members[key] = e
 		if e.leased {
 			r, _ := decodeRecord(e.record)
-			x.bind(k, r)
+			x.bind(key, r)
 		}
 	}
 }
 
+// keyBuffer holds a member's encoded key while it is looked up.
+type keyBuffer [128]byte
+
 // get reads k's record as last committed.
 func (x *memberIndex) get(k memberKey) (memberRecord, error) {
+	var buf keyBuffer
+	key := k.appendEncoded(buf[:0])
 	x.mu.RLock()
-	e, ok := x.members[k]
+	e, ok := x.members[string(key)]
 	x.mu.RUnlock()
 	if !ok {
 		return memberRecord{}, nil
@@ -329,7 +347,11 @@ func (x *memberIndex) snapshot() (map[memberKey]memberRecord, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	out := make(map[memberKey]memberRecord, len(x.members))
-	for k, e := range x.members {
+	for key, e := range x.members {
+		k, err := decodeMemberKey([]byte(key))
+		if err != nil {
+			return nil, err
+		}
 		r, err := decodeRecord(e.record)
 		if err != nil {
 			return nil, err
@@ -344,22 +366,24 @@ func (x *memberIndex) snapshot() (map[memberKey]memberRecord, error) {
 type storeTx struct {
 	tx      *bolt.Tx
 	index   *memberIndex
-	changed map[memberKey]indexedMember
+	changed map[string]indexedMember
 }
 
-// lookup is k's index entry as this transaction sees it.
-func (t *storeTx) lookup(k memberKey) (indexedMember, bool) {
-	if e, ok := t.changed[k]; ok {
+// lookup is the index entry of the member of encoded key, as this
+// transaction sees it.
+func (t *storeTx) lookup(key []byte) (indexedMember, bool) {
+	if e, ok := t.changed[string(key)]; ok {
 		return e, e.seq != 0
 	}
 	// The commit loop is the index's only writer, and runs this.
-	e, ok := t.index.members[k]
+	e, ok := t.index.members[string(key)]
 	return e, ok
 }
 
 // getMember reads k's record; a member with no record has no joins.
 func getMember(t *storeTx, k memberKey) (memberRecord, error) {
-	e, ok := t.lookup(k)
+	var buf keyBuffer
+	e, ok := t.lookup(k.appendEncoded(buf[:0]))
 	if !ok {
 		return memberRecord{}, nil
 	}
@@ -368,51 +392,52 @@ func getMember(t *storeTx, k memberKey) (memberRecord, error) {
 
 // putMember stores r as k's record, or deletes it when r holds no joins.
 func putMember(t *storeTx, k memberKey, r memberRecord) error {
-	log := t.tx.Bucket(bucketRecords)
-	log.FillPercent = recordsFillPercent
-	if old, ok := t.lookup(k); ok {
-		if err := log.Delete(seqKey(old.seq)); err != nil {
-			return err
-		}
-	}
-	if t.changed == nil {
-		t.changed = make(map[memberKey]indexedMember)
-	}
-	if len(r.Joins) == 0 {
-		t.changed[k] = indexedMember{}
-		return nil
-	}
 	for l, c := range r.Joins {
 		if c == 0 || c > maxJoins || (l != "" && !validLeaseID(l)) {
 			return fmt.Errorf("record of %q in %q: %d joins under lease %q", k.member, k.group, c, l)
 		}
 	}
+	log := t.tx.Bucket(bucketRecords)
+	log.FillPercent = recordsFillPercent
+	// One allocation holds the log's key, the member's key and its record.
+	entry := make([]byte, 8, 8+3*binary.MaxVarintLen32+len(k.scope)+len(k.group)+len(k.member)+r.encodedSize())
+	entry = k.appendEncoded(entry)
+	key := entry[8:]
+	if old, ok := t.lookup(key); ok {
+		if err := log.Delete(seqKey(old.seq)); err != nil {
+			return err
+		}
+	}
+	if t.changed == nil {
+		t.changed = make(map[string]indexedMember)
+	}
+	if len(r.Joins) == 0 {
+		t.changed[string(key)] = indexedMember{}
+		return nil
+	}
 	seq, err := log.NextSequence()
 	if err != nil {
 		return err
 	}
-	// One allocation holds the log's key, the member's key and its record.
-	entry := make([]byte, 8, 8+3*binary.MaxVarintLen32+len(k.scope)+len(k.group)+len(k.member)+r.encodedSize())
 	binary.BigEndian.PutUint64(entry, seq)
-	entry = k.appendEncoded(entry)
 	keyEnd := len(entry)
 	entry = r.appendEncoded(entry)
 	if err := log.Put(entry[:8:8], entry[8:]); err != nil {
 		return err
 	}
-	t.changed[k] = indexedMember{seq: seq, record: entry[keyEnd:], leased: r.leased()}
+	t.changed[string(key)] = newIndexedMember(seq, entry[keyEnd:], r.leased())
 	return nil
 }
 
 // leaseMembers lists the members holding joins under lease id, in key
 // order, as this transaction sees them.
 func leaseMembers(t *storeTx, id string) ([]memberKey, error) {
-	held := make(map[memberKey]struct{})
-	for k := range t.index.byLease[id] {
-		held[k] = struct{}{}
+	held := make(map[string]struct{})
+	for key := range t.index.byLease[id] {
+		held[key] = struct{}{}
 	}
-	for k, e := range t.changed {
-		delete(held, k)
+	for key, e := range t.changed {
+		delete(held, key)
 		if !e.leased {
 			continue
 		}
@@ -421,10 +446,10 @@ func leaseMembers(t *storeTx, id string) ([]memberKey, error) {
 			return nil, err
 		}
 		if r.Joins[id] > 0 {
-			held[k] = struct{}{}
+			held[key] = struct{}{}
 		}
 	}
-	return sortedMemberKeys(held), nil
+	return sortedMemberKeys(held)
 }
 
 // leaseHolders lists the members holding joins under lease id and their
@@ -432,10 +457,13 @@ func leaseMembers(t *storeTx, id string) ([]memberKey, error) {
 func (x *memberIndex) leaseHolders(id string) ([]memberKey, []memberRecord, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	keys := sortedMemberKeys(x.byLease[id])
+	keys, err := sortedMemberKeys(x.byLease[id])
+	if err != nil {
+		return nil, nil, err
+	}
 	records := make([]memberRecord, len(keys))
 	for i, k := range keys {
-		r, err := decodeRecord(x.members[k].record)
+		r, err := decodeRecord(x.members[string(k.encode())].record)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -444,10 +472,18 @@ func (x *memberIndex) leaseHolders(id string) ([]memberKey, []memberRecord, erro
 	return keys, records, nil
 }
 
-func sortedMemberKeys(set map[memberKey]struct{}) []memberKey {
-	keys := slices.Collect(maps.Keys(set))
+// sortedMemberKeys decodes a set of encoded keys, in order.
+func sortedMemberKeys(set map[string]struct{}) ([]memberKey, error) {
+	keys := make([]memberKey, 0, len(set))
+	for key := range set {
+		k, err := decodeMemberKey([]byte(key))
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
 	slices.SortFunc(keys, func(a, b memberKey) int {
 		return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.group, b.group), cmp.Compare(a.member, b.member))
 	})
-	return keys
+	return keys, nil
 }
