@@ -44,11 +44,35 @@ func probeConnectTimeout(srtt time.Duration) time.Duration {
 	return max(revivalTick*4/5, 4*srtt)
 }
 
-// reviveCheck runs every revivalTick: it tells the revival policy how each
-// active link's transport is doing and starts the probes it asks for.
+// resetWait bounds how long a replaced link waits for the peer to answer
+// on its successor before it is reset anyway.
+const resetWait = 250 * time.Millisecond
+
+// pendingReset is a link replaced by a probe's connection, to be reset
+// once the peer answered on the new one or resetWait passed.
+type pendingReset struct {
+	old, fresh *link
+	deadline   time.Duration
+}
+
+// reviveCheck runs every revivalTick: it resets the links replaced whose
+// peer answered on their successor, tells the revival policy how each
+// active link's transport is doing, and starts the probes it asks for.
 func (n *Node) reviveCheck(core *hyparview.Protocol) {
 	n.revival.Tick()
 	now := n.now()
+	waiting := n.pendingResets[:0]
+	for _, p := range n.pendingResets {
+		answered := p.fresh.lastRecv.Load() > p.fresh.established.Load()
+		if answered || now > p.deadline || p.fresh.stopped() {
+			p.old.abortReset()
+			n.forget(p.old)
+			continue
+		}
+		waiting = append(waiting, p)
+	}
+	clear(n.pendingResets[len(waiting):])
+	n.pendingResets = waiting
 	active := core.Active()
 	n.mu.Lock()
 	links := make([]*link, 0, len(active))
@@ -162,10 +186,14 @@ func (n *Node) probeDone(core *hyparview.Protocol, in coreInput) {
 	n.conns[fresh] = struct{}{}
 	n.mu.Unlock()
 	if revive {
+		// The old link is reset once the peer answers on the new one (a
+		// pong to this ping), which proves the peer adopted it: reset
+		// sooner, the old link may end at the peer before the new one
+		// begins there, and the peer would take that for a failure.
 		old.superseded.Store(true)
 		old.failed.Store(true)
-		old.abortReset()
-		n.forget(old)
+		fresh.enqueueControl(fresh.nextPing(n.now()))
+		n.pendingResets = append(n.pendingResets, pendingReset{old: old, fresh: fresh, deadline: n.now() + resetWait})
 		n.log.Debug("membership: stalled link replaced by a probe's connection", "peer", name)
 	}
 	if !n.spawn(func() { n.readLoop(fresh, in.conn) }) || !n.spawn(func() { n.writeLoop(fresh, in.conn) }) {

@@ -179,10 +179,12 @@ type Node struct {
 	// node last resumed from a pause (see keepAlive).
 	lastSweep time.Duration
 	resumedAt time.Duration
-	// Owned by the loop: the stalled-link policy, and the peers whose
-	// links it observed at its last check.
+	// Owned by the loop: the stalled-link policy, the peers whose links
+	// it observed at its last check, and the links it replaced that wait
+	// for their reset.
 	revival        *hyparview.Revival
 	revivalWatched map[string]struct{}
+	pendingResets  []pendingReset
 
 	closeOnce sync.Once
 }

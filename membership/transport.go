@@ -590,18 +590,23 @@ func (n *Node) adopt(l *link) bool {
 	}
 	n.conns[l] = struct{}{}
 	cur := n.links[l.peer.Name]
+	// A primary that failed (its failure not yet taken by the loop) is
+	// as stale as a live one the peer gave up on.
+	if cur != nil {
+		if est := cur.established.Load(); est != 0 && n.now()-time.Duration(est) > n.cfg.KeepAlive {
+			l.replacesStale.Store(true)
+		}
+	}
 	if cur == nil || cur.stopped() {
 		n.links[l.peer.Name] = l
 		return true
 	}
 	winner := min(n.self.Name, l.peer.Name)
 	if cur.initiator == winner && l.initiator != winner {
+		l.replacesStale.Store(false)
 		return true // l stays a secondary link; the peer will close it
 	}
 	n.links[l.peer.Name] = l
-	if est := cur.established.Load(); est != 0 && n.now()-time.Duration(est) > n.cfg.KeepAlive {
-		l.replacesStale.Store(true)
-	}
 	if cur.initiator == n.self.Name {
 		cur.retire()
 	}
