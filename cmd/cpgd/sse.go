@@ -26,12 +26,12 @@ type sseStream struct {
 	writeTimeout time.Duration
 	err          error // the first write error; the stream is dead after it
 
-	// pending is the next chunk's events, by reference.
-	pending [][]byte
+	// pending is the next chunk: a slot for its size line, then its
+	// events by reference (the very array handed to writev).
+	pending net.Buffers
 	// Set once the stream owns its connection (writev path).
 	conn     net.Conn
 	gone     chan struct{} // closed when the client closes the connection
-	iov      net.Buffers
 	writing  net.Buffers
 	head     []byte
 	hub      *watchHub
@@ -110,6 +110,9 @@ func (s *sseStream) deadline() {
 // are not copied: they must not change until the flush.
 func (s *sseStream) raw(b []byte) {
 	if s.err == nil && len(b) > 0 {
+		if len(s.pending) == 0 {
+			s.pending = append(s.pending, nil) // the size line's slot
+		}
 		s.pending = append(s.pending, b)
 	}
 }
@@ -151,7 +154,7 @@ func (s *sseStream) flush() error {
 		return s.err
 	}
 	if s.conn == nil {
-		for _, b := range s.pending {
+		for _, b := range s.pending[1:] {
 			if _, s.err = s.w.Write(b); s.err != nil {
 				break
 			}
@@ -163,28 +166,28 @@ func (s *sseStream) flush() error {
 		return s.err
 	}
 	size := 0
-	for _, b := range s.pending {
+	for _, b := range s.pending[1:] {
 		size += len(b)
 	}
 	s.head = strconv.AppendUint(s.head[:0], uint64(size), 16)
 	s.head = append(s.head, crlf...)
-	s.iov = append(s.iov[:0], s.head)
-	s.iov = append(s.iov, s.pending...)
-	s.iov = append(s.iov, crlf)
+	s.pending[0] = s.head
+	s.pending = append(s.pending, crlf)
 	// WriteTo consumes its receiver: give it a copy of the slice header
 	// (a field, so that it does not escape) to keep the array for the
 	// next flush.
-	s.writing = s.iov
+	s.writing = s.pending
 	_, s.err = s.writing.WriteTo(s.conn)
-	clear(s.iov) // the events' bytes are not held past their write
+	s.writing = nil
 	s.drop()
 	return s.err
 }
 
+// drop forgets the chunk: the events' bytes are not held past their write.
 func (s *sseStream) drop() {
 	clear(s.pending)
 	s.pending = s.pending[:0]
-	if cap(s.pending) > 4096 {
+	if cap(s.pending) > maxKeptBatch {
 		s.pending = nil // a burst's array is not kept for the stream's life
 	}
 }
@@ -213,3 +216,9 @@ func (s *sseStream) cut() { _ = s.conn.Close() }
 func errorEvent(msg string) []byte {
 	return append(appendJSONString(append([]byte(nil), `{"error":`...), msg), '}')
 }
+
+// maxKeptBatch is the most events a stream's batch arrays keep room for
+// between writes: a stream of a busy group reuses them, write after write,
+// instead of allocating them again (a thousand such streams kept the
+// garbage collector busy), and a rare burst's room is given back.
+const maxKeptBatch = 1024

@@ -111,18 +111,18 @@ func (a *api) watch(w http.ResponseWriter, r *http.Request) {
 // subscription ends or a write fails.
 //
 // After each write the stream sleeps the write interval
-// (streamWriteInterval) before it looks again: changes that come meanwhile
-// go out together at its end, so a busy group costs each stream one
-// wake-up and one write per interval, not one per change, and a quiet
-// stream's next change (after the interval) goes out at once. A sleeping
-// stream waits on no channel of the journal, so the joins that feed a
-// thousand busy streams have no one to wake.
+// (streamWriteInterval, up to a quarter more: the streams' pacer wakes
+// those that wait about as long together) before it looks again: changes
+// that come meanwhile go out together at its end, so a busy group costs
+// each stream one wake-up and one write per interval, not one per change,
+// and a quiet stream's next change (after the interval) goes out at once.
+// A sleeping stream waits on no channel of the journal, so the joins that
+// feed a thousand busy streams have no one to wake.
 func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subscription) {
 	heartbeat := time.NewTicker(a.watches.cfg.heartbeat)
 	defer heartbeat.Stop()
 	frame := a.watches.frame
 	var batch []*registry.Record
-	var pause *time.Timer
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,7 +143,7 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 			stream.raw(rec.Encoded(frame))
 		}
 		clear(batch)
-		if cap(batch) > 256 {
+		if cap(batch) > maxKeptBatch {
 			batch = nil // a burst's buffer is not kept for the stream's life
 		}
 		switch {
@@ -160,18 +160,12 @@ func (a *api) follow(ctx context.Context, stream *sseStream, sub *registry.Subsc
 		if wait <= 0 {
 			continue
 		}
-		if pause == nil {
-			pause = time.NewTimer(wait)
-			defer pause.Stop()
-		} else {
-			pause.Reset(wait)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-stream.closed():
 			return
-		case <-pause.C:
+		case <-a.watches.pace.after(wait):
 		}
 	}
 }

@@ -65,6 +65,7 @@ type watchHub struct {
 	mu        sync.Mutex
 	open      atomic.Int64 // changed under mu, read without it
 	perClient map[string]int
+	pace      pacer
 	// owned are the streams that took their connection over: the server
 	// no longer knows them, so the agent's drain waits for them here.
 	owned map[*sseStream]struct{}

@@ -1,6 +1,9 @@
 package main
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // streamWriteInterval is the least time between two writes to one watch
 // stream while open streams are open and the node's write budget is writes
@@ -32,3 +35,42 @@ const (
 	// change reaches every watcher within it.
 	maxScaledInterval = 50 * time.Millisecond
 )
+
+// pacer wakes the streams that wait out their write interval together, a
+// few batches per interval, instead of each on a timer of its own: a
+// thousand streams of a busy group each waking at its own moment kept the
+// node's threads going to sleep and waking up between them, and that
+// switching cost more than the streams' own work.
+type pacer struct {
+	mu    sync.Mutex
+	ticks map[int64]chan struct{} // by the time it closes, in ns
+}
+
+// pacerSlots is how many wake-up times an interval has: a stream waits
+// its interval and at most a quarter of it more.
+const pacerSlots = 4
+
+// after returns a channel closed once d has passed, at the next of the
+// times every stream waiting about as long shares.
+func (p *pacer) after(d time.Duration) <-chan struct{} {
+	slot := max(int64(d)/pacerSlots, 1)
+	now := time.Now()
+	at := (now.UnixNano() + int64(d) + slot - 1) / slot * slot
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ch, ok := p.ticks[at]; ok {
+		return ch
+	}
+	if p.ticks == nil {
+		p.ticks = make(map[int64]chan struct{})
+	}
+	ch := make(chan struct{})
+	p.ticks[at] = ch
+	time.AfterFunc(time.Unix(0, at).Sub(now), func() {
+		p.mu.Lock()
+		delete(p.ticks, at)
+		p.mu.Unlock()
+		close(ch)
+	})
+	return ch
+}

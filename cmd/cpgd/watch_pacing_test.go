@@ -21,3 +21,30 @@ func TestStreamWriteIntervalGrowsWithOpenStreams(t *testing.T) {
 	require.Zero(t, streamWriteInterval(1000, 0), "--watch-writes 0 writes each change at once")
 	require.Zero(t, streamWriteInterval(0, budget))
 }
+
+// Streams that wait out about the same interval wake together, a few
+// batches per interval, each no sooner than its interval and at most a
+// quarter of it later (plus the scheduler's delay).
+func TestPacerWakesStreamsTogether(t *testing.T) {
+	var p pacer
+	const d = 40 * time.Millisecond
+	type waiter struct {
+		asked time.Time
+		ch    <-chan struct{}
+	}
+	var waiters []waiter
+	distinct := map[<-chan struct{}]bool{}
+	for range 100 {
+		w := waiter{time.Now(), p.after(d)}
+		waiters = append(waiters, w)
+		distinct[w.ch] = true
+	}
+	require.LessOrEqual(t, len(distinct), 3, "100 streams asking within a moment share a few wake-ups")
+	for _, w := range waiters {
+		<-w.ch
+		waited := time.Since(w.asked)
+		require.GreaterOrEqual(t, waited, d)
+		require.Less(t, waited, d+d/pacerSlots+50*time.Millisecond)
+	}
+	require.Empty(t, p.ticks, "a wake-up that went off is forgotten")
+}
