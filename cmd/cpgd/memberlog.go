@@ -57,6 +57,9 @@ func decodeMemberKey(b []byte) (memberKey, error) {
 // readMemberKey reads an encoded key at the start of b and returns the
 // bytes after it.
 func readMemberKey(b []byte) (memberKey, []byte, error) {
+	if _, ok := encodedKeyLen(b); !ok {
+		return memberKey{}, nil, errors.New("bad member key")
+	}
 	var parts [3]string
 	for i := range parts {
 		s, rest, ok := readString(b)
@@ -66,6 +69,19 @@ func readMemberKey(b []byte) (memberKey, []byte, error) {
 		parts[i], b = s, rest
 	}
 	return memberKey{parts[0], parts[1], parts[2]}, b, nil
+}
+
+// encodedKeyLen is the length of the encoded key at the start of b.
+func encodedKeyLen(b []byte) (int, bool) {
+	n := 0
+	for range 3 {
+		l, used := binary.Uvarint(b[n:])
+		if used <= 0 || l > uint64(len(b)-n-used) {
+			return 0, false
+		}
+		n += used + int(l)
+	}
+	return n, true
 }
 
 // readString reads a length-prefixed string at the start of b.
@@ -263,16 +279,27 @@ func (x *memberIndex) rebuild(tx *bolt.Tx) error {
 		if len(seq) != 8 {
 			return fmt.Errorf("bad log key %x", seq)
 		}
-		k, r, err := decodeLogEntry(v)
-		if err != nil {
-			return err
+		n, ok := encodedKeyLen(v)
+		if !ok {
+			return errors.New("bad member key")
 		}
-		key := string(k.encode())
+		key, record := string(v[:n]), v[n:]
 		if _, dup := x.members[key]; dup {
+			k, _ := decodeMemberKey(v[:n])
 			return fmt.Errorf("member %q of %q in scope %q: two records", k.member, k.group, k.scope)
 		}
-		x.members[key] = newIndexedMember(binary.BigEndian.Uint64(seq), r.appendEncoded(nil), r.leased())
-		x.bind(key, r)
+		e := indexedMember{seq: binary.BigEndian.Uint64(seq), record: joinedOnce}
+		// Most members are joined once, without a lease or metadata:
+		// their record needs neither decoding nor a copy of its own.
+		if !bytes.Equal(record, joinedOnce) {
+			_, r, err := decodeLogEntry(v)
+			if err != nil {
+				return err
+			}
+			e.record, e.leased = bytes.Clone(record), r.leased()
+			x.bind(key, r)
+		}
+		x.members[key] = e
 		return nil
 	})
 }

@@ -391,3 +391,35 @@ func TestStoreIndexFollowsTheFileAfterAFailedCommit(t *testing.T) {
 	require.Equal(t, logOnDisk(t, s), st.members)
 	require.Equal(t, map[memberKey]memberRecord{b: {Joins: map[string]uint32{"": 1}}}, st.members)
 }
+
+// A log entry that does not decode, or a second record of one member, is
+// an error at open naming the member, never a registration silently lost.
+func TestStoreRefusesALogItCannotRead(t *testing.T) {
+	entry := func(k memberKey, record []byte) []byte { return append(k.encode(), record...) }
+	db1 := memberKey{"default", "/svc/db", "db-1"}
+	for name, c := range map[string]struct {
+		entries [][]byte
+		want    string
+	}{
+		"bad record":  {[][]byte{entry(db1, []byte{0, 1, 0, 0})}, `member "db-1" of "/svc/db" in scope "default": bad member record`},
+		"bad key":     {[][]byte{{9, 'x'}}, "bad member key"},
+		"two records": {[][]byte{entry(db1, joinedOnce), entry(db1, joinedOnce)}, `member "db-1" of "/svc/db" in scope "default": two records`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := openStore(dir)
+			require.NoError(t, err)
+			require.NoError(t, s.db.Update(func(tx *bolt.Tx) error {
+				for i, e := range c.entries {
+					if err := tx.Bucket(bucketRecords).Put(seqKey(uint64(i+1)), e); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			require.NoError(t, s.close())
+			_, err = openStore(dir)
+			require.ErrorContains(t, err, c.want)
+		})
+	}
+}
