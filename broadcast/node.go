@@ -72,6 +72,7 @@ type Node struct {
 	treeWaiters map[uint64]chan plumtree.TreeResult
 	stats       NodeStats
 	takeOutbox  func() []Outgoing
+	moreEvents  bool // the last turn left events in the poller
 }
 
 // Start creates a Node over tr and starts its goroutine. The peers already
@@ -292,8 +293,22 @@ func (n *Node) run() {
 		n.core.NeighborUp(peer.Name)
 	}
 	n.flush()
-	events := n.tr.Events()
+	// A transport that lets the loop take its events itself saves a
+	// goroutine hand-off per received message.
+	var events <-chan membership.Event
+	var waiting <-chan struct{}
+	poller, polling := n.tr.(eventPoller)
+	if polling {
+		waiting = poller.EventsWaiting()
+		n.takeEvents(poller) // choose polling before any event is queued
+	} else {
+		events = n.tr.Events()
+	}
 	for {
+		waitingNow := waiting
+		if polling && n.moreEvents {
+			waitingNow = alreadySignalled
+		}
 		select {
 		case <-n.stop:
 			return
@@ -303,6 +318,8 @@ func (n *Node) run() {
 				continue
 			}
 			n.handle(ev)
+		case <-waitingNow:
+			n.takeEvents(poller)
 		case <-ticker.C:
 			n.core.Tick()
 		case f := <-n.reqs:
@@ -312,6 +329,38 @@ func (n *Node) run() {
 		}
 		n.flush()
 	}
+}
+
+// eventPoller is a Transport whose events the loop can take itself, as
+// *membership.Node's: EventsWaiting signals that NextEvent has some.
+type eventPoller interface {
+	NextEvent() (membership.Event, bool)
+	EventsWaiting() <-chan struct{}
+}
+
+// eventsPerTurn bounds the events one turn of the loop takes, so that
+// ticks, calls and the outbox are served during a flood.
+const eventsPerTurn = 64
+
+// alreadySignalled is a channel that is always ready: the loop waits on it
+// instead of the poller's signal when a turn left events waiting.
+var alreadySignalled = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// takeEvents handles the events the poller holds, up to eventsPerTurn.
+func (n *Node) takeEvents(p eventPoller) {
+	for range eventsPerTurn {
+		ev, ok := p.NextEvent()
+		if !ok {
+			n.moreEvents = false
+			return
+		}
+		n.handle(ev)
+	}
+	n.moreEvents = true
 }
 
 func (n *Node) handle(ev membership.Event) {

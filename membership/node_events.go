@@ -24,9 +24,18 @@ import "sync"
 type eventQueue struct {
 	mu      sync.Mutex
 	pending map[string]*peerEvents // by peer name; never empty
-	seq     uint64                 // orders events across peers
-	wake    chan struct{}          // one pending wake-up for the pump
-	out     chan Event
+	// linked holds the peers whose last link event queued is a LinkUp:
+	// a payload queued for another would reach the consumer outside its
+	// link's LinkUp and LinkDown.
+	linked map[string]bool
+	seq    uint64        // orders events across peers
+	wake   chan struct{} // one pending wake-up for the consumer
+	out    chan Event
+	// chosen closes when the consumer picks how it takes events: the
+	// channel (Node.Events, through the pump) or polling (Node.NextEvent).
+	chosen     chan struct{}
+	chooseOnce sync.Once
+	polled     bool // set before chosen closes
 }
 
 // peerEvents is one peer's queue: a slice consumed from head, compacted
@@ -79,8 +88,10 @@ type queuedEvent struct {
 func newEventQueue() *eventQueue {
 	return &eventQueue{
 		pending: make(map[string]*peerEvents),
+		linked:  make(map[string]bool),
 		wake:    make(chan struct{}, 1),
 		out:     make(chan Event),
+		chosen:  make(chan struct{}),
 	}
 }
 
@@ -88,6 +99,11 @@ func newEventQueue() *eventQueue {
 func (q *eventQueue) pushLink(ev Event) {
 	q.mu.Lock()
 	name := ev.Peer.Name
+	if ev.Type == LinkUp {
+		q.linked[name] = true
+	} else {
+		delete(q.linked, name)
+	}
 	if queue := q.pending[name]; ev.Type == LinkDown && queue != nil && queue.last().ev.Type == LinkUp {
 		queue.popLast()
 		q.dropIfEmpty(name, queue)
@@ -105,6 +121,22 @@ func (q *eventQueue) pushPayload(ev Event, flow *flowControl) {
 	q.appendLocked(queuedEvent{ev: ev, flow: flow})
 	q.mu.Unlock()
 	q.notify()
+}
+
+// pushPayloadIfLinked queues a Message holding one credit of flow if the
+// last link event queued for its peer is a LinkUp; false, and nothing
+// queued, otherwise. Checked and queued under one lock, so a LinkDown
+// queued concurrently goes either after the payload or before the check.
+func (q *eventQueue) pushPayloadIfLinked(ev Event, flow *flowControl) bool {
+	q.mu.Lock()
+	if !q.linked[ev.Peer.Name] {
+		q.mu.Unlock()
+		return false
+	}
+	q.appendLocked(queuedEvent{ev: ev, flow: flow})
+	q.mu.Unlock()
+	q.notify()
+	return true
 }
 
 func (q *eventQueue) appendLocked(e queuedEvent) {
@@ -177,10 +209,48 @@ func (q *eventQueue) len() int {
 	return n
 }
 
-// pump hands queued events to the consumer until done closes, then closes
-// the consumer's channel.
+// channel is the consumer's channel, fed by the pump; taking it chooses
+// the channel over polling.
+func (q *eventQueue) channel() <-chan Event {
+	q.chooseOnce.Do(func() { close(q.chosen) })
+	return q.out
+}
+
+// poll takes the next event without waiting, its credit returned: the
+// consumer that calls it has chosen polling over the channel, and the
+// pump hands nothing out. The wake channel signals that events may be
+// waiting.
+func (q *eventQueue) poll() (Event, bool) {
+	q.chooseOnce.Do(func() {
+		q.polled = true
+		close(q.chosen)
+	})
+	if !q.polled {
+		return Event{}, false // the channel was chosen first
+	}
+	e, ok := q.pop()
+	if !ok {
+		return Event{}, false
+	}
+	if e.flow != nil {
+		e.flow.release(payloadCost(len(e.ev.Payload) + 1))
+	}
+	return e.ev, true
+}
+
+// pump hands queued events to the consumer's channel, if the consumer
+// chose it, until done closes, then closes the channel.
 func (q *eventQueue) pump(done <-chan struct{}) {
 	defer close(q.out)
+	select {
+	case <-q.chosen:
+	case <-done:
+		return
+	}
+	if q.polled {
+		<-done
+		return
+	}
 	for {
 		e, ok := q.pop()
 		if !ok {
@@ -229,3 +299,17 @@ func (q *eventQueue) linkEventWaiting() bool {
 	}
 	return false
 }
+
+// NextEvent takes the next event without waiting, for a consumer that runs
+// a loop of its own: the events and their order are those Events
+// delivers, with no goroutine between the link's reader and the consumer.
+// A consumer uses either NextEvent or Events, not both: whichever is
+// called first is how events come, and NextEvent reports nothing once
+// Events was taken. Call it until it reports false after each signal of
+// EventsWaiting.
+func (n *Node) NextEvent() (Event, bool) { return n.events.poll() }
+
+// EventsWaiting signals that events may be waiting for NextEvent. A signal
+// stands for every event queued before it was received, so a consumer
+// that takes events until NextEvent reports false misses none.
+func (n *Node) EventsWaiting() <-chan struct{} { return n.events.wake }

@@ -1,7 +1,9 @@
 package membership
 
 import (
+	"slices"
 	"testing"
+	"time"
 )
 
 func drainQueue(q *eventQueue) []Event {
@@ -110,8 +112,9 @@ func TestEventQueueReleasesCreditOnDelivery(t *testing.T) {
 	if _, ok := flow.takeGrant(); ok {
 		t.Fatal("credit granted before the consumer took anything")
 	}
+	events := q.channel()
 	for range 4 {
-		<-q.out
+		<-events
 	}
 	var granted uint64
 	for granted < uint64(4*cost) {
@@ -129,4 +132,78 @@ func TestEventQueueReleasesCreditOnDelivery(t *testing.T) {
 	if granted != uint64(4*cost) {
 		t.Fatalf("granted %d bytes of credit for 4 payloads of %d taken", granted, cost)
 	}
+}
+
+// TestReaderQueuesPayloadsOnlyWhileLinked: a link's reader queues a
+// payload itself only between its peer's LinkUp and LinkDown as queued for
+// the consumer; otherwise it must go through the node's loop, which knows
+// whether the peer is still active.
+func TestReaderQueuesPayloadsOnlyWhileLinked(t *testing.T) {
+	q := newEventQueue()
+	flow := newFlowControl(1 << 10)
+	payload := func() Event { return Event{Type: Message, Peer: Peer{Name: "b"}, Payload: []byte("x")} }
+	if q.pushPayloadIfLinked(payload(), flow) {
+		t.Fatal("a payload was queued before its peer's LinkUp")
+	}
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "b"}})
+	if !q.pushPayloadIfLinked(payload(), flow) {
+		t.Fatal("a payload was refused after its peer's LinkUp")
+	}
+	q.pushLink(Event{Type: LinkDown, Peer: Peer{Name: "b"}})
+	if q.pushPayloadIfLinked(payload(), flow) {
+		t.Fatal("a payload was queued after its peer's LinkDown")
+	}
+	// A LinkUp cancelled by its LinkDown before the consumer saw it leaves
+	// the peer unlinked too.
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "c"}})
+	q.pushLink(Event{Type: LinkDown, Peer: Peer{Name: "c"}})
+	if q.pushPayloadIfLinked(Event{Type: Message, Peer: Peer{Name: "c"}}, flow) {
+		t.Fatal("a payload was queued for a link whose LinkUp was cancelled")
+	}
+	got := describeEvents(drainQueue(q))
+	want := []string{"link-up b", "message b x", "link-down b"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestPollingTakesEventsInOrderAndReturnsCredit: a consumer that polls
+// gets the events the channel would carry, in the same order, each
+// payload's credit back as it takes it, and the pump hands out nothing.
+func TestPollingTakesEventsInOrderAndReturnsCredit(t *testing.T) {
+	q := newEventQueue()
+	done := make(chan struct{})
+	pumped := make(chan struct{})
+	go func() { q.pump(done); close(pumped) }()
+	cost := payloadCost(len("x") + 1)
+	flow := newFlowControl(int(2 * cost))
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "b"}})
+	for range 2 {
+		if err := flow.received(cost); err != nil {
+			t.Fatal(err)
+		}
+		q.pushPayload(Event{Type: Message, Peer: Peer{Name: "b"}, Payload: []byte("x")}, flow)
+	}
+	<-q.wake
+	var got []Event
+	for {
+		ev, ok := q.poll()
+		if !ok {
+			break
+		}
+		got = append(got, ev)
+	}
+	if want := []string{"link-up b", "message b x", "message b x"}; !slices.Equal(describeEvents(got), want) {
+		t.Fatalf("polled %q, want %q", describeEvents(got), want)
+	}
+	if err := flow.received(cost); err != nil {
+		t.Fatalf("credit not returned as the payloads were taken: %v", err)
+	}
+	select {
+	case ev := <-q.channel():
+		t.Fatalf("the channel delivered %v to a polling consumer", ev)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(done)
+	<-pumped
 }

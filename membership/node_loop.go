@@ -26,11 +26,18 @@ func (n *Node) run(core *hyparview.Protocol) {
 	core.SetDirectory(dir)
 	var reconnecting atomic.Bool
 	for {
+		// settled is the link whose frame this iteration takes: the link
+		// events that frame causes are queued by execute, and only then
+		// may the link's reader queue its payloads without the loop.
+		var settled *link
 		select {
 		case <-n.done:
 			return
 		case in := <-n.inputs:
 			n.apply(core, in)
+			if in.link != nil && (in.kind == inputMessage || in.kind == inputPayload) {
+				settled = in.link
+			}
 		case <-tick.C:
 			n.gossip.refresh(dir, time.Now(), n.cfg.Gossip.ReconnectTimeout)
 			core.Tick()
@@ -44,6 +51,9 @@ func (n *Node) run(core *hyparview.Protocol) {
 			n.reconnect(p.Addr, &reconnecting)
 		}
 		n.execute(core, rd)
+		if settled != nil {
+			settled.inLoop.Add(-1)
+		}
 	}
 }
 

@@ -59,6 +59,9 @@ type link struct {
 	// peerMaxFrame is the largest frame the peer reads, from the
 	// handshake; 0 while dialing.
 	peerMaxFrame atomic.Int64
+	// inLoop counts the frames of this link the reader handed to the
+	// node's loop that the loop has not finished with (see readLoop).
+	inLoop atomic.Int64
 
 	mu      sync.Mutex
 	conn    net.Conn
@@ -374,11 +377,14 @@ func (n *Node) finishLink(l *link, conn net.Conn) {
 	n.forget(l)
 }
 
-// readLoop owns a link's read side: HyParView messages and payloads go to
-// the node's loop in arrival order; heartbeats and credit are handled
-// here. It never waits for the application: the peer sends payloads only
-// against credit, so there is always room for what arrives, and pings keep
-// being answered however far behind the application is.
+// readLoop owns a link's read side: HyParView messages go to the node's
+// loop; payloads go straight to the event queue when its peer's LinkUp is
+// queued and no earlier frame of this link is still in the loop, and
+// through the loop otherwise, so that they keep their place after the
+// link events the frames before them cause; heartbeats and credit are
+// handled here. It never waits for the application: the peer sends
+// payloads only against credit, so there is always room for what arrives,
+// and pings keep being answered however far behind the application is.
 func (n *Node) readLoop(l *link, conn net.Conn) {
 	r := bufio.NewReaderSize(conn, readBufferSize)
 	for {
@@ -416,11 +422,16 @@ func (n *Node) readLoop(l *link, conn net.Conn) {
 				n.linkBroken(l, err)
 				return
 			}
+			if l.inLoop.Load() == 0 && n.events.pushPayloadIfLinked(Event{Type: Message, Peer: l.peer, Payload: f.payload}, l.flow) {
+				continue
+			}
+			l.inLoop.Add(1)
 			if !n.input(coreInput{kind: inputPayload, peer: l.peer, payload: f.payload, link: l}) {
 				return
 			}
 		default:
-			if !n.input(coreInput{kind: inputMessage, peer: l.peer, msg: f.msg}) {
+			l.inLoop.Add(1)
+			if !n.input(coreInput{kind: inputMessage, peer: l.peer, msg: f.msg, link: l}) {
 				return
 			}
 		}
