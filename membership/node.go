@@ -259,7 +259,7 @@ func Start(cfg NodeConfig) (*Node, error) {
 		links:      make(map[string]*link),
 		conns:      make(map[*link]struct{}),
 		raw:        make(map[net.Conn]struct{}),
-		revival:    hyparview.NewRevival(revivalConfig()),
+		revival:    hyparview.NewRevival(revivalConfig(cfg.KeepAlive)),
 	}
 	n.closing, n.cancel = context.WithCancel(context.Background())
 	n.gossip, err = startGossip(cfg, self, n.table, logger)
