@@ -27,12 +27,15 @@ func linkTimeout(keepAlive, rto time.Duration) time.Duration {
 // within tens of milliseconds of the network's return.
 const revivalTick = 25 * time.Millisecond
 
-// revivalConfig is the revival policy for a node whose keepalive period is
-// keepAlive: a probe per check at most, and a link silent for two
-// keepalive periods (a healthy peer pings once per period) is suspect even
-// when its transport reports no stall.
-func revivalConfig(keepAlive time.Duration) hyparview.RevivalConfig {
-	return hyparview.RevivalConfig{ProbeTicks: 1, SilentTicks: int(2 * keepAlive / revivalTick)}
+// revivalConfig is the revival policy of the driver: a probe per check at
+// most, once TCP has reported a stall at two checks in a row. On a live
+// path a lost segment's retransmission is acknowledged within a round trip,
+// far less than a check period on a LAN, so a stall seen twice is a path
+// that is down (or losing its retransmissions too). Silence alone does not
+// make a link suspect here: a live peer on an overloaded host can stay
+// quiet for a while, and the keepalive timeout covers a silent peer.
+func revivalConfig() hyparview.RevivalConfig {
+	return hyparview.RevivalConfig{ProbeTicks: 1, StallTicks: 2}
 }
 
 // probeConnectTimeout bounds a probe's TCP connect: a connect that has not

@@ -18,12 +18,14 @@ import "fmt"
 // down and up, so that it compares state with the peer at once (the
 // registry's anti-entropy) instead of waiting on frames that may be lost.
 //
-// A link is suspect while its transport reports a stall (data the peer has
-// not acknowledged past a retransmission timeout: the path, not the peer's
-// process, is at fault, since a live kernel acknowledges what a slow
-// process has not read yet), or when no frame at all came from the peer
-// for SilentTicks (a fallback for transports that report no stall). A
-// merely slow peer is neither: it is never probed. A suspect link is
+// A link is suspect once its transport has reported a stall at StallTicks
+// checks in a row (data the peer has not acknowledged past a
+// retransmission timeout: the path, not the peer's process, is at fault,
+// since a live kernel acknowledges what a slow process has not read yet;
+// and in a row, because on a live but lossy path the retransmission of a
+// lost segment is acknowledged within a round trip), or when no frame at
+// all came from the peer for SilentTicks (a fallback for transports that
+// report no stall). A merely slow peer is neither: it is never probed. A suspect link is
 // probed at most once per ProbeTicks, with at most one probe in flight, so
 // a peer that stays unreachable costs a bounded trickle of connection
 // attempts until the keepalive timeout drops the link.
@@ -44,6 +46,9 @@ type RevivalConfig struct {
 	// probe after the one that failed): the delay between the network's
 	// return and the link's.
 	ProbeTicks int
+	// StallTicks is how many checks in a row must see the transport
+	// stalled before the link is suspect; 0 means 1.
+	StallTicks int
 	// SilentTicks makes a link suspect when no frame came from its peer for
 	// that many ticks, whatever the transport says; 0 turns that off. It
 	// should exceed a keepalive period plus a round trip, the longest a
@@ -53,8 +58,8 @@ type RevivalConfig struct {
 
 // Validate reports a configuration a Revival cannot run.
 func (c RevivalConfig) Validate() error {
-	if c.ProbeTicks < 1 || c.SilentTicks < 0 {
-		return fmt.Errorf("hyparview: revival config %+v: want ProbeTicks >= 1, SilentTicks >= 0", c)
+	if c.ProbeTicks < 1 || c.SilentTicks < 0 || c.StallTicks < 0 {
+		return fmt.Errorf("hyparview: revival config %+v: want ProbeTicks >= 1, StallTicks and SilentTicks >= 0", c)
 	}
 	return nil
 }
@@ -69,6 +74,7 @@ type LinkHealth struct {
 }
 
 type revivalState struct {
+	stalls    int // checks in a row that saw the transport stalled
 	suspect   bool
 	probing   bool   // a probe is in flight
 	lastProbe uint64 // tick the last probe started; valid once probes > 0
@@ -90,19 +96,28 @@ func (r *Revival) Tick() { r.now++ }
 // Observe records the health of the active link to peer and reports
 // whether the driver should start a probe connection to it now.
 func (r *Revival) Observe(peer string, h LinkHealth) bool {
-	suspect := h.Stalled || (r.cfg.SilentTicks > 0 && h.SilentTicks >= r.cfg.SilentTicks)
 	s := r.peers[peer]
-	if !suspect {
-		if s != nil && !s.probing {
-			delete(r.peers, peer)
-		} else if s != nil {
-			s.suspect = false // the probe in flight will not replace the link
-		}
-		return false
-	}
 	if s == nil {
+		if !h.Stalled && !r.silent(h) {
+			return false
+		}
 		s = &revivalState{}
 		r.peers[peer] = s
+	}
+	if h.Stalled {
+		s.stalls++
+	} else {
+		s.stalls = 0
+	}
+	suspect := s.stalls >= max(r.cfg.StallTicks, 1) || r.silent(h)
+	if !suspect {
+		if s.suspect {
+			s.suspect = false // a probe in flight will not replace the link
+		}
+		if s.stalls == 0 && !s.probing {
+			delete(r.peers, peer)
+		}
+		return false
 	}
 	if !s.suspect {
 		s.suspect = true
@@ -117,6 +132,10 @@ func (r *Revival) Observe(peer string, h LinkHealth) bool {
 	return true
 }
 
+func (r *Revival) silent(h LinkHealth) bool {
+	return r.cfg.SilentTicks > 0 && h.SilentTicks >= r.cfg.SilentTicks
+}
+
 // ProbeFailed ends the probe in flight to peer; the next may start
 // ProbeTicks after it began.
 func (r *Revival) ProbeFailed(peer string) {
@@ -125,7 +144,7 @@ func (r *Revival) ProbeFailed(peer string) {
 		return
 	}
 	s.probing = false
-	if !s.suspect {
+	if !s.suspect && s.stalls == 0 {
 		delete(r.peers, peer)
 	}
 }
@@ -153,7 +172,7 @@ func (r *Revival) Replaced(peer string) {
 		return
 	}
 	if s.probing {
-		s.suspect = false
+		s.suspect, s.stalls = false, 0
 	} else {
 		delete(r.peers, peer)
 	}

@@ -14,7 +14,8 @@ import (
 //
 // Commands:
 //
-//	config probe=N silent=N      a new Revival (ProbeTicks, SilentTicks)
+//	config probe=N stall=N silent=N
+//	                             a new Revival (ProbeTicks, StallTicks, SilentTicks)
 //	tick [n=N]                   advance its clock
 //	observe PEER [stalled] [silent=N]
 //	                             the driver's observation of PEER's link:
@@ -47,7 +48,7 @@ func TestRevivalTraces(t *testing.T) {
 			}
 			switch d.Cmd {
 			case "config":
-				cfg := RevivalConfig{ProbeTicks: intArg("probe", 1), SilentTicks: intArg("silent", 0)}
+				cfg := RevivalConfig{ProbeTicks: intArg("probe", 1), StallTicks: intArg("stall", 0), SilentTicks: intArg("silent", 0)}
 				if err := cfg.Validate(); err != nil {
 					return err.Error()
 				}
