@@ -66,14 +66,8 @@ type cluster struct {
 	bcast   *broadcast.Node
 	rep     *replication.Replica
 
-	// outbox holds the local changes not yet broadcast, in order. Its own
-	// lock, taken inside the node's: the broadcast's goroutine takes the
-	// outbox without waiting for the node's lock, which a burst of joins
-	// holds nearly all the time, so batches leave while the burst runs.
-	outMu  sync.Mutex
-	outbox []outgoing
-
 	// Guarded by the node's mu.
+	outbox []outgoing           // local changes not yet broadcast, in order
 	gone   map[string]bool      // owners the failure detector declared dead or left
 	absent map[string]time.Time // owners with entries, not listed alive, since when
 	// advertised is the incarnation memberlist's metadata carries.
@@ -171,9 +165,7 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 // travels as a few batches rather than one broadcast per change. n.mu is
 // held.
 func (c *cluster) queueLocked(o outgoing) {
-	c.outMu.Lock()
 	c.outbox = append(c.outbox, o)
-	c.outMu.Unlock()
 	c.bcast.Wake()
 }
 
@@ -196,10 +188,10 @@ func (n *Node) flush(c *cluster) {
 // so batches leave in the order their changes were made. The node's lock
 // is not held while they are encoded.
 func (n *Node) takeOutbox(c *cluster) []broadcast.Outgoing {
-	c.outMu.Lock()
+	n.mu.Lock()
 	out := c.outbox
 	c.outbox = nil
-	c.outMu.Unlock()
+	n.mu.Unlock()
 	var msgs []broadcast.Outgoing
 	add := func(batches ...replication.Batch) {
 		for _, b := range batches {
