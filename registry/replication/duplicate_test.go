@@ -83,3 +83,42 @@ func TestBatchNotWhollyHeldIsDecoded(t *testing.T) {
 		t.Errorf("a batch of a replaced incarnation was not refused: %+v", r.Stats())
 	}
 }
+
+// Each gap pulls its owner at once: a gap that opens after the previous
+// one closed does not wait out the previous pull's PullTicks. The batches
+// of one burst can arrive out of order more than once within a second; a
+// held batch is not passed on and keeps only the CRDT's PendingLimit of
+// its ops, so a second gap left without a pull waited for a graft.
+func TestEachGapPullsAtOnce(t *testing.T) {
+	o := crdt.New(crdt.Config{Self: "o", Incarnation: 1})
+	ops := make([]crdt.Op, 4)
+	for i := range ops {
+		ops[i] = o.LocalJoin("s", "/g", fmt.Sprintf("m%d", i), 1, nil, int64(i))
+	}
+	r := New(crdt.New(crdt.Config{Self: "a", Incarnation: 1}), Config{})
+	merge := func(op *crdt.Op) (plumtree.Verdict, []plumtree.Action) {
+		id, payload := Publish(op)
+		return r.Merge("b", id, payload)
+	}
+	pulls := func(acts []plumtree.Action) int {
+		n := 0
+		for _, a := range acts {
+			if a.Kind == plumtree.ActExchange && a.Peer == "b" {
+				n++
+			}
+		}
+		return n
+	}
+	if v, acts := merge(&ops[1]); v != plumtree.Held || pulls(acts) != 1 {
+		t.Fatalf("op 2 ahead of op 1: %v, %d pulls; want held and one pull", v, pulls(acts))
+	}
+	if v, acts := merge(&ops[1]); v != plumtree.Held || pulls(acts) != 0 {
+		t.Fatalf("op 2 again, same gap: %v, %d pulls; want held and no second pull", v, pulls(acts))
+	}
+	if v, _ := merge(&ops[0]); v != plumtree.New {
+		t.Fatalf("op 1: %v, want new", v)
+	}
+	if v, acts := merge(&ops[3]); v != plumtree.Held || pulls(acts) != 1 {
+		t.Fatalf("op 4 ahead of op 3, a new gap within PullTicks: %v, %d pulls; want held and one pull", v, pulls(acts))
+	}
+}

@@ -259,6 +259,12 @@ func (r *Replica) announceNewer(id []byte, owner string) []plumtree.Action {
 // mergeOps applies consecutive ops of one owner.
 func (r *Replica) mergeOps(from string, id []byte, ops []crdt.Op) (plumtree.Verdict, []plumtree.Action) {
 	applied, buffered := false, false
+	// A gap that opens after the last one closed is a new gap: its pull
+	// must not wait out the previous one's PullTicks. (A burst broadcast
+	// as several batches can arrive out of order more than once within a
+	// second; a held batch is not passed on and keeps only PendingLimit of
+	// its ops, so without a pull the rest waited for a graft.)
+	newGap := r.st.Pending(ops[0].Owner) == 0
 	last := crdt.Duplicate
 	for i := range ops {
 		last = r.st.Apply(&ops[i])
@@ -280,6 +286,9 @@ func (r *Replica) mergeOps(from string, id []byte, ops []crdt.Op) (plumtree.Verd
 	}
 	r.stats.Buffered++
 	r.gaps[ops[0].Owner] = from
+	if newGap {
+		delete(r.pulls, ops[0].Owner)
+	}
 	var acts []plumtree.Action
 	if pull, ok := r.pull(from, ops[0].Owner); ok {
 		acts = append(acts, pull)
