@@ -293,7 +293,7 @@ func (n *Node) GossipAddr() string { return n.gossip.addr() }
 // returns ErrQueueFull until the consumer catches up. Every payload a
 // peer's Send accepted is delivered unless the link goes down first (the
 // consumer then gets LinkDown).
-func (n *Node) Events() <-chan Event { return n.events.out }
+func (n *Node) Events() <-chan Event { return n.events.channel() }
 
 // Statuses delivers changes of the cluster's nodes' status (alive,
 // suspect, dead, left), this node's own first "alive" included. The buffer is bounded and the oldest events are dropped when it is
