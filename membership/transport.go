@@ -422,7 +422,7 @@ func (n *Node) readLoop(l *link, conn net.Conn) {
 				n.linkBroken(l, err)
 				return
 			}
-			if l.inLoop.Load() == 0 && n.events.pushPayloadIfLinked(Event{Type: Message, Peer: l.peer, Payload: f.payload}, l.flow) {
+			if !l.superseded.Load() && l.inLoop.Load() == 0 && n.events.pushPayloadIfLinked(Event{Type: Message, Peer: l.peer, Payload: f.payload}, l.flow) {
 				continue
 			}
 			l.inLoop.Add(1)
