@@ -8,7 +8,6 @@ import (
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
-	"github.com/cpggo/cpg/membership"
 	"github.com/cpggo/cpg/registry/replication"
 )
 
@@ -99,18 +98,7 @@ func (n *Node) appliedSeq(owner string) uint64 {
 // once each has a member every other node sees: the overlay is up.
 func startBurstCluster(b testing.TB) []*Node {
 	b.Helper()
-	nodes := make([]*Node, 0, burstNodes)
-	for i := range burstNodes {
-		cc := &ClusterConfig{Key: clusterKey, Membership: membership.NodeConfig{Gossip: membership.LoopbackGossipConfig()}}
-		if i > 0 {
-			cc.Join = []string{nodes[0].GossipAddr()}
-		}
-		n, err := New(Config{Name: fmt.Sprintf("node-%d", i), Cluster: cc})
-		if err != nil {
-			b.Fatalf("start node %d: %v", i, err)
-		}
-		nodes = append(nodes, n)
-	}
+	nodes := startClusterNodes(b, burstNodes)
 	// As W2 does, every node but the joiner joins a member of its own.
 	for _, n := range nodes[1:] {
 		if err := n.Default().Join("/ready", "ready-"+n.name, nil); err != nil {

@@ -12,7 +12,7 @@ import (
 var clusterKey = []byte("0123456789abcdef")
 
 // startClusterNodes starts count nodes on loopback, each joining the first.
-func startClusterNodes(t *testing.T, count int) []*Node {
+func startClusterNodes(t testing.TB, count int) []*Node {
 	t.Helper()
 	nodes := make([]*Node, 0, count)
 	for i := range count {

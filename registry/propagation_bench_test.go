@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/cpggo/cpg/membership"
 )
 
 // BenchmarkPacedPropagation times one change at a time from Join on one
@@ -79,19 +77,7 @@ func nextJoinOf(b *testing.B, w *Watch, member string) Event {
 // startBenchCluster starts count nodes on loopback, each joining the
 // first, and waits until every node's overlay has a link.
 func startBenchCluster(b *testing.B, count int) []*Node {
-	nodes := make([]*Node, 0, count)
-	for i := range count {
-		cc := &ClusterConfig{Key: clusterKey, Membership: membership.NodeConfig{Gossip: membership.LoopbackGossipConfig()}}
-		if i > 0 {
-			cc.Join = []string{nodes[0].GossipAddr()}
-		}
-		n, err := New(Config{Name: fmt.Sprintf("node-%d", i), Cluster: cc})
-		if err != nil {
-			b.Fatalf("start node %d: %v", i, err)
-		}
-		b.Cleanup(func() { n.Close() })
-		nodes = append(nodes, n)
-	}
+	nodes := startClusterNodes(b, count)
 	// Let the overlay settle (joins forwarded, views filled) before timing.
 	time.Sleep(time.Second)
 	return nodes
