@@ -80,16 +80,7 @@ func BenchmarkDurableJoins(b *testing.B) {
 //	go test ./cmd/cpgd -run '^$' -bench DurableApply -benchtime 100000x
 func BenchmarkDurableApply(b *testing.B) {
 	const clients = 64
-	st, err := openStore(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.close()
-	node, err := registry.New(registry.Config{Name: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer node.Close()
+	st, node := openBenchStore(b)
 	d := newDurable(st, node, slog.New(slog.DiscardHandler))
 	scope := node.Default()
 	var next atomic.Int64
@@ -114,6 +105,22 @@ func BenchmarkDurableApply(b *testing.B) {
 	b.ReportMetric(float64(st.writes.Load())/float64(st.commits.Load()), "joins/fsync")
 }
 
+// openBenchStore opens a store in a fresh directory and a node of its
+// own, both closed when the benchmark ends.
+func openBenchStore(b *testing.B) (*store, *registry.Node) {
+	st, err := openStore(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.close() })
+	node, err := registry.New(registry.Config{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { node.Close() })
+	return st, node
+}
+
 // processCPU is the user and system time this process has used.
 func processCPU(b *testing.B) time.Duration {
 	var u syscall.Rusage
@@ -132,16 +139,7 @@ func processCPU(b *testing.B) time.Duration {
 //	go test ./cmd/cpgd -run '^$' -bench HandlerDurableJoin -benchmem -benchtime 100000x
 func BenchmarkHandlerDurableJoin(b *testing.B) {
 	const clients = 64
-	st, err := openStore(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.close()
-	node, err := registry.New(registry.Config{Name: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer node.Close()
+	st, node := openBenchStore(b)
 	log := slog.New(slog.DiscardHandler)
 	a := &api{node: node, log: log, cfg: &agentConfig{apiLimits: apiLimits{maxBody: defaultMaxBody}}, durable: newDurable(st, node, log)}
 	h := a.handler()
