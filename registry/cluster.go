@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -62,6 +63,7 @@ type ClusterConfig struct {
 // cluster is what a clustered Node runs beside its registry.
 type cluster struct {
 	cfg     ClusterConfig
+	log     *slog.Logger
 	overlay *membership.Node
 	bcast   *broadcast.Node
 	rep     *replication.Replica
@@ -108,6 +110,7 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 	}
 	c := &cluster{
 		cfg:    cc,
+		log:    n.cfg.Logger,
 		gone:   make(map[string]bool),
 		absent: make(map[string]time.Time),
 		stop:   make(chan struct{}),
@@ -144,8 +147,7 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 		c.shutdown(false)
 		return err
 	}
-	c.wg.Add(2)
-	go n.flushLoop(c)
+	c.wg.Add(1)
 	go n.watchStatuses(c)
 	if len(cc.Join) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), cc.JoinTimeout)
@@ -167,20 +169,6 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 func (c *cluster) queueLocked(o outgoing) {
 	c.outbox = append(c.outbox, o)
 	c.bcast.Wake()
-}
-
-// flushLoop sends what is still queued when the cluster stops, the leave
-// among it.
-func (n *Node) flushLoop(c *cluster) {
-	defer c.wg.Done()
-	<-c.stop
-	n.flush(c)
-}
-
-func (n *Node) flush(c *cluster) {
-	if err := c.bcast.DrainOutbox(); err != nil && !errors.Is(err, broadcast.ErrClosed) {
-		n.cfg.Logger.Warn("registry: broadcast", "err", err)
-	}
 }
 
 // takeOutbox hands the broadcast's goroutine the local changes queued
@@ -358,7 +346,11 @@ func (c *cluster) shutdown(graceful bool) {
 	default:
 	}
 	close(c.stop)
-	c.wg.Wait() // the flusher sends what is queued, the leave among it
+	c.wg.Wait()
+	// What is still queued goes out, the leave among it.
+	if err := c.bcast.DrainOutbox(); err != nil && !errors.Is(err, broadcast.ErrClosed) {
+		c.log.Warn("registry: broadcast", "err", err)
+	}
 	if graceful {
 		// Let the tombstone leave this node before its links close.
 		time.Sleep(2 * c.tick())
