@@ -14,13 +14,8 @@ import (
 // disk takes writes again.
 func TestStoreCommitThatFailsLeavesTheIndexTrue(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
-	join := func(k memberKey) func(*storeTx) error {
-		return func(tx *storeTx) error {
-			return putMember(tx, k, memberRecord{Joins: map[string]uint32{"": 1}})
-		}
-	}
 	a, b := memberKey{"default", "/g", "a"}, memberKey{"default", "/g", "b"}
-	require.NoError(t, s.update(join(a)))
+	require.NoError(t, s.update(joinOnce(a)))
 
 	// The data file's descriptor is made to write into /dev/full for a
 	// while: every write then fails with ENOSPC.
@@ -32,7 +27,7 @@ func TestStoreCommitThatFailsLeavesTheIndexTrue(t *testing.T) {
 	require.NoError(t, err)
 	defer full.Close()
 	require.NoError(t, syscall.Dup3(int(full.Fd()), fd, syscall.O_CLOEXEC))
-	err = s.update(join(b))
+	err = s.update(joinOnce(b))
 	require.NoError(t, syscall.Dup3(saved, fd, syscall.O_CLOEXEC))
 	require.ErrorIs(t, err, syscall.ENOSPC)
 
@@ -40,7 +35,7 @@ func TestStoreCommitThatFailsLeavesTheIndexTrue(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, logOnDisk(t, s), st.members)
 	require.Equal(t, map[memberKey]memberRecord{a: {Joins: map[string]uint32{"": 1}}}, st.members)
-	require.NoError(t, s.update(join(b)))
+	require.NoError(t, s.update(joinOnce(b)))
 	st, err = s.load()
 	require.NoError(t, err)
 	require.Len(t, st.members, 2)

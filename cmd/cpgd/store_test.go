@@ -363,18 +363,21 @@ func TestDataFileOfTheFirstLayoutIsConverted(t *testing.T) {
 	require.Equal(t, 0, b.count("/svc/web", "web-1"))
 }
 
+// joinOnce is a store write that records one join of k, for the tests
+// that drive the store directly.
+func joinOnce(k memberKey) func(*storeTx) error {
+	return func(tx *storeTx) error {
+		return putMember(tx, k, memberRecord{Joins: map[string]uint32{"": 1}})
+	}
+}
+
 // After a commit that failed, the index is read again from the file: it
 // then says what bbolt holds, whether or not the failed commit's pages
 // reached the disk.
 func TestStoreIndexFollowsTheFileAfterAFailedCommit(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
-	join := func(k memberKey) func(*storeTx) error {
-		return func(tx *storeTx) error {
-			return putMember(tx, k, memberRecord{Joins: map[string]uint32{"": 1}})
-		}
-	}
 	a, b := memberKey{"default", "/g", "a"}, memberKey{"default", "/g", "b"}
-	require.NoError(t, s.update(join(a)))
+	require.NoError(t, s.update(joinOnce(a)))
 
 	// A commit whose pages landed though it was reported failed: the file
 	// holds b and no longer a, behind the index's back.
