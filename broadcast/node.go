@@ -30,7 +30,8 @@ type Options struct {
 	// Config is the protocol configuration; Config.Self defaults to the
 	// transport's Self().Name.
 	Config plumtree.Config
-	// TickInterval is the length of one protocol tick. Default 100 ms.
+	// TickInterval is the length of one protocol tick. Default
+	// plumtree.DefaultTick.
 	TickInterval time.Duration
 }
 
@@ -82,12 +83,15 @@ func Start(tr Transport, opts Options) (*Node, error) {
 	if cfg.Self == "" {
 		cfg.Self = tr.Self().Name
 	}
+	if opts.TickInterval <= 0 {
+		opts.TickInterval = plumtree.DefaultTick
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = opts.TickInterval
+	}
 	core, err := plumtree.NewProtocol(cfg)
 	if err != nil {
 		return nil, err
-	}
-	if opts.TickInterval <= 0 {
-		opts.TickInterval = 100 * time.Millisecond
 	}
 	n := &Node{
 		tr:          tr,

@@ -136,7 +136,11 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 	}
 	c.overlay, c.bcast = overlay, bcast
 	n.mu.Lock()
-	c.rep = replication.New(n.state, cc.Replication)
+	repCfg := cc.Replication
+	if repCfg.Tick <= 0 {
+		repCfg.Tick = c.tick()
+	}
+	c.rep = replication.New(n.state, repCfg)
 	n.cluster = c
 	n.mu.Unlock()
 	if err := bcast.Register(replication.Topic, lockedReplica{n}); err != nil {
@@ -353,18 +357,22 @@ func (c *cluster) shutdown(graceful bool) {
 	}
 	if graceful {
 		// Let the tombstone leave this node before its links close.
-		time.Sleep(2 * c.tick())
+		time.Sleep(max(2*c.tick(), leaveFlushTime))
 	}
 	c.bcast.Close()
 	c.overlay.Close()
 }
+
+// leaveFlushTime is how long a graceful leave waits, after its tombstone
+// went to the links' writers, before it closes them.
+const leaveFlushTime = 200 * time.Millisecond
 
 // tick is the broadcast's tick: the replica's unit of time.
 func (c *cluster) tick() time.Duration {
 	if c.cfg.Broadcast.TickInterval > 0 {
 		return c.cfg.Broadcast.TickInterval
 	}
-	return 100 * time.Millisecond
+	return plumtree.DefaultTick
 }
 
 // lockedReplica is the replication core as the broadcast's handler: the

@@ -70,9 +70,13 @@ type Config struct {
 	// Seed and the same calls give the same run, bit for bit.
 	Seed uint64
 
-	// Tick is the simulated length of one protocol tick: both cores count
-	// time in ticks, as their drivers do (100 ms by default).
+	// Tick is the simulated length of one tick of the membership core, as
+	// its driver's (100 ms by default).
 	Tick time.Duration
+	// BroadcastTick is the length of one tick of the broadcast core and the
+	// registry's replica, as the broadcast driver's (plumtree.DefaultTick
+	// by default). It is Plumtree.Tick unless that is set.
+	BroadcastTick time.Duration
 	// Latency is the one-way delay of a message. Opening a short-lived
 	// connection (a HyParView message to a peer outside the active view)
 	// costs one more delay for the connection setup.
@@ -145,13 +149,15 @@ type GossipConfig struct {
 	ToTheDead time.Duration
 }
 
-// DefaultConfig returns the defaults: 100 ms ticks, latency uniform in
+// DefaultConfig returns the defaults: the drivers' ticks (100 ms for the
+// membership core, plumtree.DefaultTick for the broadcast), latency uniform in
 // 1..5 ms, no loss, gen_hypar's HyParView options, the broadcast package's
 // Plumtree defaults, and memberlist's LAN gossip.
 func DefaultConfig() Config {
 	return Config{
 		Seed:              1,
 		Tick:              100 * time.Millisecond,
+		BroadcastTick:     plumtree.DefaultTick,
 		Latency:           Uniform{Min: time.Millisecond, Max: 5 * time.Millisecond},
 		KeepAliveTimeout:  1500 * time.Millisecond,
 		DialTimeout:       time.Second,
@@ -175,6 +181,12 @@ func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
 	if c.Tick <= 0 {
 		c.Tick = d.Tick
+	}
+	if c.BroadcastTick <= 0 {
+		c.BroadcastTick = d.BroadcastTick
+	}
+	if c.Plumtree.Tick <= 0 {
+		c.Plumtree.Tick = c.BroadcastTick
 	}
 	if c.Latency == nil {
 		c.Latency = d.Latency

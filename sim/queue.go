@@ -10,15 +10,16 @@ import (
 type eventKind uint8
 
 const (
-	evTick        eventKind = iota + 1 // every node ticks
-	evGossipRound                      // every node with queued gossip sends it
-	evHyParView                        // a HyParView message arrives
-	evPlumtree                         // a Plumtree message arrives
-	evFlood                            // a flooding peer's payload arrives
-	evGossip                           // a memberlist-style gossip packet arrives
-	evLinkFailed                       // a driver reports a lost link to its core
-	evCall                             // a scheduled action of the scenario
-	evMix                              // every node's mixing timer fires
+	evTick          eventKind = iota + 1 // every node's membership core ticks
+	evBroadcastTick                      // every node's broadcast core ticks
+	evGossipRound                        // every node with queued gossip sends it
+	evHyParView                          // a HyParView message arrives
+	evPlumtree                           // a Plumtree message arrives
+	evFlood                              // a flooding peer's payload arrives
+	evGossip                             // a memberlist-style gossip packet arrives
+	evLinkFailed                         // a driver reports a lost link to its core
+	evCall                               // a scheduled action of the scenario
+	evMix                                // every node's mixing timer fires
 )
 
 // event is one entry of the simulator's agenda. Events run in (at, seq)

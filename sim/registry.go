@@ -27,7 +27,7 @@ func (s *Simulator) EnableRegistry() {
 // a real node.
 func (s *Simulator) startReplica(n *node) {
 	st := crdt.New(crdt.Config{Self: n.name, Incarnation: uint64(n.gen), Intern: s.names.Intern})
-	n.reg = replication.New(st, replication.Config{})
+	n.reg = replication.New(st, replication.Config{Tick: s.cfg.BroadcastTick})
 	if err := n.pt.Register(replication.Topic, n.reg); err != nil {
 		panic(err)
 	}

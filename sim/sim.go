@@ -132,6 +132,7 @@ func New(cfg Config) (*Simulator, error) {
 		payload:   make([]byte, 64),
 	}
 	s.schedule(&event{at: cfg.Tick, kind: evTick})
+	s.schedule(&event{at: cfg.BroadcastTick, kind: evBroadcastTick})
 	return s, nil
 }
 
@@ -380,6 +381,9 @@ func (s *Simulator) step(e *event) {
 	case evTick:
 		s.tick()
 		s.schedule(&event{at: s.now + s.cfg.Tick, kind: evTick})
+	case evBroadcastTick:
+		s.broadcastTick()
+		s.schedule(&event{at: s.now + s.cfg.BroadcastTick, kind: evBroadcastTick})
 	case evGossipRound:
 		s.gossipRound()
 	case evHyParView:
@@ -397,9 +401,9 @@ func (s *Simulator) step(e *event) {
 	}
 }
 
-// tick advances every live node by one tick, in index order, as each
-// node's drivers would on their own timers. The overlay policy (mixing,
-// rejoining, reconnecting) runs inside the HyParView core's Tick.
+// tick advances every live node's membership core by one tick, in index
+// order, as each node's driver would on its own timer. The overlay policy
+// (mixing, rejoining, reconnecting) runs inside the HyParView core's Tick.
 func (s *Simulator) tick() {
 	s.stats.Ticks++
 	if s.stats.Ticks%forgetFailedTicks == 0 {
@@ -410,8 +414,19 @@ func (s *Simulator) tick() {
 			continue
 		}
 		n.hv.Tick()
-		n.pt.Tick()
 		s.flush(n)
+	}
+}
+
+// broadcastTick advances every live node's broadcast core (and with it the
+// registry's replica) by one tick, as the broadcast driver's own timer does.
+func (s *Simulator) broadcastTick() {
+	for _, n := range s.nodes {
+		if !n.alive {
+			continue
+		}
+		n.pt.Tick()
+		s.flushPlumtree(n)
 	}
 }
 

@@ -5,12 +5,20 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"time"
 )
 
+// DefaultTick is the tick the drivers run by default. It is short because
+// the repair of a payload that reached a node only as an announcement waits
+// for a lazy flush and a graft timeout, both counted in ticks: at 10 ms a
+// repair on a LAN takes 20 to 40 ms, where a 100 ms tick made it 200 to
+// 400 ms, longer than the rest of a 2,000-join burst.
+const DefaultTick = 10 * time.Millisecond
+
 // Config holds every timer, threshold and bound of a Plumtree. Durations are
-// in ticks; the driver ticks every Options.TickInterval (100 ms by default),
-// and the defaults below are chosen for that tick. A zero field takes its
-// default.
+// in ticks. The repair timers (lazy flush, graft timeout and retry) are
+// counted in ticks of whatever length; the other defaults are durations,
+// turned into ticks with Tick. A zero field takes its default.
 type Config struct {
 	// Self is this node's name, unique in the cluster. Required.
 	Self string
@@ -18,15 +26,20 @@ type Config struct {
 	// exchange).
 	// Default: a generator seeded from Self, so runs are reproducible.
 	Rand *rand.Rand
+	// Tick is the length of the driver's tick. The protocol reads no clock;
+	// Tick only turns the defaults that are durations into ticks.
+	// Default DefaultTick.
+	Tick time.Duration
 
 	// LazyFlushTicks is how often queued announcements go out as one
-	// batched IHAVE per peer. Default 1 (every 100 ms): batching saves
+	// batched IHAVE per peer. Default 1 (every tick): batching saves
 	// messages while the tick keeps the repair delay short.
 	LazyFlushTicks int
 	// GraftTimeoutTicks is how long a node waits, after the first
 	// announcement of a payload it lacks, for the payload to arrive on the
-	// tree before it grafts the announcer. Default 3 (300 ms): a few lazy
-	// flushes, so the eager copy usually wins and no graft is needed.
+	// tree before it grafts the announcer. Default 3 (30 ms at the default
+	// tick): a few lazy flushes, so the eager copy usually wins and no graft
+	// is needed, yet a lost copy costs a LAN only tens of milliseconds.
 	GraftTimeoutTicks int
 	// GraftRetryTicks is the wait before grafting the next announcer when a
 	// graft went unanswered. Default 2, shorter than the first timeout as in
@@ -48,7 +61,7 @@ type Config struct {
 	// ExchangeTicks is the mean period of anti-entropy with one random
 	// neighbour. Each period is drawn from Rand within half of it either
 	// side (and the first within one period from the start), so that
-	// nodes do not all exchange on the same tick. Default 100 (10 s, as
+	// nodes do not all exchange on the same tick. Default 10 s (as
 	// riak_core's exchange_tick_period).
 	ExchangeTicks int
 	// MaxExchanges bounds the periodic exchanges this node runs at once.
@@ -60,7 +73,7 @@ type Config struct {
 	// Default 256.
 	MaxTrackedExchanges int
 	// ExchangeTimeoutTicks ends an exchange that has been silent this long.
-	// Default 50 (5 s).
+	// Default 5 s.
 	ExchangeTimeoutTicks int
 	// MaxExchangeSteps bounds the messages of one exchange, so two handlers
 	// can never ping-pong forever. Default 8 (a digest/delta exchange needs 3,
@@ -68,7 +81,7 @@ type Config struct {
 	MaxExchangeSteps int
 
 	// MissingTTLTicks is how long a node remembers the announcements of a
-	// payload it lacks; after that anti-entropy must repair it. Default 100.
+	// payload it lacks; after that anti-entropy must repair it. Default 10 s.
 	MissingTTLTicks int
 	// MaxMissing bounds the payloads being waited for; announcements of
 	// further ones are dropped (and counted). Default 4096.
@@ -82,7 +95,7 @@ type Config struct {
 
 	// RecentTTLTicks and MaxRecent bound the record of recent deliveries
 	// (round, eager sender, payload) used for the optimisation and to answer
-	// a graft when the handler cannot. Defaults 100 ticks and 4096 entries.
+	// a graft when the handler cannot. Defaults 10 s and 4096 entries.
 	RecentTTLTicks int
 	MaxRecent      int
 	// RecentPayloadBytes bounds the payload bytes kept in that record.
@@ -99,7 +112,7 @@ type Config struct {
 	MaxTrees int
 	// TreeQueryTicks is the time budget of a tree query; each level of the
 	// tree takes one tick off, so it also bounds the depth explored.
-	// Default 30 (3 s).
+	// Default 3 s.
 	TreeQueryTicks int
 	// MaxTreeQueries bounds the tree queries in progress. Default 16.
 	MaxTreeQueries int
@@ -121,29 +134,42 @@ func (c Config) withDefaults() (Config, error) {
 		h.Write([]byte(c.Self))
 		c.Rand = rand.New(rand.NewPCG(h.Sum64(), 0x9e3779b97f4a7c15))
 	}
+	if c.Tick <= 0 {
+		c.Tick = DefaultTick
+	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
+	ticks := func(d time.Duration) int { return TicksOf(d, c.Tick) }
 	def(&c.LazyFlushTicks, 1)
 	def(&c.GraftTimeoutTicks, 3)
 	def(&c.GraftRetryTicks, 2)
 	def(&c.OptimizationThreshold, 1)
-	def(&c.ExchangeTicks, 100)
+	def(&c.ExchangeTicks, ticks(10*time.Second))
 	def(&c.MaxExchanges, 1)
-	def(&c.ExchangeTimeoutTicks, 50)
+	def(&c.ExchangeTimeoutTicks, ticks(5*time.Second))
 	def(&c.MaxTrackedExchanges, 256)
 	def(&c.MaxExchangeSteps, 8)
-	def(&c.MissingTTLTicks, 100)
+	def(&c.MissingTTLTicks, ticks(10*time.Second))
 	def(&c.MaxMissing, 4096)
 	def(&c.MaxAnnouncers, 8)
 	def(&c.LazyQueueLimit, 4096)
-	def(&c.RecentTTLTicks, 100)
+	def(&c.RecentTTLTicks, ticks(10*time.Second))
 	def(&c.MaxRecent, 4096)
 	def(&c.RecentPayloadBytes, 8<<20)
 	def(&c.MaxTrees, 1<<16)
-	def(&c.TreeQueryTicks, 30)
+	def(&c.TreeQueryTicks, ticks(3*time.Second))
 	def(&c.MaxTreeQueries, 16)
 	return c, nil
+}
+
+// TicksOf is d in ticks of length tick, rounded up and at least one: a
+// timer never fires sooner than asked, and never on the tick it was set.
+func TicksOf(d, tick time.Duration) int {
+	if tick <= 0 {
+		tick = DefaultTick
+	}
+	return max(1, int((d+tick-1)/tick))
 }

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"slices"
+	"time"
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
@@ -12,14 +13,17 @@ import (
 type Config struct {
 	// PullTicks is how long after pulling an owner from a peer (an op
 	// arrived ahead of a gap) the replica waits before it pulls that owner
-	// again: one pull answers every op of the same gap. Default 10 ticks
-	// (1 s at the driver's 100 ms tick).
+	// again: one pull answers every op of the same gap. Default 1 s.
 	PullTicks int
+	// Tick is the length of the broadcast's tick, which ticks the replica;
+	// it turns the defaults that are durations into ticks. Default
+	// plumtree.DefaultTick.
+	Tick time.Duration
 }
 
 func (c Config) withDefaults() Config {
 	if c.PullTicks <= 0 {
-		c.PullTicks = 10
+		c.PullTicks = plumtree.TicksOf(time.Second, c.Tick)
 	}
 	return c
 }

@@ -244,7 +244,7 @@ func TestLostPullIsRetried(t *testing.T) {
 	if v := c.version("a", "o"); v.Seq == 3 {
 		t.Fatal("a caught up although its pull was lost")
 	}
-	c.settle(12) // a little more than PullTicks
+	c.settle(c.nodes["a"].rep.cfg.PullTicks + 2)
 	if v := c.version("a", "o"); v.Seq != 3 {
 		t.Fatalf("a holds o at %v after the retry period, want seq 3", v)
 	}
