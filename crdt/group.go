@@ -189,6 +189,10 @@ func (g *Group) find(owner, member string) int {
 	return -1
 }
 
+// appendRunAt is the size past which a group that grows at its end gets
+// half its size as spare rather than an eighth (see Group.insert).
+const appendRunAt = 256
+
 // grown returns a fresh slice of length n with some spare capacity, so a
 // run of appends does not copy at every step; the spare is small because
 // groups are many and most stay small.
@@ -209,6 +213,12 @@ func (g *Group) insert(m Member, self string) {
 		g.members[i] = m
 	default:
 		next := grown(n + 1)
+		if i == n && n > appendRunAt {
+			// Past the end of a large group: a run of new members (a
+			// burst, or replicas catching up) is coming, whose copies
+			// at n/8 spare cost eight times the group.
+			next = make([]Member, n+1, n+n/2)
+		}
 		copy(next, g.members[:i])
 		next[i] = m
 		copy(next[i+1:], g.members[i:])
@@ -224,11 +234,6 @@ func (g *Group) insert(m Member, self string) {
 	case len(g.members) > indexThreshold:
 		g.rebuildIndex()
 	}
-}
-
-// memberHash is the index key of (node, id).
-func memberHash(node, id string) uint64 {
-	return avalanche(fnvField(fnvField(fnvOffset, node), id))
 }
 
 func (g *Group) indexAdd(node, id string, joined int64) {

@@ -555,7 +555,7 @@ func TestTombstoneIsNeverResurrected(t *testing.T) {
 		r.Shuffle(len(steps), func(i, j int) { steps[i], steps[j] = steps[j], steps[i] })
 
 		var changes []*Change
-		s := New(Config{Self: "r", Incarnation: 1, Observer: func(c *Change) { changes = append(changes, c) }})
+		s := New(Config{Self: "r", Incarnation: 1, Observer: func(c *Change) { changes = append(changes, new(*c)) }})
 		tombstoned := false
 		for _, st := range steps {
 			st(s)

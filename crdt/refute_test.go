@@ -10,7 +10,7 @@ import (
 // applied them, with b's observer reports collected in heard.
 func threeMembers(t *testing.T, heard *[]*Change) (a, b *State) {
 	a = newReplica("a")
-	b = New(Config{Self: "b", Incarnation: 1, Observer: func(c *Change) { *heard = append(*heard, c) }})
+	b = New(Config{Self: "b", Incarnation: 1, Observer: func(c *Change) { *heard = append(*heard, new(*c)) }})
 	for i, m := range []string{"m1", "m2", "m3"} {
 		op := a.LocalJoin("s", "/g", m, 1, Meta{"i": m}, int64(i))
 		require.Equal(t, Applied, b.Apply(&op))

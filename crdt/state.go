@@ -118,7 +118,9 @@ type Config struct {
 	// PendingLimit bounds the ops buffered per owner ahead of a gap
 	// (default 64). Past it, newer ops are dropped: the pull repairs them.
 	PendingLimit int
-	// Observer, if set, is called for every change, synchronously.
+	// Observer, if set, is called for every change, synchronously. The
+	// Change is the replica's own and is reused for the next one: an
+	// observer that keeps it past the call keeps a copy.
 	Observer func(*Change)
 	// Intern, if set, gives the one copy of a string that the replica
 	// keeps instead of the one it was handed: every owner name, scope,
@@ -147,6 +149,9 @@ type State struct {
 	// tombstone learned from a peer is stamped with.
 	lastNow int64
 	digest  digestHashes
+	// change is what notify hands the observer: one per replica rather
+	// than one allocated per applied op.
+	change Change
 }
 
 type owner struct {
@@ -481,7 +486,7 @@ func (s *State) join(o *owner, scope, name string, e Entry) {
 		g.insert(after, s.self.name)
 		o.groups.add(g, 1)
 	}
-	s.notify(&Change{Kind: Joined, Owner: o.name, Group: g, Entry: after.entry(), GroupCreated: created})
+	s.notify(Change{Kind: Joined, Owner: o.name, Group: g, Entry: after.entry(), GroupCreated: created})
 }
 
 func (s *State) leave(o *owner, scope, name, member string, count uint32) {
@@ -496,7 +501,7 @@ func (s *State) leave(o *owner, scope, name, member string, count uint32) {
 	if cur := g.members[i]; count < cur.Count {
 		cur.Count -= count
 		g.replace(i, cur)
-		s.notify(&Change{Kind: Left, Owner: o.name, Group: g, Entry: cur.entry()})
+		s.notify(Change{Kind: Left, Owner: o.name, Group: g, Entry: cur.entry()})
 		return
 	}
 	s.removeEntries(o, g, func(m *Member) bool { return m.Node == o.name && m.ID == member })
@@ -514,7 +519,7 @@ func (s *State) setMeta(o *owner, scope, name, member string, meta Meta) {
 		cur := g.members[i]
 		cur.Meta = meta
 		g.replace(i, cur)
-		s.notify(&Change{Kind: MetaChanged, Owner: o.name, Group: g, Entry: cur.entry()})
+		s.notify(Change{Kind: MetaChanged, Owner: o.name, Group: g, Entry: cur.entry()})
 	}
 }
 
@@ -539,7 +544,7 @@ func (s *State) removeEntries(o *owner, g *Group, drop func(*Member) bool) {
 				delete(s.scopes, g.Scope)
 			}
 		}
-		s.notify(&Change{Kind: Left, Owner: o.name, Group: g, Entry: e, GroupRemoved: gone})
+		s.notify(Change{Kind: Left, Owner: o.name, Group: g, Entry: e, GroupRemoved: gone})
 	}
 }
 
@@ -550,8 +555,11 @@ func (s *State) clearOwner(o *owner) {
 	}
 }
 
-func (s *State) notify(c *Change) {
+func (s *State) notify(c Change) {
 	if s.cfg.Observer != nil {
-		s.cfg.Observer(c)
+		s.change = c
+		s.cfg.Observer(&s.change)
+		// Let go of the group and metadata until the next change.
+		s.change = Change{}
 	}
 }

@@ -67,7 +67,7 @@ func TestJoinWithMetadataReplacesTheMetadata(t *testing.T) {
 	}
 	byOps, byMerge := newReplica("b"), newReplica("c")
 	var heard []*Change
-	byOps.cfg.Observer = func(c *Change) { heard = append(heard, c) }
+	byOps.cfg.Observer = func(c *Change) { heard = append(heard, new(*c)) }
 	for i := range ops {
 		require.Equal(t, Applied, byOps.Apply(&ops[i]))
 	}
