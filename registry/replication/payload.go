@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cpggo/cpg/crdt"
 	"github.com/cpggo/cpg/internal/wire"
@@ -76,7 +77,10 @@ type decoded struct {
 	death *crdt.OwnerVersion
 }
 
-func decodePayload(b []byte) (decoded, error) {
+// decodePayload takes a payload apart; the ops of an op or a batch are
+// appended to ops[:0], so that a caller that keeps the slice between
+// payloads decodes each batch without allocating one.
+func decodePayload(b []byte, ops []crdt.Op) (decoded, error) {
 	if len(b) == 0 {
 		return decoded{}, errEmptyPayload
 	}
@@ -86,9 +90,9 @@ func decodePayload(b []byte) (decoded, error) {
 		if err != nil {
 			return decoded{}, err
 		}
-		return decoded{ops: []crdt.Op{op}}, nil
+		return decoded{ops: append(ops[:0], op)}, nil
 	case payloadBatch:
-		return decodeBatch(b[1:])
+		return decodeBatch(b[1:], ops)
 	case payloadDeath:
 		d := wire.NewDecoder(b[1:])
 		death := crdt.OwnerVersion{Owner: d.String(crdt.MaxNameLen)}
@@ -110,15 +114,15 @@ func decodePayload(b []byte) (decoded, error) {
 	return decoded{}, fmt.Errorf("replication: unknown payload kind %d", b[0])
 }
 
-// decodeBatch reads a batch: ops of one owner and incarnation with
-// consecutive seqs.
-func decodeBatch(b []byte) (decoded, error) {
+// decodeBatch reads a batch, into ops[:0]: ops of one owner and
+// incarnation with consecutive seqs.
+func decodeBatch(b []byte, ops []crdt.Op) (decoded, error) {
 	d := wire.NewDecoder(b)
 	n := d.Int(MaxBatchOps)
 	if d.Err() == nil && n == 0 {
 		return decoded{}, errors.New("replication: empty batch")
 	}
-	ops := make([]crdt.Op, 0, n)
+	ops = slices.Grow(ops[:0], n)
 	var prev *crdt.Op
 	for i := 0; i < n && d.Err() == nil; i++ {
 		op, err := crdt.DecodeOpAfter(d.Bytes(len(b)), prev)

@@ -61,6 +61,9 @@ type Replica struct {
 	gaps map[string]string
 
 	stats Stats
+	// decoding holds the ops of the payload being merged, kept from one
+	// payload to the next so that a batch costs no slice of its own.
+	decoding []crdt.Op
 }
 
 // New returns the replication core of st.
@@ -192,7 +195,13 @@ func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []pl
 		r.stats.Duplicates++
 		return plumtree.Duplicate, r.refuteIfClaimed(nil)
 	}
-	p, err := decodePayload(payload)
+	p, err := decodePayload(payload, r.decoding)
+	if p.ops != nil {
+		r.decoding = p.ops
+		// Nothing of the ops outlives the merge (the CRDT copies what it
+		// keeps); their strings and metadata go with it.
+		defer clear(r.decoding)
+	}
 	if err != nil || !p.matches(id) {
 		r.stats.Malformed++
 		return plumtree.Duplicate, nil
