@@ -285,14 +285,18 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// publish hands an op this node made to replication; n.mu is held.
-func (n *Node) publish(op *crdt.Op) {
+// publish hands an op this node made to replication; n.mu is held. The op
+// comes by value and each branch takes its own copy, so that a node on its
+// own allocates nothing per change and a clustered one only the op its
+// outbox holds.
+func (n *Node) publish(op crdt.Op) {
 	if n.cluster != nil {
-		cp := *op
-		n.cluster.queueLocked(outgoing{op: &cp})
+		queued := op
+		n.cluster.queueLocked(outgoing{op: &queued})
 	}
 	if n.cfg.onLocalOp != nil {
-		n.cfg.onLocalOp(op)
+		seen := op
+		n.cfg.onLocalOp(&seen)
 	}
 }
 

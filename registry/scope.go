@@ -83,7 +83,7 @@ func (s *Scope) change(kind crdt.OpKind, group, member string, meta Meta) error 
 	if err != nil {
 		return err
 	}
-	n.publish(&op)
+	n.publish(op)
 	return nil
 }
 
@@ -112,7 +112,7 @@ func (s *Scope) LeaveAll(member string) ([]string, error) {
 		if err != nil {
 			return left, fmt.Errorf("registry: leave all of %q: %w", member, err)
 		}
-		n.publish(&op)
+		n.publish(op)
 	}
 	return left, nil
 }
