@@ -212,12 +212,14 @@ func (g *Group) insert(m Member, self string) {
 		copy(g.members[i+1:], g.members[i:n])
 		g.members[i] = m
 	default:
-		next := grown(n + 1)
+		var next []Member
 		if i == n && n > appendRunAt {
 			// Past the end of a large group: a run of new members (a
 			// burst, or replicas catching up) is coming, whose copies
 			// at n/8 spare cost eight times the group.
 			next = make([]Member, n+1, n+n/2)
+		} else {
+			next = grown(n + 1)
 		}
 		copy(next, g.members[:i])
 		next[i] = m
