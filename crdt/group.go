@@ -152,6 +152,13 @@ func (g *Group) search(m *Member, self string) int {
 	} else {
 		lo = g.local
 	}
+	if hi > lo {
+		// Joins mostly come youngest last (a burst, ops in the order they
+		// were made): one comparison places them.
+		if x := &g.members[hi-1]; order(x, x.Node == self, m, local) < 0 {
+			return hi
+		}
+	}
 	return lo + sort.Search(hi-lo, func(i int) bool {
 		x := &g.members[lo+i]
 		return order(x, x.Node == self, m, local) >= 0
