@@ -34,7 +34,15 @@ const (
 
 // isPattern reports whether name contains a wildcard.
 func isPattern(name string) bool {
-	return strings.IndexAny(name, "*?") >= 0
+	// A byte loop: every applied change asks, and strings.IndexAny
+	// builds a set per call. The wildcards are ASCII, which no byte of a
+	// multi-byte UTF-8 sequence equals.
+	for i := 0; i < len(name); i++ {
+		if name[i] == '*' || name[i] == '?' {
+			return true
+		}
+	}
+	return false
 }
 
 // validateGroupName checks a name given to join: a concrete name or a

@@ -71,6 +71,8 @@ type Node struct {
 	// nodeFeed hands the cluster's status changes to WatchNodes' watches.
 	nodeFeed nodeFeed
 	changes  changeCounter // what observe saw, for Stats
+	// lastChanged: see observe.
+	lastChanged lastChanged
 
 	// scopes maps a scope's name to its *scopeIndex. Readers load it
 	// without a lock; entries are only added, under mu, and never removed,
@@ -222,22 +224,40 @@ func (n *Node) scopeLocked(name string) *scopeIndex {
 // state; the crdt calls it for every change, with n.mu held.
 func (n *Node) observe(c *crdt.Change) {
 	n.changes.note(c, n.name)
-	x := n.scopeLocked(c.Group.Scope)
+	var x *scopeIndex
 	var v *groupView
-	if c.GroupCreated {
-		v = &groupView{name: c.Group.Name, group: c.Group}
-		x.add(v)
-	} else if v = x.stored(c.Group.Name); v == nil {
-		panic(fmt.Sprintf("registry: index lost group %q of scope %q", c.Group.Name, c.Group.Scope))
+	switch last := &n.lastChanged; {
+	case last.view != nil && last.view.group == c.Group && !c.GroupCreated:
+		x, v = last.scope, last.view
+	default:
+		x = n.scopeLocked(c.Group.Scope)
+		if c.GroupCreated {
+			v = &groupView{name: c.Group.Name, group: c.Group}
+			x.add(v)
+		} else if v = x.stored(c.Group.Name); v == nil {
+			panic(fmt.Sprintf("registry: index lost group %q of scope %q", c.Group.Name, c.Group.Scope))
+		}
 	}
 	v.snap.Store(nil)
 	if c.GroupRemoved {
 		x.remove(c.Group.Name)
+		n.lastChanged = lastChanged{}
+	} else {
+		n.lastChanged = lastChanged{scope: x, view: v}
 	}
 	n.seq++
 	if x.journal != nil {
 		n.record(x, c)
 	}
+}
+
+// lastChanged is the group the previous change touched: the ops of a burst
+// into one group find its view with a comparison rather than a lookup of
+// its scope and name. It holds the view, hence its crdt.Group, so a group
+// created later cannot reuse that address.
+type lastChanged struct {
+	scope *scopeIndex
+	view  *groupView
 }
 
 // snapshot returns the current snapshot of v, building it if a change
