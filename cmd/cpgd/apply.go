@@ -137,44 +137,61 @@ func (d *durable) apply(c change) (int, error) {
 			return 0, err
 		}
 	}
-	now := d.now()
-	var before, after memberRecord
-	var refused error
 	// The record is read in the write itself: a join (nearly always
 	// accepted) then costs no read transaction of its own. The member's
 	// lock keeps it what it was at the check above.
-	err := d.store.update(func(tx *storeTx) error {
-		refused = nil // the write may run again with another group
-		// The lease may have been revoked since the check above; once
-		// revocation removed it, no join may bind to it.
-		if c.kind == changeJoin && c.lease != "" && !leaseLiveIn(tx.tx, c.lease, now) {
-			return fmt.Errorf("%w %q", errNoSuchLease, c.lease)
-		}
-		var err error
-		if before, err = getMember(tx, k); err != nil {
-			return fmt.Errorf("read the member's record: %w", err)
-		}
-		// A refused change writes nothing and is answered alone; the
-		// writes grouped with it go on.
-		if after, refused = nextRecord(before, c); refused != nil {
-			return nil
-		}
-		return putMember(tx, k, after)
-	})
-	if err != nil {
+	w := &changeWrite{c: c, k: k, now: d.now()}
+	if err := d.store.updateWith(w); err != nil {
 		return 0, err
 	}
-	if refused != nil {
-		return 0, refused
+	if w.refused != nil {
+		return 0, w.refused
 	}
 	if err := applyToRegistry(c); err != nil {
-		if uerr := d.store.update(func(tx *storeTx) error { return putMember(tx, k, before) }); uerr != nil {
+		if uerr := d.store.updateWith(recordWrite{k, w.before}); uerr != nil {
 			d.log.Error("a change the registry refused stays on disk and comes back at the next start", "scope", k.scope, "group", k.group, "member", k.member, "refused", err, "error", uerr)
 		}
 		return 0, err
 	}
-	return after.count(), nil
+	return w.after.count(), nil
 }
+
+// changeWrite is a client's change as the store writes it, with the
+// member's record it found and the one it wrote.
+type changeWrite struct {
+	c             change
+	k             memberKey
+	now           time.Time
+	before, after memberRecord
+	refused       error // the change is refused: nothing was written
+}
+
+func (w *changeWrite) write(tx *storeTx) error {
+	w.refused = nil // the write may run again with another group
+	// The lease may have been revoked since apply checked it; once
+	// revocation removed it, no join may bind to it.
+	if w.c.kind == changeJoin && w.c.lease != "" && !leaseLiveIn(tx.tx, w.c.lease, w.now) {
+		return fmt.Errorf("%w %q", errNoSuchLease, w.c.lease)
+	}
+	var err error
+	if w.before, err = getMember(tx, w.k); err != nil {
+		return fmt.Errorf("read the member's record: %w", err)
+	}
+	// A refused change writes nothing and is answered alone; the writes
+	// grouped with it go on.
+	if w.after, w.refused = nextRecord(w.before, w.c); w.refused != nil {
+		return nil
+	}
+	return putMember(tx, w.k, w.after)
+}
+
+// recordWrite stores one member's record as given.
+type recordWrite struct {
+	k memberKey
+	r memberRecord
+}
+
+func (w recordWrite) write(tx *storeTx) error { return putMember(tx, w.k, w.r) }
 
 func applyToRegistry(c change) error {
 	switch c.kind {

@@ -132,8 +132,12 @@ func hasBody(r *http.Request) bool {
 // Requiring application/json also keeps out the "simple" requests
 // (text/plain, forms) a browser sends to another origin without asking.
 func notJSON(contentType string) string {
-	if contentType == "" {
+	switch contentType {
+	case "":
 		return "a body needs Content-Type: application/json"
+	case "application/json":
+		// What clients send, accepted without parsing it into a map.
+		return ""
 	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/json" {

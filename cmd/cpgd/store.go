@@ -51,21 +51,44 @@ type store struct {
 	// record: what the file holds, in memory (memberlog.go).
 	index memberIndex
 
-	mu      sync.Mutex
-	pending []*storeWrite
+	mu sync.Mutex
+	// filling is the batch update adds writes to; the commit loop takes
+	// it and leaves an empty one in its place.
+	filling *storeBatch
 	closing bool
 	broken  error         // set when the index could not be read again after a failed commit
-	wake    chan struct{} // cap 1: pending has writes, or the store closes
+	wake    chan struct{} // cap 1: filling has writes, or the store closes
 	done    chan struct{} // the commit loop ended
 
 	commits atomic.Uint64 // transactions committed by update
 	writes  atomic.Uint64 // writes those transactions held
 }
 
-type storeWrite struct {
-	fn   func(*storeTx) error
-	done chan error
+// storeBatch is the writes one commit takes. They learn of it together:
+// one channel closed per commit, rather than one sent to per write, keeps
+// the commit loop's turn between two commits short (it is the store's
+// one serial step) and allocates nothing per write.
+type storeBatch struct {
+	writes []storeWrite
+	done   chan struct{} // closed once every write has its err
 }
+
+func newStoreBatch(capacity int) *storeBatch {
+	return &storeBatch{writes: make([]storeWrite, 0, capacity), done: make(chan struct{})}
+}
+
+type storeWrite struct {
+	w   storeWriter
+	err error // the write's outcome, once the batch's done is closed
+}
+
+// storeWriter is one write of a group commit (see update).
+type storeWriter interface{ write(*storeTx) error }
+
+// storeFunc is a write given as a function.
+type storeFunc func(*storeTx) error
+
+func (f storeFunc) write(tx *storeTx) error { return f(tx) }
 
 // openStore opens (creating if needed) the data file in dir. A file that is
 // not bbolt, is damaged, belongs to another program, or is locked by
@@ -101,7 +124,7 @@ func openStore(dir string) (s *store, err error) {
 		db.Close()
 		return nil, fmt.Errorf("data file %s: %w", path, err)
 	}
-	s = &store{db: db, path: path, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s = &store{db: db, path: path, filling: newStoreBatch(0), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := db.View(func(tx *bolt.Tx) error { return s.index.rebuild(tx) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("data file %s: %w", path, err)
@@ -177,8 +200,12 @@ func (s *store) kick() {
 // with it fails, the others run again without it), so it must derive its
 // results from tx alone; an fn that returns an error must have written
 // nothing it relies on, as its transaction is rolled back.
-func (s *store) update(fn func(*storeTx) error) error {
-	w := &storeWrite{fn: fn, done: make(chan error, 1)}
+func (s *store) update(fn func(*storeTx) error) error { return s.updateWith(storeFunc(fn)) }
+
+// updateWith is update of a write that carries its own state: a caller
+// on the hot path then allocates one value for the write and what it
+// found, rather than a closure and each variable it sets.
+func (s *store) updateWith(w storeWriter) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -188,64 +215,78 @@ func (s *store) update(fn func(*storeTx) error) error {
 		s.mu.Unlock()
 		return s.broken
 	}
-	s.pending = append(s.pending, w)
+	b := s.filling
+	i := len(b.writes)
+	b.writes = append(b.writes, storeWrite{w: w})
 	s.mu.Unlock()
 	s.kick()
-	return <-w.done
+	<-b.done
+	return b.writes[i].err
 }
 
 func (s *store) commitLoop() {
 	defer close(s.done)
-	var spare []*storeWrite
 	for range s.wake {
 		s.mu.Lock()
-		group, closing := s.pending, s.closing
-		s.pending = spare[:0]
-		s.mu.Unlock()
-		if len(group) > 0 {
-			s.commitGroup(group)
+		b, closing := s.filling, s.closing
+		if len(b.writes) > 0 {
+			// Room for as many writes as this commit takes: the next
+			// batch rarely grows its array.
+			s.filling = newStoreBatch(len(b.writes))
 		}
-		clear(group)
-		spare = group
+		s.mu.Unlock()
+		if len(b.writes) > 0 {
+			s.commitGroup(b.writes)
+			close(b.done)
+		}
 		if closing {
 			return
 		}
 	}
 }
 
-// commitGroup commits writes in one transaction. A write whose fn fails
-// gets its error alone; the others are committed without it.
-func (s *store) commitGroup(writes []*storeWrite) {
-	for len(writes) > 0 {
+// commitGroup commits writes in one transaction and sets each one's err.
+// A write whose fn fails gets its error alone; the others are committed
+// without it.
+func (s *store) commitGroup(writes []storeWrite) {
+	left := len(writes)
+	for left > 0 {
 		failed := -1
 		stx := storeTx{index: &s.index}
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			stx.tx = tx
-			for i, w := range writes {
-				if err := w.fn(&stx); err != nil {
+			for i := range writes {
+				w := &writes[i]
+				if w.err != nil {
+					continue // refused in an earlier try
+				}
+				if err := w.w.write(&stx); err != nil {
 					failed = i
 					return err
 				}
 			}
 			return nil
 		})
-		if failed < 0 {
-			if err == nil {
-				// Before any writer hears of its commit, so its next
-				// read sees what it wrote.
-				s.index.commit(stx.changed)
-				s.commits.Add(1)
-				s.writes.Add(uint64(len(writes)))
-			} else {
-				s.resync()
-			}
-			for _, w := range writes {
-				w.done <- err
-			}
+		if failed >= 0 {
+			writes[failed].err = err
+			left--
+			continue
+		}
+		if err == nil {
+			// Before any writer hears of its commit, so its next
+			// read sees what it wrote.
+			s.index.commit(stx.changed)
+			s.commits.Add(1)
+			s.writes.Add(uint64(left))
 			return
 		}
-		writes[failed].done <- err
-		writes = append(writes[:failed:failed], writes[failed+1:]...)
+		s.resync()
+		for i := range writes {
+			if writes[i].err == nil {
+				writes[i].err = err
+			}
+		}
+		return
 	}
 }
 
