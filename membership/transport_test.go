@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -333,4 +334,158 @@ func dialAsGhost(t *testing.T, n *Node) (net.Conn, handshakeResult) {
 		t.Fatal(err)
 	}
 	return conn, res
+}
+
+// TestDirectWritesKeepOrderWithTheWriter: payloads of up to 64 KiB over
+// sockets whose buffers hold a few kilobytes, sent back to back, so that
+// Send writes some itself, leaves the rest of others to the link's
+// writer, finds the socket full for some, and queues others behind them.
+// The peer must read every payload whole and in order: a direct write
+// never overtakes a queued payload nor splits another frame.
+func TestDirectWritesKeepOrderWithTheWriter(t *testing.T) {
+	a := startNode(t, withSmallSocketBuffers(testNodeConfig("a")))
+	b := startNode(t, withSmallSocketBuffers(testNodeConfig("b")))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Join(ctx, a.GossipAddr()); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	waitFor(t, 5*time.Second, "a and b not linked", func() bool {
+		return containsPeer(a.Active(), "b") && containsPeer(b.Active(), "a")
+	})
+	const count = 400
+	payload := func(i int) []byte {
+		size := 1 + (i*7919)%(64<<10)
+		if i%3 == 0 {
+			size = 1 + i%100 // small ones between the large
+		}
+		p := make([]byte, size)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		return p
+	}
+	errs := make(chan error, 1)
+	go func() {
+		for i := range count {
+			if i%4 == 0 {
+				// Now and then the writer catches up and goes idle.
+				time.Sleep(2 * time.Millisecond)
+			}
+			p := payload(i)
+			for {
+				err := b.Send("a", p)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, ErrQueueFull) {
+					errs <- err
+					return
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		errs <- nil
+	}()
+	for i := range count {
+		ev := nextEvent(t, a, Message, 20*time.Second)
+		if want := payload(i); !bytes.Equal(ev.Payload, want) {
+			t.Fatalf("payload %d: got %d bytes starting %v, want %d bytes starting %v", i, len(ev.Payload), ev.Payload[:min(4, len(ev.Payload))], len(want), want[:min(4, len(want))])
+		}
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withSmallSocketBuffers makes the node's overlay sockets, dialed and
+// accepted, start with send and receive buffers of a few kilobytes, so
+// that a large payload fills them.
+func withSmallSocketBuffers(cfg NodeConfig) NodeConfig {
+	control := func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			for _, opt := range []int{syscall.SO_SNDBUF, syscall.SO_RCVBUF} {
+				serr = errors.Join(serr, syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 4<<10))
+			}
+		})
+		return errors.Join(err, serr)
+	}
+	cfg.Listen = func(address string) (net.Listener, error) {
+		lc := net.ListenConfig{Control: control}
+		return lc.Listen(context.Background(), "tcp", address)
+	}
+	cfg.Dial = func(ctx context.Context, address string) (net.Conn, error) {
+		d := net.Dialer{Control: control}
+		return d.DialContext(ctx, "tcp", address)
+	}
+	return cfg
+}
+
+// TestSendWritesDirectlyOnlyWhenNothingWaits: a payload Send accepts while
+// another waits for the link's writer goes behind it, never straight to
+// the socket; with nothing waiting and the writer idle, it goes straight
+// to the socket. The link here has no writer goroutine, so a queued
+// payload stays queued.
+func TestSendWritesDirectlyOnlyWhenNothingWaits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err == nil {
+			accepted <- conn
+		}
+		close(accepted)
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	peerEnd := <-accepted
+	if peerEnd == nil {
+		t.Fatal("no connection accepted")
+	}
+	defer peerEnd.Close()
+	l := newLink(Peer{Name: "b"}, "a", linkWindow(wire.DefaultMaxFrame))
+	if !l.attach(conn, handshakeResult{peerMaxFrame: wire.DefaultMaxFrame, peerWindow: linkWindow(wire.DefaultMaxFrame)}, 0) {
+		t.Fatal("attach refused")
+	}
+	frame := func(b byte) []byte { return wire.AppendFrame(nil, framePayload, []byte{b}) }
+	readFrame := func() (byte, bool) {
+		_ = peerEnd.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		typ, body, err := wire.ReadFrame(peerEnd, wire.DefaultMaxFrame)
+		if err != nil {
+			return 0, false
+		}
+		if typ != framePayload || len(body) != 1 {
+			t.Fatalf("read a frame of type %d with %d bytes", typ, len(body))
+		}
+		return body[0], true
+	}
+
+	if !l.sendPayload(frame(1)) {
+		t.Fatal("send 1 refused")
+	}
+	if got, ok := readFrame(); !ok || got != 1 {
+		t.Fatalf("with nothing waiting, payload 1 was not written at once (read %d, %v)", got, ok)
+	}
+	l.writeMu.Lock() // the writer is writing
+	if !l.sendPayload(frame(2)) {
+		t.Fatal("send 2 refused")
+	}
+	l.writeMu.Unlock()
+	if !l.sendPayload(frame(3)) {
+		t.Fatal("send 3 refused")
+	}
+	if got, ok := readFrame(); ok {
+		t.Fatalf("payload %d reached the socket while payload 2 waited for the writer", got)
+	}
+	if len(l.data) != 2 {
+		t.Fatalf("%d payloads queued for the writer, want 2 and 3", len(l.data))
+	}
 }
