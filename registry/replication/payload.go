@@ -17,10 +17,11 @@ const (
 	payloadState byte = 2 // one owner's whole state (crdt.AppendOwnerState)
 	payloadBatch byte = 3 // consecutive ops of one owner: count, then each op
 	payloadDeath byte = 4 // a tombstone: owner, dead incarnation
+	payloadRun   byte = 5 // consecutive ops of one owner, each by what differs from the one before (crdt.AppendRunOp)
 )
 
-// MaxBatchOps bounds the ops of one batch payload; Batches cuts a longer
-// run into several.
+// MaxBatchOps bounds the ops of one batch or run payload; Batches cuts a
+// longer run into several.
 const MaxBatchOps = 1024
 
 var errEmptyPayload = errors.New("replication: empty payload")
@@ -36,7 +37,8 @@ func StatePayload(st *crdt.OwnerState) []byte {
 }
 
 // BatchPayload is the broadcast payload of consecutive ops of one owner
-// (the caller checks they are: Batches does).
+// (the caller checks they are) as each op's own encoding: what Batches
+// made before runs, which replicas still take from nodes that send it.
 func BatchPayload(ops []crdt.Op) []byte {
 	var body []byte
 	for i := range ops {
@@ -50,6 +52,14 @@ func BatchPayload(ops []crdt.Op) []byte {
 func batchPayloadOf(count int, body []byte) []byte {
 	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(body))
 	b = wire.AppendUvarint(append(b, payloadBatch), uint64(count))
+	return append(b, body...)
+}
+
+// runPayloadOf is the run payload of ops, whose encodings one after the
+// other (crdt.AppendRunOp) are body.
+func runPayloadOf(ops []crdt.Op, body []byte) []byte {
+	b := make([]byte, 0, 1+len(ops[0].Owner)+4*binary.MaxVarintLen64+len(body))
+	b = crdt.AppendRunHeader(append(b, payloadRun), &ops[0], len(ops))
 	return append(b, body...)
 }
 
@@ -93,6 +103,12 @@ func decodePayload(b []byte, ops []crdt.Op) (decoded, error) {
 		return decoded{ops: append(ops[:0], op)}, nil
 	case payloadBatch:
 		return decodeBatch(b[1:], ops)
+	case payloadRun:
+		ops, err := crdt.DecodeRun(b[1:], ops, MaxBatchOps)
+		if err != nil {
+			return decoded{}, err
+		}
+		return decoded{ops: ops}, nil
 	case payloadDeath:
 		d := wire.NewDecoder(b[1:])
 		death := crdt.OwnerVersion{Owner: d.String(crdt.MaxNameLen)}

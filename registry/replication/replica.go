@@ -6,7 +6,6 @@ import (
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
-	"github.com/cpggo/cpg/internal/wire"
 )
 
 // Config tunes a Replica. A zero field takes its default.
@@ -99,27 +98,26 @@ type Batch struct {
 // Batches cuts a run of local ops (in the order the owner made them) into
 // as few broadcasts as the limits allow: consecutive ops of one
 // incarnation travel together, at most MaxBatchOps and about maxBytes of
-// payload each. A burst of joins therefore costs a few messages per hop,
-// not one per join.
+// payload each, as a run (crdt.AppendRunOp: each op by what differs from
+// the one before). A burst of joins therefore costs a few messages per
+// hop, not one per join, and a few bytes per join.
 func Batches(ops []crdt.Op, maxBytes int) []Batch {
 	var out []Batch
-	// Each op is encoded once, into enc, and appended to the run's body
-	// with its length: the size check and the payload share the encoding.
-	var enc, body []byte
+	// Each op is encoded once, into the run's body: the size check and
+	// the payload share the encoding.
+	var body []byte
 	for start := 0; start < len(ops); {
-		enc = crdt.AppendOp(enc[:0], &ops[start])
-		body = wire.AppendBytes(body[:0], enc)
-		end, size := start+1, len(enc)
+		body = crdt.AppendRunOp(body[:0], &ops[start], nil)
+		end := start + 1
 		for end < len(ops) && end-start < MaxBatchOps &&
 			ops[end].Owner == ops[start].Owner && ops[end].Incarnation == ops[start].Incarnation &&
 			ops[end].Seq == ops[end-1].Seq+1 {
-			enc = crdt.AppendOp(enc[:0], &ops[end])
-			opSize := len(enc) + 4
-			if size+opSize > maxBytes {
+			before := len(body)
+			body = crdt.AppendRunOp(body, &ops[end], &ops[end-1])
+			if len(body) > maxBytes {
+				body = body[:before]
 				break
 			}
-			size += opSize
-			body = wire.AppendBytes(body, enc)
 			end++
 		}
 		run := ops[start:end]
@@ -128,7 +126,7 @@ func Batches(ops []crdt.Op, maxBytes int) []Batch {
 		if len(run) == 1 {
 			b.Payload = OpPayload(last)
 		} else {
-			b.Payload = batchPayloadOf(len(run), body)
+			b.Payload = runPayloadOf(run, body)
 		}
 		out = append(out, b)
 		start = end
@@ -234,7 +232,7 @@ func (r *Replica) Merge(from string, id, payload []byte) (plumtree.Verdict, []pl
 // id alone, before decoding; a state or a tombstone is always decoded (a
 // state may carry more than its id names).
 func (r *Replica) heldAlready(id, payload []byte) bool {
-	if len(payload) == 0 || (payload[0] != payloadOp && payload[0] != payloadBatch) {
+	if len(payload) == 0 || (payload[0] != payloadOp && payload[0] != payloadBatch && payload[0] != payloadRun) {
 		return false
 	}
 	owner, v, err := parseMessageID(id)
