@@ -126,21 +126,19 @@ func (d *durable) apply(c change) (int, error) {
 	lock := &d.locks[d.stripe(k)]
 	lock.Lock()
 	defer lock.Unlock()
-	if c.kind != changeJoin {
-		// A leave or metadata change of a member that is not there is
-		// refused at once, not after waiting for a commit.
-		before, err := d.store.member(k)
-		if err != nil {
-			return 0, fmt.Errorf("read the member's record: %w", err)
-		}
-		if _, err := nextRecord(before, c); err != nil {
-			return 0, err
-		}
-	}
-	// The record is read in the write itself: a join (nearly always
-	// accepted) then costs no read transaction of its own. The member's
-	// lock keeps it what it was at the check above.
+	// The member's lock keeps its record what prepare reads until the
+	// write: the change is worked out and encoded here, in the client's
+	// goroutine, and the commit loop only checks it still applies.
 	w := &changeWrite{c: c, k: k, now: d.now()}
+	if err := w.prepare(&d.store.index); err != nil {
+		return 0, err
+	}
+	// A leave or metadata change of a member that is not there is
+	// refused at once, not after waiting for a commit (a join, which only
+	// its count limit refuses, is refused within its write).
+	if c.kind != changeJoin && w.refused != nil {
+		return 0, w.refused
+	}
 	if err := d.store.updateWith(w); err != nil {
 		return 0, err
 	}
@@ -159,30 +157,70 @@ func (d *durable) apply(c change) (int, error) {
 // changeWrite is a client's change as the store writes it, with the
 // member's record it found and the one it wrote.
 type changeWrite struct {
-	c             change
-	k             memberKey
-	now           time.Time
+	c   change
+	k   memberKey
+	now time.Time
+	// seen is where the record before lies in the log (0: none); a
+	// sequence number names one record for good, so a write that still
+	// sees it there needs to work nothing out again.
+	seen          uint64
 	before, after memberRecord
-	refused       error // the change is refused: nothing was written
+	entry         memberEntry // after, encoded
+	refused       error       // the change is refused: nothing is written
+}
+
+// prepare works the change out from the member's record as last
+// committed.
+func (w *changeWrite) prepare(x *memberIndex) error {
+	seq, before, err := x.getWithSeq(w.k)
+	if err != nil {
+		return fmt.Errorf("read the member's record: %w", err)
+	}
+	return w.workOut(seq, before)
+}
+
+func (w *changeWrite) workOut(seq uint64, before memberRecord) error {
+	w.seen, w.before = seq, before
+	if w.after, w.refused = nextRecord(before, w.c); w.refused != nil {
+		return nil
+	}
+	var err error
+	w.entry, err = encodeEntry(w.k, w.after)
+	return err
 }
 
 func (w *changeWrite) write(tx *storeTx) error {
-	w.refused = nil // the write may run again with another group
 	// The lease may have been revoked since apply checked it; once
 	// revocation removed it, no join may bind to it.
 	if w.c.kind == changeJoin && w.c.lease != "" && !leaseLiveIn(tx.tx, w.c.lease, w.now) {
 		return fmt.Errorf("%w %q", errNoSuchLease, w.c.lease)
 	}
-	var err error
-	if w.before, err = getMember(tx, w.k); err != nil {
-		return fmt.Errorf("read the member's record: %w", err)
+	var buf keyBuffer
+	e, ok := tx.lookup(w.k.appendEncoded(buf[:0]))
+	if !ok {
+		e = indexedMember{}
+	}
+	if e.seq != w.seen {
+		// Not the record prepare read: only the index's rebuild after a
+		// failed commit moves it while the member's lock is held. The
+		// change is worked out again from what this transaction sees.
+		before := memberRecord{}
+		if ok {
+			var err error
+			if before, err = decodeRecord(e.record); err != nil {
+				return fmt.Errorf("read the member's record: %w", err)
+			}
+		}
+		if err := w.workOut(e.seq, before); err != nil {
+			return err
+		}
 	}
 	// A refused change writes nothing and is answered alone; the writes
 	// grouped with it go on.
-	if w.after, w.refused = nextRecord(w.before, w.c); w.refused != nil {
+	if w.refused != nil {
 		return nil
 	}
-	return putMember(tx, w.k, w.after)
+	return tx.putEntry(w.entry, w.after)
 }
 
 // recordWrite stores one member's record as given.

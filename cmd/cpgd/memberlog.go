@@ -358,15 +358,24 @@ type keyBuffer [128]byte
 
 // get reads k's record as last committed.
 func (x *memberIndex) get(k memberKey) (memberRecord, error) {
+	_, r, err := x.getWithSeq(k)
+	return r, err
+}
+
+// getWithSeq reads k's record as last committed, and where it lies in the
+// log (0: k has no record). A sequence number names one record for good:
+// a change writes the new record under a new one.
+func (x *memberIndex) getWithSeq(k memberKey) (uint64, memberRecord, error) {
 	var buf keyBuffer
 	key := k.appendEncoded(buf[:0])
 	x.mu.RLock()
 	e, ok := x.members[string(key)]
 	x.mu.RUnlock()
 	if !ok {
-		return memberRecord{}, nil
+		return 0, memberRecord{}, nil
 	}
-	return decodeRecord(e.record)
+	r, err := decodeRecord(e.record)
+	return e.seq, r, err
 }
 
 // snapshot decodes every record, as last committed.
@@ -394,6 +403,17 @@ type storeTx struct {
 	tx      *bolt.Tx
 	index   *memberIndex
 	changed map[string]indexedMember
+	log     *bolt.Bucket // the member log, once a write looked it up
+}
+
+// memberLog is the log's bucket, looked up once per transaction rather
+// than once per record: a group commit writes many.
+func (t *storeTx) memberLog() *bolt.Bucket {
+	if t.log == nil {
+		t.log = t.tx.Bucket(bucketRecords)
+		t.log.FillPercent = recordsFillPercent
+	}
+	return t.log
 }
 
 // lookup is the index entry of the member of encoded key, as this
@@ -419,18 +439,48 @@ func getMember(t *storeTx, k memberKey) (memberRecord, error) {
 
 // putMember stores r as k's record, or deletes it when r holds no joins.
 func putMember(t *storeTx, k memberKey, r memberRecord) error {
+	e, err := encodeEntry(k, r)
+	if err != nil {
+		return err
+	}
+	return t.putEntry(e, r)
+}
+
+// memberEntry is a member's record laid out as the log stores it, ready
+// to be written: a client's change encodes it before its write reaches
+// the commit loop, the store's serial step.
+type memberEntry struct {
+	// buf holds the log's key (the sequence number, set as it is
+	// written), the member's encoded key and its record: one allocation.
+	buf    []byte
+	keyEnd int    // the member's key is buf[8:keyEnd], its record buf[keyEnd:]
+	key    string // the member's encoded key, as the index holds it
+}
+
+// encodeEntry lays out r as k's record, or refuses a record no start
+// could replay.
+func encodeEntry(k memberKey, r memberRecord) (memberEntry, error) {
 	for l, c := range r.Joins {
 		if c == 0 || c > maxJoins || (l != "" && !validLeaseID(l)) {
-			return fmt.Errorf("record of %q in %q: %d joins under lease %q", k.member, k.group, c, l)
+			return memberEntry{}, fmt.Errorf("record of %q in %q: %d joins under lease %q", k.member, k.group, c, l)
 		}
 	}
-	log := t.tx.Bucket(bucketRecords)
-	log.FillPercent = recordsFillPercent
-	// One allocation holds the log's key, the member's key and its record.
-	entry := make([]byte, 8, 8+3*binary.MaxVarintLen32+len(k.scope)+len(k.group)+len(k.member)+r.encodedSize())
-	entry = k.appendEncoded(entry)
-	key := entry[8:]
-	if old, ok := t.lookup(key); ok {
+	buf := make([]byte, 8, 8+3*binary.MaxVarintLen32+len(k.scope)+len(k.group)+len(k.member)+r.encodedSize())
+	buf = k.appendEncoded(buf)
+	keyEnd := len(buf)
+	if len(r.Joins) > 0 {
+		buf = r.appendEncoded(buf)
+	}
+	return memberEntry{buf: buf, keyEnd: keyEnd, key: string(buf[8:keyEnd])}, nil
+}
+
+// putEntry stores e, the encoding of r, in place of its member's record,
+// or deletes the record when r holds no joins. It may run again for the
+// same e (when a write grouped with it failed): it only ever sets e's
+// sequence number.
+func (t *storeTx) putEntry(e memberEntry, r memberRecord) error {
+	log := t.memberLog()
+	if old, ok := t.lookup(e.buf[8:e.keyEnd]); ok {
 		if err := log.Delete(seqKey(old.seq)); err != nil {
 			return err
 		}
@@ -439,20 +489,18 @@ func putMember(t *storeTx, k memberKey, r memberRecord) error {
 		t.changed = make(map[string]indexedMember)
 	}
 	if len(r.Joins) == 0 {
-		t.changed[string(key)] = indexedMember{}
+		t.changed[e.key] = indexedMember{}
 		return nil
 	}
 	seq, err := log.NextSequence()
 	if err != nil {
 		return err
 	}
-	binary.BigEndian.PutUint64(entry, seq)
-	keyEnd := len(entry)
-	entry = r.appendEncoded(entry)
-	if err := log.Put(entry[:8:8], entry[8:]); err != nil {
+	binary.BigEndian.PutUint64(e.buf, seq)
+	if err := log.Put(e.buf[:8:8], e.buf[8:]); err != nil {
 		return err
 	}
-	t.changed[string(key)] = newIndexedMember(seq, entry[keyEnd:], r.leased())
+	t.changed[e.key] = newIndexedMember(seq, e.buf[e.keyEnd:], r.leased())
 	return nil
 }
 

@@ -229,13 +229,16 @@ func (s *store) commitLoop() {
 	for range s.wake {
 		s.mu.Lock()
 		b, closing := s.filling, s.closing
-		if len(b.writes) > 0 {
+		// Taken only when it holds writes: an empty batch stays the one
+		// writers add to, so nothing of it may be read after the unlock.
+		taken := len(b.writes) > 0
+		if taken {
 			// Room for as many writes as this commit takes: the next
 			// batch rarely grows its array.
 			s.filling = newStoreBatch(len(b.writes))
 		}
 		s.mu.Unlock()
-		if len(b.writes) > 0 {
+		if taken {
 			s.commitGroup(b.writes)
 			close(b.done)
 		}
@@ -252,7 +255,10 @@ func (s *store) commitGroup(writes []storeWrite) {
 	left := len(writes)
 	for left > 0 {
 		failed := -1
-		stx := storeTx{index: &s.index}
+		// Sized for one record a write, so that the map does not grow
+		// (and rehash) while the commit loop, the store's serial step,
+		// fills it.
+		stx := storeTx{index: &s.index, changed: make(map[string]indexedMember, left)}
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			stx.tx = tx
 			for i := range writes {

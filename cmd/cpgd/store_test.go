@@ -426,3 +426,29 @@ func TestStoreRefusesALogItCannotRead(t *testing.T) {
 		})
 	}
 }
+
+// A change worked out before its write is worked out again when the
+// member's record moved in between (the index's rebuild after a failed
+// commit can do that while the member's lock is held): the write never
+// stores a record made from a stale one.
+func TestChangeWriteWorksOutAgainWhenTheRecordMoved(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	k := memberKey{"default", "/g", "m"}
+	require.NoError(t, s.update(joinOnce(k)))
+	w := &changeWrite{c: change{kind: changeJoin, group: k.group, member: k.member}, k: k, now: time.Now()}
+	require.NoError(t, w.prepare(&s.index))
+	require.Equal(t, 1, w.before.count())
+	// The record moves after prepare read it: two joins now.
+	require.NoError(t, s.update(func(tx *storeTx) error {
+		return putMember(tx, k, memberRecord{Joins: map[string]uint32{"": 2}})
+	}))
+	require.NoError(t, s.updateWith(w))
+	require.NoError(t, w.refused)
+	require.Equal(t, 2, w.before.count(), "the write saw the record as it was when it ran")
+	got, err := s.member(k)
+	require.NoError(t, err)
+	require.Equal(t, 3, got.count())
+	st, err := s.load()
+	require.NoError(t, err)
+	require.Len(t, st.members, 1, "one record of the member, the old ones deleted")
+}
