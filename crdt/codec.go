@@ -117,6 +117,10 @@ func stringLike(d *wire.Decoder, like string) string {
 
 func appendMeta(b []byte, m Meta) []byte {
 	b = wire.AppendUvarint(b, uint64(len(m)))
+	if len(m) == 0 {
+		// Most members have none: no key iterator, no sorted copy.
+		return b
+	}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		b = wire.AppendString(b, k)
 		b = wire.AppendString(b, m[k])

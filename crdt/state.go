@@ -149,6 +149,9 @@ type State struct {
 	// tombstone learned from a peer is stamped with.
 	lastNow int64
 	digest  digestHashes
+	// lastGroup is the group the latest change found or made (see group);
+	// nil once that group is gone.
+	lastGroup *Group
 	// change is what notify hands the observer: one per replica rather
 	// than one allocated per applied op.
 	change Change
@@ -459,17 +462,18 @@ func (s *State) join(o *owner, scope, name string, e Entry) {
 	if len(e.Meta) == 0 {
 		e.Meta = nil
 	}
-	groups := s.scopes[scope]
-	if groups == nil {
-		scope = s.intern(scope)
-		groups = make(map[string]*Group)
-		s.scopes[scope] = groups
-	}
-	g := groups[name]
+	g := s.group(scope, name)
 	created := g == nil
 	if created {
+		groups := s.scopes[scope]
+		if groups == nil {
+			scope = s.intern(scope)
+			groups = make(map[string]*Group)
+			s.scopes[scope] = groups
+		}
 		g = &Group{Scope: s.intern(scope), Name: s.intern(name)}
 		groups[g.Name] = g
+		s.lastGroup = g
 	}
 	var after Member
 	if i := g.find(o.name, e.Member); i >= 0 {
@@ -490,7 +494,7 @@ func (s *State) join(o *owner, scope, name string, e Entry) {
 }
 
 func (s *State) leave(o *owner, scope, name, member string, count uint32) {
-	g := s.scopes[scope][name]
+	g := s.group(scope, name)
 	if g == nil || count == 0 {
 		return
 	}
@@ -508,7 +512,7 @@ func (s *State) leave(o *owner, scope, name, member string, count uint32) {
 }
 
 func (s *State) setMeta(o *owner, scope, name, member string, meta Meta) {
-	g := s.scopes[scope][name]
+	g := s.group(scope, name)
 	if g == nil {
 		return
 	}
@@ -521,6 +525,20 @@ func (s *State) setMeta(o *owner, scope, name, member string, meta Meta) {
 		g.replace(i, cur)
 		s.notify(Change{Kind: MetaChanged, Owner: o.name, Group: g, Entry: cur.entry()})
 	}
+}
+
+// group returns the stored group scope/name, or nil. The ops of a burst
+// mostly name the group the previous op did: that one is compared first,
+// before two lookups by name.
+func (s *State) group(scope, name string) *Group {
+	if g := s.lastGroup; g != nil && g.Name == name && g.Scope == scope {
+		return g
+	}
+	g := s.scopes[scope][name]
+	if g != nil {
+		s.lastGroup = g
+	}
+	return g
 }
 
 // removeEntries removes o's entries that drop selects from g, in one copy
@@ -540,6 +558,9 @@ func (s *State) removeEntries(o *owner, g *Group, drop func(*Member) bool) {
 			// Observers see the group in the state up to its last change.
 			groups := s.scopes[g.Scope]
 			delete(groups, g.Name)
+			if s.lastGroup == g {
+				s.lastGroup = nil
+			}
 			if len(groups) == 0 {
 				delete(s.scopes, g.Scope)
 			}
