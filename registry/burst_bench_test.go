@@ -123,12 +123,16 @@ func startBurstCluster(b testing.TB) []*Node {
 
 // BenchmarkApplyBurst is an observer's share of the burst without the
 // network: a node merges the 2,000 joins of another owner as the batches
-// the joiner's flusher makes of them (decode, CRDT, index).
+// the joiner's flusher makes of them (decode, CRDT, index), and, watched,
+// keeps each change in its scope's journal for a subscription, as a cpgd
+// agent with a watch stream open does (the stream's reading is not
+// counted).
 func BenchmarkApplyBurst(b *testing.B) {
 	for _, v := range []struct {
-		name   string
-		groups int
-	}{{"one_group", 1}, {"groups_200", 200}} {
+		name    string
+		groups  int
+		watched bool
+	}{{"one_group", 1, false}, {"groups_200", 200, false}, {"one_group_watched", 1, true}} {
 		b.Run(v.name, func(b *testing.B) {
 			owner := crdt.New(crdt.Config{Self: "joiner", Incarnation: 1})
 			ops := make([]crdt.Op, burstJoins)
@@ -139,9 +143,14 @@ func BenchmarkApplyBurst(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
-				n, err := New(Config{Name: "observer"})
+				n, err := New(Config{Name: "observer", WatchBuffer: 4 * burstJoins})
 				if err != nil {
 					b.Fatal(err)
+				}
+				if v.watched {
+					if _, err := n.Default().Subscribe("/bench/*", SubscribeOptions{}); err != nil {
+						b.Fatal(err)
+					}
 				}
 				rep := replication.New(n.state, replication.Config{})
 				b.StartTimer()

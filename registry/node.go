@@ -73,6 +73,9 @@ type Node struct {
 	changes  changeCounter // what observe saw, for Stats
 	// lastChanged: see observe.
 	lastChanged lastChanged
+	// records is what is left of the slab record takes journal records
+	// from.
+	records []Record
 
 	// scopes maps a scope's name to its *scopeIndex. Readers load it
 	// without a lock; entries are only added, under mu, and never removed,

@@ -157,7 +157,17 @@ func (w *Watch) Close() {
 // record appends a change to the scope's journal; n.mu is held, so every
 // subscription sees changes in the order they were applied.
 func (n *Node) record(x *scopeIndex, c *crdt.Change) {
-	r := &Record{Seq: n.seq, Event: Event{
+	if len(n.records) == 0 {
+		// Records are allocated recordsPerAlloc at a time: a burst of
+		// changes makes one allocation per slab, not one per change. A
+		// slab lives while any of its records does; journals drop
+		// records oldest first, so that is about one slab more per
+		// journal than the records themselves.
+		n.records = make([]Record, recordsPerAlloc)
+	}
+	r := &n.records[0]
+	n.records = n.records[1:]
+	*r = Record{Seq: n.seq, Event: Event{
 		Scope:   x.name,
 		Group:   c.Group.Name,
 		Applied: n.cfg.Now(),
@@ -176,3 +186,6 @@ func (n *Node) record(x *scopeIndex, c *crdt.Change) {
 	}
 	x.journal.append(r)
 }
+
+// recordsPerAlloc is how many records record allocates at once.
+const recordsPerAlloc = 64
