@@ -102,12 +102,8 @@ func (f *flowControl) notify() {
 // canSend reports whether the writer may write a payload of this cost.
 func (f *flowControl) canSend(cost int64) bool { return f.sendCredit.Load() >= cost }
 
-// spend accounts for a payload frame about to be written. Only the
-// link's writing side calls it, under the link's write lock.
+// spend accounts for a payload frame written. Only the writer calls it.
 func (f *flowControl) spend(cost int64) { f.sendCredit.Add(-cost) }
-
-// refund gives back what spend took for a frame the socket did not take.
-func (f *flowControl) refund(cost int64) { f.sendCredit.Add(cost) }
 
 // credited applies a credit frame from the peer. Credit beyond the window
 // the peer announced means the peer's accounting is broken: an error, and

@@ -362,7 +362,7 @@ func (n *Node) Send(peer string, payload []byte) error {
 	if peerMax := int(l.peerMaxFrame.Load()); peerMax > 0 && len(payload)+1 > peerMax {
 		return fmt.Errorf("membership: send to %s: the peer's limit: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: peerMax})
 	}
-	if !l.sendPayload(wire.AppendFrame(nil, framePayload, payload)) {
+	if !l.enqueueData(wire.AppendFrame(nil, framePayload, payload)) {
 		return fmt.Errorf("membership: send to %s: %w", peer, ErrQueueFull)
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cpggo/cpg/internal/wire"
@@ -37,22 +36,6 @@ type link struct {
 	// held is a payload the writer took from data and holds until the
 	// peer's credit covers it. Owned by the writer.
 	held []byte
-
-	// Direct writes (see sendPayload). writeMu is held by whoever writes
-	// to the socket: the writer while it writes and flushes what is
-	// ready, or a sender writing a payload itself. unsent counts the
-	// payloads accepted but not yet written: in data, held, or the
-	// remainder of a direct write; a sender may write directly only when
-	// it is zero, so payloads keep their order. remainder is the part of a
-	// directly written frame the socket did not take, which the writer
-	// sends before anything else; resume wakes the writer for it.
-	writeMu   sync.Mutex
-	unsent    atomic.Int64
-	remainder []byte // guarded by writeMu
-	resume    chan struct{}
-	// raw is the socket's descriptor for direct writes; nil while dialing,
-	// and for a connection that does not expose one.
-	raw atomic.Pointer[rawSocket]
 
 	stop     chan struct{} // closed when the link is retired or aborted
 	stopOnce sync.Once
@@ -98,7 +81,6 @@ func newLink(peer Peer, initiator string, window int) *link {
 		control:   make(chan []byte, controlQueueLen),
 		data:      make(chan []byte, dataQueueLen),
 		flow:      newFlowControl(window),
-		resume:    make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		rtt:       newRTTEstimator(defaultMinRTO, defaultMaxRTO),
 	}
@@ -115,11 +97,6 @@ func (l *link) attach(conn net.Conn, res handshakeResult, now time.Duration) boo
 		return false
 	}
 	l.conn = conn
-	if sc, ok := conn.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			l.raw.Store(&rawSocket{rc})
-		}
-	}
 	l.flow.start(res.peerWindow)
 	l.peerMaxFrame.Store(int64(res.peerMaxFrame))
 	l.lastRecv.Store(int64(now))
@@ -185,91 +162,13 @@ func (l *link) enqueueControl(frame []byte) bool {
 	}
 }
 
-// sendPayload hands a framed payload to the link; false if its queue is
-// full. When the writer has nothing to write and no payload is waiting,
-// the caller writes the frame to the socket itself, without waiting: a
-// payload then reaches the peer with no goroutine hand-off (the writer
-// goroutine would first have to be woken and scheduled, the largest and
-// most variable part of a lone change's trip between two nodes). Whatever
-// the socket does not take at once, the writer sends, so the caller never
-// waits on a slow peer.
-func (l *link) sendPayload(frame []byte) bool {
-	if l.writeDirect(frame) {
-		return true
-	}
-	l.unsent.Add(1)
+func (l *link) enqueueData(frame []byte) bool {
 	select {
 	case l.data <- frame:
 		return true
 	default:
-		l.unsent.Add(-1)
 		return false
 	}
-}
-
-// writeDirect writes frame to the socket if no payload is waiting, the
-// writer is not writing, and the peer's credit covers it: one non-blocking
-// write, whose remainder, if the socket's buffer is full, goes to the
-// writer. false when it wrote nothing.
-func (l *link) writeDirect(frame []byte) bool {
-	if l.unsent.Load() != 0 {
-		return false
-	}
-	raw := l.raw.Load()
-	if raw == nil || !l.writeMu.TryLock() {
-		return false
-	}
-	defer l.writeMu.Unlock()
-	if l.unsent.Load() != 0 || l.stopped() {
-		return false
-	}
-	cost := payloadCost(len(frame) - frameLengthSize)
-	if !l.flow.canSend(cost) {
-		return false
-	}
-	// Spent before the write: the peer may hand the credit back before
-	// the write returns.
-	l.flow.spend(cost)
-	written := raw.writeNow(frame)
-	if written == 0 {
-		l.flow.refund(cost)
-		return false
-	}
-	if written < len(frame) {
-		l.remainder = frame[written:]
-		l.unsent.Add(1)
-		select {
-		case l.resume <- struct{}{}:
-		default:
-		}
-	}
-	return true
-}
-
-// frameLengthSize is the length prefix of a frame.
-const frameLengthSize = 4
-
-// rawSocket writes to a socket without the runtime's poller: one write
-// system call on the non-blocking descriptor, which takes what fits in
-// the socket's buffer and never waits.
-type rawSocket struct{ rc syscall.RawConn }
-
-// writeNow returns how much of b the socket took at once (0 when its
-// buffer is full, or on any error, which the writer's next write will
-// meet and report).
-func (s *rawSocket) writeNow(b []byte) int {
-	written := 0
-	err := s.rc.Write(func(fd uintptr) bool {
-		n, err := writeNonBlocking(fd, b)
-		if err == nil && n > 0 {
-			written = n
-		}
-		return true // one attempt: never wait for the socket to drain
-	})
-	if err != nil {
-		return 0
-	}
-	return written
 }
 
 func (l *link) observeRTT(sample time.Duration) {
@@ -371,64 +270,35 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 	// ready to send: a burst costs one write system call, not one per
 	// frame, and a lone frame still leaves at once.
 	w := bufio.NewWriterSize(conn, writeBufferSize)
-	var control []byte // a control frame the wait took
-	for {
-		if err := n.writeReady(l, w, control); err != nil {
-			n.linkBroken(l, err)
-			return
-		}
-		control = nil
-		var data chan []byte
-		if l.held == nil {
-			data = l.data
-		}
-		select {
-		case control = <-l.control:
-		case l.held = <-data:
-		case <-l.flow.wake:
-		case <-l.resume:
-		case <-l.stop:
-			n.finishLink(l, conn)
-			return
-		}
-	}
-}
-
-// writeReady writes, holding the link's write lock, the remainder of a
-// direct write, then control (when not nil), then every frame ready to
-// send, and flushes: the lock is released with nothing buffered, so a
-// direct write never overtakes a frame.
-func (n *Node) writeReady(l *link, w *bufio.Writer, control []byte) error {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	write := func(frame []byte) error {
-		return n.timedWrite(l, func() error { _, err := w.Write(frame); return err })
-	}
-	if rest := l.remainder; rest != nil {
-		l.remainder = nil
-		l.unsent.Add(-1)
-		if err := write(rest); err != nil {
-			return err
-		}
-	}
-	if control != nil {
-		if err := write(control); err != nil {
-			return err
-		}
-	}
 	for {
 		frame, ok := n.nextQueued(l)
 		if !ok {
-			break
+			if w.Buffered() > 0 {
+				if err := n.timedWrite(l, w.Flush); err != nil {
+					n.linkBroken(l, err)
+					return
+				}
+			}
+			var data chan []byte
+			if l.held == nil {
+				data = l.data
+			}
+			select {
+			case frame = <-l.control:
+			case l.held = <-data:
+				continue
+			case <-l.flow.wake:
+				continue
+			case <-l.stop:
+				n.finishLink(l, conn)
+				return
+			}
 		}
-		if err := write(frame); err != nil {
-			return err
+		if err := n.timedWrite(l, func() error { _, err := w.Write(frame); return err }); err != nil {
+			n.linkBroken(l, err)
+			return
 		}
 	}
-	if w.Buffered() > 0 {
-		return n.timedWrite(l, w.Flush)
-	}
-	return nil
 }
 
 // timedWrite runs one write to the link's socket, recording when it began
@@ -473,7 +343,6 @@ func (n *Node) nextQueued(l *link) ([]byte, bool) {
 			// rather than sent to be refused with the link.
 			n.log.Warn("membership: payload larger than the peer accepts, dropped", "peer", l.peer.Name, "size", size, "peerMaxFrame", peerMax)
 			l.held = nil
-			l.unsent.Add(-1)
 			continue
 		}
 		cost := payloadCost(int(size))
@@ -483,7 +352,6 @@ func (n *Node) nextQueued(l *link) ([]byte, bool) {
 		l.flow.spend(cost)
 		f := l.held
 		l.held = nil
-		l.unsent.Add(-1)
 		return f, true
 	}
 }
@@ -492,13 +360,8 @@ func (n *Node) nextQueued(l *link) ([]byte, bool) {
 // retired rather than aborted.
 func (n *Node) finishLink(l *link, conn net.Conn) {
 	if l.drain.Load() {
-		l.writeMu.Lock()
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		w := bufio.NewWriterSize(conn, writeBufferSize)
-		if rest := l.remainder; rest != nil {
-			l.remainder = nil
-			_, _ = w.Write(rest)
-		}
 		for {
 			f, ok := n.nextQueued(l)
 			if !ok {
@@ -509,7 +372,6 @@ func (n *Node) finishLink(l *link, conn net.Conn) {
 				break
 			}
 		}
-		l.writeMu.Unlock()
 	}
 	l.abort()
 	n.forget(l)
