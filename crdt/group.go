@@ -200,6 +200,10 @@ func (g *Group) find(owner, member string) int {
 // half its size as spare rather than an eighth (see Group.insert).
 const appendRunAt = 256
 
+// smallGroup is the size below which a group that grows at its end
+// doubles (see Group.insert).
+const smallGroup = 16
+
 // grown returns a fresh slice of length n with some spare capacity, so a
 // run of appends does not copy at every step; the spare is small because
 // groups are many and most stay small.
@@ -220,12 +224,18 @@ func (g *Group) insert(m Member, self string) {
 		g.members[i] = m
 	default:
 		var next []Member
-		if i == n && n > appendRunAt {
+		switch {
+		case i == n && n > appendRunAt:
 			// Past the end of a large group: a run of new members (a
 			// burst, or replicas catching up) is coming, whose copies
 			// at n/8 spare cost eight times the group.
 			next = make([]Member, n+1, n+n/2)
-		} else {
+		case i == n && n < smallGroup:
+			// Past the end of a small one: doubling, where an eighth
+			// spare (none, below eight) reallocated at nearly every
+			// join.
+			next = make([]Member, n+1, 2*(n+1))
+		default:
 			next = grown(n + 1)
 		}
 		copy(next, g.members[:i])
