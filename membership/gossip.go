@@ -198,6 +198,40 @@ func gossipSecret(clusterKey []byte) []byte {
 	return sum[:]
 }
 
+// memberlistConfig is the memberlist configuration of a node: its LAN
+// defaults with the node's address, cluster label, key and timings.
+func memberlistConfig(cfg NodeConfig, name, host string, port int) *memberlist.Config {
+	timing := cfg.Gossip
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = name
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertisePort = port
+	mc.Label = cfg.ClusterLabel
+	mc.SecretKey = gossipSecret(cfg.ClusterKey)
+	mc.ProbeInterval = timing.ProbeInterval
+	mc.ProbeTimeout = timing.ProbeTimeout
+	mc.GossipInterval = timing.GossipInterval
+	mc.SuspicionMult = timing.SuspicionMult
+	mc.PushPullInterval = timing.PushPullInterval
+	mc.TCPTimeout = timing.TCPTimeout
+	mc.DeadNodeReclaimTime = timing.DeadNodeReclaimTime
+	// Compression allocates a 64 KiB LZW table for every packet sent,
+	// whatever its size, and the packets are a few hundred bytes that
+	// rarely shrink: it was the largest allocation of a node (a third of
+	// all its bytes during a stream of single changes), and a good share
+	// of its garbage collections. Peers that compress are still read.
+	mc.EnableCompression = false
+	if cfg.Logger != nil {
+		// memberlist writes "[LEVEL] memberlist: ..." lines; at debug
+		// level they stay out of an info-level log.
+		mc.Logger = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
+	} else {
+		mc.LogOutput = io.Discard
+	}
+	return mc
+}
+
 func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Logger) (*gossip, error) {
 	host, portStr, err := net.SplitHostPort(cfg.GossipAddr)
 	if err != nil {
@@ -217,31 +251,10 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 		dead:   make(map[string]deadMember),
 		left:   make(map[string]time.Time),
 	}
-	timing := cfg.Gossip
-	mc := memberlist.DefaultLANConfig()
-	mc.Name = self.Name
-	mc.BindAddr = host
-	mc.BindPort = port
-	mc.AdvertisePort = port
-	mc.Label = cfg.ClusterLabel
-	mc.SecretKey = gossipSecret(cfg.ClusterKey)
-	mc.ProbeInterval = timing.ProbeInterval
-	mc.ProbeTimeout = timing.ProbeTimeout
-	mc.GossipInterval = timing.GossipInterval
-	mc.SuspicionMult = timing.SuspicionMult
-	mc.PushPullInterval = timing.PushPullInterval
-	mc.TCPTimeout = timing.TCPTimeout
-	mc.DeadNodeReclaimTime = timing.DeadNodeReclaimTime
+	mc := memberlistConfig(cfg, self.Name, host, port)
 	mc.Delegate = g
 	mc.Events = g
 	mc.Ping = g
-	if cfg.Logger != nil {
-		// memberlist writes "[LEVEL] memberlist: ..." lines; at debug
-		// level they stay out of an info-level log.
-		mc.Logger = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
-	} else {
-		mc.LogOutput = io.Discard
-	}
 	if cfg.WrapGossipTransport != nil {
 		nt, err := openGossipTransport(host, port, mc.Logger)
 		if err != nil {
