@@ -378,6 +378,71 @@ func (s *State) Apply(op *Op) Result {
 	return Applied
 }
 
+// RunResult says what ApplyRun did with a run's ops.
+type RunResult struct {
+	// Applied and Buffered count the ops that applied and that wait
+	// ahead of a gap.
+	Applied, Buffered int
+	// Last is what Apply returned for the run's last op.
+	Last Result
+}
+
+// ApplyRun applies a run, consecutive ops of one owner and incarnation
+// with seqs one apart (as DecodeRun returns them), exactly as Apply would
+// one by one. When the run starts at or before the owner's next op and
+// nothing waits ahead of a gap, the owner's checks (liveness, tombstone,
+// incarnation) are made once and its digest line is moved once, after the
+// last op, rather than per op.
+func (s *State) ApplyRun(ops []Op) RunResult {
+	var res RunResult
+	if len(ops) == 0 {
+		return res
+	}
+	first := &ops[0]
+	o := s.owners[first.Owner]
+	t, dead := s.tombstones[first.Owner]
+	if o == nil || o == s.self || len(o.pending) > 0 || !s.alive(first.Owner) ||
+		(dead && first.Incarnation <= t.inc) || first.Incarnation != o.version.Incarnation ||
+		first.Seq > o.version.Seq+1 || o.version.Seq == 0 || !isRun(ops) {
+		for i := range ops {
+			switch res.Last = s.Apply(&ops[i]); res.Last {
+			case Applied:
+				res.Applied++
+			case Buffered:
+				res.Buffered++
+			}
+		}
+		return res
+	}
+	v, chain := o.version, o.chain
+	res.Last = Duplicate
+	for i := range ops {
+		op := &ops[i]
+		if op.Seq <= v.Seq {
+			continue
+		}
+		s.applyEntry(o, op)
+		v, chain = op.Version(), chainOp(chain, op)
+		res.Applied++
+		res.Last = Applied
+	}
+	if res.Applied > 0 {
+		s.setVersion(o, v, chain)
+	}
+	return res
+}
+
+// isRun reports whether ops are consecutive ops of one owner and
+// incarnation.
+func isRun(ops []Op) bool {
+	for i := 1; i < len(ops); i++ {
+		if ops[i].Owner != ops[0].Owner || ops[i].Incarnation != ops[0].Incarnation || ops[i].Seq != ops[i-1].Seq+1 {
+			return false
+		}
+	}
+	return true
+}
+
 // applyOp applies the owner's next op: the next seq of its incarnation, or
 // the first op of a newer one (which starts from nothing).
 func (s *State) applyOp(o *owner, op *Op) {
