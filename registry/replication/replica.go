@@ -269,23 +269,14 @@ func (r *Replica) announceNewer(id []byte, owner string) []plumtree.Action {
 
 // mergeOps applies consecutive ops of one owner.
 func (r *Replica) mergeOps(from string, id []byte, ops []crdt.Op) (plumtree.Verdict, []plumtree.Action) {
-	applied, buffered := false, false
 	// A gap that opens after the last one closed is a new gap: its pull
 	// must not wait out the previous one's PullTicks. (A burst broadcast
 	// as several batches can arrive out of order more than once within a
 	// second; a held batch is not passed on and keeps only PendingLimit of
 	// its ops, so without a pull the rest waited for a graft.)
 	newGap := r.st.Pending(ops[0].Owner) == 0
-	last := crdt.Duplicate
-	for i := range ops {
-		last = r.st.Apply(&ops[i])
-		switch last {
-		case crdt.Applied:
-			applied = true
-		case crdt.Buffered:
-			buffered = true
-		}
-	}
+	run := r.st.ApplyRun(ops)
+	applied, buffered, last := run.Applied > 0, run.Buffered > 0, run.Last
 	switch {
 	case applied:
 		// Ops this replica held ahead of the gap may have applied behind
