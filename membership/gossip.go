@@ -255,7 +255,24 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 	mc.Delegate = g
 	mc.Events = g
 	mc.Ping = g
-	if cfg.WrapGossipTransport != nil {
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		// Bound to one address: the node's own transport. An unspecified
+		// address leaves memberlist's, which finds the private address to
+		// advertise.
+		logger := mc.Logger
+		if logger == nil {
+			logger = log.New(io.Discard, "", 0)
+		}
+		gt, err := listenGossip(ip, port, logger)
+		if err != nil {
+			return nil, fmt.Errorf("membership: start memberlist on %s: %w", cfg.GossipAddr, err)
+		}
+		mc.BindPort, mc.AdvertisePort = gt.port(), gt.port()
+		mc.Transport = gt
+		if cfg.WrapGossipTransport != nil {
+			mc.Transport = cfg.WrapGossipTransport(gt)
+		}
+	} else if cfg.WrapGossipTransport != nil {
 		nt, err := openGossipTransport(host, port, mc.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("membership: start memberlist on %s: %w", cfg.GossipAddr, err)
@@ -265,6 +282,9 @@ func startGossip(cfg NodeConfig, self Peer, table *statusTable, logger *slog.Log
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if mc.Transport != nil {
+			_ = mc.Transport.Shutdown() // memberlist leaves a transport it was given open
+		}
 		return nil, fmt.Errorf("membership: start memberlist on %s: %w", cfg.GossipAddr, err)
 	}
 	g.ml = ml
