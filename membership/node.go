@@ -62,9 +62,9 @@ type NodeConfig struct {
 	// a node there.
 	Listen func(address string) (net.Listener, error)
 	Dial   func(ctx context.Context, address string) (net.Conn, error)
-	// WrapGossipTransport, when set, wraps the transport memberlist would
-	// open on GossipAddr, so that a test's partition also silences the
-	// failure detector's probes and gossip.
+	// WrapGossipTransport, when set, wraps the transport memberlist runs
+	// on (opened on GossipAddr), so that a test's partition also silences
+	// the failure detector's probes and gossip.
 	WrapGossipTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
 }
 
