@@ -33,6 +33,7 @@ type event struct {
 	from, to       int32
 	fromGen, toGen uint32
 	transient      bool // HyParView: sent over a short-lived connection
+	closed         bool // link failure: the peer closed the connection
 
 	hv    hyparview.ProtocolMessage
 	pt    *plumtree.Message

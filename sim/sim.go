@@ -45,6 +45,9 @@ type Simulator struct {
 	linkClock map[uint64]time.Duration
 	// failing holds the (node, peer) pairs whose failure report is pending.
 	failing map[uint64]struct{}
+	// oneSided holds, per (node, peer), since when node has held a link its
+	// peer does not: the keepalive model (keepAliveCheck).
+	oneSided map[uint64]time.Duration
 	// side is each node's partition side; messages between sides are lost.
 	side        []int32
 	partitioned bool
@@ -129,6 +132,7 @@ func New(cfg Config) (*Simulator, error) {
 		peerRng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x14057b7ef767814f)),
 		linkClock: make(map[uint64]time.Duration),
 		failing:   make(map[uint64]struct{}),
+		oneSided:  make(map[uint64]time.Duration),
 		payload:   make([]byte, 64),
 	}
 	s.schedule(&event{at: cfg.Tick, kind: evTick})
@@ -416,6 +420,44 @@ func (s *Simulator) tick() {
 		n.hv.Tick()
 		s.flush(n)
 	}
+	s.keepAliveCheck()
+}
+
+// keepAliveCheck models the drivers' keepalives: a link that its peer does
+// not hold gets no keepalive back, as the peer's driver has closed or never
+// adopted the connection, and fails after KeepAliveTimeout. Without it a
+// link whose opening reply or closing message the model lost would stay up
+// at one end for good, carrying nothing. (A link across a partition fails
+// the same way, reported when the partition starts.)
+func (s *Simulator) keepAliveCheck() {
+	for _, n := range s.nodes {
+		if !n.alive {
+			continue
+		}
+		for _, p := range n.links {
+			key := failureKey(n.idx, p, false)
+			peer := s.nodes[p]
+			if !peer.alive || s.side[n.idx] != s.side[p] || slices.Contains(peer.links, n.idx) {
+				delete(s.oneSided, key)
+				continue
+			}
+			since, ok := s.oneSided[key]
+			if !ok {
+				s.oneSided[key] = s.now
+				continue
+			}
+			if s.now-since >= s.cfg.KeepAliveTimeout {
+				delete(s.oneSided, key)
+				s.reportFailure(n, p, 0, false)
+			}
+		}
+	}
+	for key := range s.oneSided {
+		// A link that went away meanwhile starts afresh if it comes back.
+		if n, p := int32(key>>32), int32(uint32(key)); !slices.Contains(s.nodes[n].links, p) {
+			delete(s.oneSided, key)
+		}
+	}
 }
 
 // broadcastTick advances every live node's broadcast core (and with it the
@@ -469,7 +511,35 @@ func (s *Simulator) flush(n *node) {
 		e.hv, e.transient = env.Msg, !overLink
 		s.send(e)
 	}
+	for _, p := range leaving {
+		s.closeLink(n, p)
+	}
 	s.flushPlumtree(n)
+}
+
+// closeLink models the driver closing the connection of a link its core
+// retired, after what it sent on it (the DISCONNECT among it). The FIN
+// crosses even where the model loses messages, as TCP retransmits it: a
+// peer whose core still holds the link (its DISCONNECT was lost) reads the
+// end of the connection and reports the link failed, as its driver would,
+// instead of holding a link that carries nothing.
+func (s *Simulator) closeLink(n *node, p int32) {
+	peer := s.nodes[p]
+	if !peer.alive || s.side[n.idx] != s.side[p] {
+		return // a crash or a partition is reported on its own
+	}
+	key := failureKey(p, n.idx, false)
+	if _, ok := s.failing[key]; ok {
+		return
+	}
+	s.failing[key] = struct{}{}
+	// It arrives right behind the link's last message, so that a peer
+	// that took the DISCONNECT has had no time to link again.
+	at := s.now + s.closeDelay()
+	if last := s.linkClock[uint64(n.idx)<<32|uint64(uint32(p))]; last > s.now {
+		at = last
+	}
+	s.schedule(&event{at: at, kind: evLinkFailed, from: p, fromGen: peer.gen, to: n.idx, closed: true})
 }
 
 func (s *Simulator) flushPlumtree(n *node) {
@@ -595,6 +665,11 @@ func (s *Simulator) fireFailure(e *event) {
 	// The peer came back (restart, healed partition) and linked again:
 	// the report is about a connection that no longer matters.
 	if peer := s.nodes[e.to]; peer.alive && s.side[e.from] == s.side[e.to] && slices.Contains(n.links, e.to) && slices.Contains(peer.links, e.from) {
+		return
+	}
+	// A closed connection matters only to a core that still holds the link:
+	// one that took the DISCONNECT retired it already.
+	if e.closed && !slices.Contains(n.links, e.to) {
 		return
 	}
 	// As the driver does, a failed short-lived send is its own input: it
