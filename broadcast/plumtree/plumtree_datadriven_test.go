@@ -37,7 +37,9 @@ import (
 //	stats node=a        a's non-zero counters, apart from messages by type
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
-		c := newCluster(t, Config{})
+		// Announcements go out at every tick, so that each tick of a
+		// trace shows what the timers do.
+		c := newCluster(t, Config{LazyFlushTicks: 1})
 		datadriven.RunTest(t, path, func(t *testing.T, td *datadriven.TestData) string {
 			c.log.Reset()
 			switch td.Cmd {

@@ -75,7 +75,7 @@ func TestAnnouncersAreBoundedAndGraftedInTurn(t *testing.T) {
 }
 
 func TestLazyQueueIsBounded(t *testing.T) {
-	p, _ := newCore(t, Config{Self: "a", LazyQueueLimit: 3})
+	p, _ := newCore(t, Config{Self: "a", LazyQueueLimit: 3, LazyFlushTicks: 1})
 	p.NeighborUp("b")
 	p.NeighborUp("c")
 	require.NoError(t, p.Step("c", Message{Type: MsgPrune, Root: "a"}))
@@ -90,6 +90,32 @@ func TestLazyQueueIsBounded(t *testing.T) {
 	require.Equal(t, "c", msgs[0].To)
 	require.Len(t, msgs[0].Msg.IHaves, 3)
 	require.Empty(t, p.lazyQueues)
+}
+
+// Paced payloads, one every tick, share their announcements: with the
+// default flush period a lazy peer gets one IHAVE per 50 ms naming every
+// payload of that time, not one message per payload, and still learns of
+// every payload.
+func TestPacedPayloadsShareAnnouncements(t *testing.T) {
+	p, _ := newCore(t, Config{Self: "a"})
+	p.NeighborUp("b")
+	p.NeighborUp("c")
+	require.NoError(t, p.Step("c", Message{Type: MsgPrune, Root: "a"}))
+	p.Ready()
+	ihaves, announced := 0, 0
+	for i := range 10 {
+		require.NoError(t, p.Broadcast("t", fmt.Appendf(nil, "m%d", i), []byte("x")))
+		p.Tick()
+		for _, env := range p.Ready().Messages {
+			if env.Msg.Type == MsgIHave {
+				require.Equal(t, "c", env.To)
+				ihaves++
+				announced += len(env.Msg.IHaves)
+			}
+		}
+	}
+	require.Equal(t, 10, announced, "every payload is announced to the lazy peer")
+	require.Equal(t, 2, ihaves, "10 payloads over 100 ms at 10 ms ticks: two announcements")
 }
 
 // forgetfulHandler has lost every payload, so grafts fall back to the
