@@ -435,7 +435,7 @@ func (s *Simulator) keepAliveCheck() {
 			continue
 		}
 		for _, p := range n.links {
-			key := failureKey(n.idx, p, false)
+			key := linkKey(n.idx, p)
 			peer := s.nodes[p]
 			if !peer.alive || s.side[n.idx] != s.side[p] || slices.Contains(peer.links, n.idx) {
 				delete(s.oneSided, key)
@@ -454,7 +454,7 @@ func (s *Simulator) keepAliveCheck() {
 	}
 	for key := range s.oneSided {
 		// A link that went away meanwhile starts afresh if it comes back.
-		if n, p := int32(key>>32), int32(uint32(key)); !slices.Contains(s.nodes[n].links, p) {
+		if n, p := linkEnds(key); !slices.Contains(s.nodes[n].links, p) {
 			delete(s.oneSided, key)
 		}
 	}
@@ -536,7 +536,7 @@ func (s *Simulator) closeLink(n *node, p int32) {
 	// It arrives right behind the link's last message, so that a peer
 	// that took the DISCONNECT has had no time to link again.
 	at := s.now + s.closeDelay()
-	if last := s.linkClock[uint64(n.idx)<<32|uint64(uint32(p))]; last > s.now {
+	if last := s.linkClock[linkKey(n.idx, p)]; last > s.now {
 		at = last
 	}
 	s.schedule(&event{at: at, kind: evLinkFailed, from: p, fromGen: peer.gen, to: n.idx, closed: true})
@@ -589,7 +589,7 @@ func (s *Simulator) send(e *event) {
 	} else if e.kind == evGossip {
 		e.at = s.now + delay // datagrams: no order between them
 	} else {
-		key := uint64(e.from)<<32 | uint64(uint32(e.to))
+		key := linkKey(e.from, e.to)
 		if e.kind == evFlood {
 			key |= 1 << 63 // its own connection: flooding must not delay Plumtree
 		}
@@ -646,10 +646,16 @@ func (s *Simulator) reportFailure(n *node, peer int32, after time.Duration, tran
 	s.schedule(&event{at: s.now + after, kind: evLinkFailed, from: n.idx, fromGen: n.gen, to: peer, transient: transient})
 }
 
+// linkKey keys the directed link from one node to another.
+func linkKey(from, to int32) uint64 { return uint64(uint32(from))<<32 | uint64(uint32(to)) }
+
+// linkEnds is the inverse of linkKey.
+func linkEnds(key uint64) (from, to int32) { return int32(key >> 32), int32(uint32(key)) }
+
 // failureKey keys a pending failure report; a transient one does not hold
 // back the report of the link itself.
 func failureKey(from, to int32, transient bool) uint64 {
-	key := uint64(uint32(from))<<32 | uint64(uint32(to))
+	key := linkKey(from, to)
 	if transient {
 		key |= 1 << 63
 	}
