@@ -30,9 +30,9 @@ type Config struct {
 	// Now is the clock for join times (default time.Now).
 	Now func() time.Time
 	// WatchBuffer is how many recent changes of a scope the node keeps for
-	// its watches once the scope is watched (default 1024): a watch whose
-	// unread changes leave this journal overflows, and a watch resumes
-	// only from a change the journal still holds.
+	// its watches once the scope is watched (default DefaultWatchBuffer):
+	// a watch whose unread changes leave this journal overflows, and a
+	// watch resumes only from a change the journal still holds.
 	WatchBuffer int
 	// Cluster, when set, makes the node a member of a cluster: it runs the
 	// overlay, the failure detector and the broadcast, and replicates every
@@ -51,6 +51,11 @@ type Config struct {
 	onLocalOp    func(op *crdt.Op)
 	onLocalState func(st *crdt.OwnerState)
 }
+
+// DefaultWatchBuffer is Config.WatchBuffer's default: room for a burst of
+// a few thousand joins made on another node, which arrives as a few
+// batches applied back to back, faster than any reader takes them.
+const DefaultWatchBuffer = 4096
 
 // Node is one node's registry: its own members and the replicas of every
 // other node's. It is safe for concurrent use. Lookups take no lock that
@@ -111,7 +116,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Incarnation = uint64(cfg.Now().UnixNano())
 	}
 	if cfg.WatchBuffer <= 0 {
-		cfg.WatchBuffer = 1024
+		cfg.WatchBuffer = DefaultWatchBuffer
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -18,28 +18,53 @@ import (
 	"github.com/cpggo/cpg/registry"
 )
 
-// embeddedNodeEnv, when set to a memberlist address, makes cpgbench run as
-// w2's joining node instead: a registry node embedded in a Go program, as
-// pg's node A is an Erlang node calling pg:join itself. It joins the
-// cluster at that address, answers each job read from stdin (a joinJob)
-// by making the joins through the Go API, and writes their times to
-// stdout (a joinTimes).
+// embeddedNodeEnv, when set, makes cpgbench run as one of w2's embedded
+// nodes instead: a registry node in a Go program, as each of pg's nodes is
+// an Erlang node calling pg itself. Its value is the memberlist address
+// to join, or empty for the first node. The node answers each job read
+// from stdin (an embeddedJob) with one line of JSON on stdout (an
+// embeddedReply); the first line it writes is its own addresses.
 const embeddedNodeEnv = "CPGBENCH_EMBEDDED_JOIN"
 
-// embeddedNodeName is the joining node's name in the cluster.
-const embeddedNodeName = "a"
+// embeddedNameEnv is the embedded node's name in the cluster.
+const embeddedNameEnv = "CPGBENCH_EMBEDDED_NAME"
 
-type joinJob struct {
-	Scope   string `json:"scope"`
-	Variant string `json:"variant"`
+// joinerName is the name of w2's joining node when it is embedded.
+const joinerName = "a"
+
+// embeddedJob is one request to an embedded node:
+//
+//   - "joins": make the joins of Variant into Scope, one at a time, and
+//     answer when they are made; "times" then answers when each was
+//     called and returned (apart, so that no node's answer is encoded
+//     while the others are still applying the joins);
+//   - "watch": join a ready member of Scope (so that the scope exists
+//     here), then watch its groups matching Pattern, and answer once the
+//     watch is open;
+//   - "wait": answer once the watch has shown Joins joins (or overflowed,
+//     or 60 s passed); "collect" then answers when this node applied
+//     each;
+//   - "alive": answer once Joins nodes (this one included) are alive here;
+//   - "grafts": answer with the grafts this node has sent.
+type embeddedJob struct {
+	Op      string `json:"op"`
+	Scope   string `json:"scope,omitempty"`
+	Variant string `json:"variant,omitempty"`
+	Pattern string `json:"pattern,omitempty"`
+	Joins   int    `json:"joins,omitempty"`
 }
 
-// joinTimes are the Unix nanoseconds at which each join was called and
-// returned.
-type joinTimes struct {
-	Called   []int64 `json:"called"`
-	Returned []int64 `json:"returned"`
-	Err      string  `json:"err,omitempty"`
+// embeddedReply answers one embeddedJob; times are Unix nanoseconds.
+type embeddedReply struct {
+	Gossip   string           `json:"gossip,omitempty"`
+	Called   []int64          `json:"called,omitempty"`
+	Returned []int64          `json:"returned,omitempty"`
+	Applied  map[string]int64 `json:"applied,omitempty"`
+	// LastRead is when the watch's reader took the last join from it.
+	LastRead int64  `json:"last_read,omitempty"`
+	Overflow bool   `json:"overflow,omitempty"`
+	Grafts   uint64 `json:"grafts,omitempty"`
+	Err      string `json:"err,omitempty"`
 }
 
 var gossipProfiles = map[string]func() membership.GossipConfig{
@@ -47,8 +72,8 @@ var gossipProfiles = map[string]func() membership.GossipConfig{
 	"loopback": membership.LoopbackGossipConfig,
 }
 
-// runEmbeddedNode is the joining node's process.
-func runEmbeddedNode(join string) error {
+// runEmbeddedNode is an embedded node's process.
+func runEmbeddedNode(join, name string) error {
 	key, err := base64.StdEncoding.DecodeString(proctest.ClusterKey)
 	if err != nil {
 		return err
@@ -57,42 +82,77 @@ func runEmbeddedNode(join string) error {
 	if !ok {
 		return fmt.Errorf("-profile %q: want lan or loopback", *profile)
 	}
-	node, err := registry.New(registry.Config{Name: embeddedNodeName, Cluster: &registry.ClusterConfig{
-		Bind: "127.0.0.1:0", Gossip: "127.0.0.1:0", Join: []string{join}, Key: key,
+	cc := &registry.ClusterConfig{
+		Bind: "127.0.0.1:0", Gossip: "127.0.0.1:0", Key: key,
 		Membership: membership.NodeConfig{Gossip: gossip()},
-	}})
+	}
+	if join != "" {
+		cc.Join = []string{join}
+	}
+	node, err := registry.New(registry.Config{Name: name, Cluster: cc})
 	if err != nil {
 		return err
 	}
 	defer node.Close()
 	out := json.NewEncoder(os.Stdout)
+	if err := out.Encode(embeddedReply{Gossip: node.GossipAddr()}); err != nil {
+		return err
+	}
+	w := &embeddedWatcher{}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		var job joinJob
+		var job embeddedJob
 		if err := json.Unmarshal(in.Bytes(), &job); err != nil {
 			return fmt.Errorf("job %q: %w", in.Text(), err)
 		}
-		times, err := embeddedJoins(node, job)
+		reply, err := runEmbeddedJob(node, w, job)
 		if err != nil {
-			times.Err = err.Error()
+			reply.Err = err.Error()
 		}
-		if err := out.Encode(times); err != nil {
+		if err := out.Encode(reply); err != nil {
 			return err
 		}
 	}
+	w.stop()
 	return in.Err()
 }
 
-func embeddedJoins(node *registry.Node, job joinJob) (joinTimes, error) {
+func runEmbeddedJob(node *registry.Node, w *embeddedWatcher, job embeddedJob) (embeddedReply, error) {
+	switch job.Op {
+	case "joins":
+		var err error
+		w.times, err = embeddedJoins(node, job)
+		return embeddedReply{}, err
+	case "times":
+		return w.times, nil
+	case "watch":
+		return embeddedReply{}, w.start(node, job)
+	case "wait":
+		return embeddedReply{}, w.wait()
+	case "collect":
+		return w.collect()
+	case "alive":
+		return embeddedReply{}, waitAlive(node, job.Joins)
+	case "grafts":
+		var r embeddedReply
+		if c := node.Stats().Cluster; c != nil {
+			r.Grafts = c.Broadcast.GraftsSent
+		}
+		return r, nil
+	}
+	return embeddedReply{}, fmt.Errorf("no job %q", job.Op)
+}
+
+func embeddedJoins(node *registry.Node, job embeddedJob) (embeddedReply, error) {
 	v, ok := variantNamed(job.Variant)
 	if !ok {
-		return joinTimes{}, fmt.Errorf("no variant %q", job.Variant)
+		return embeddedReply{}, fmt.Errorf("no variant %q", job.Variant)
 	}
 	s, err := node.Scope(job.Scope)
 	if err != nil {
-		return joinTimes{}, err
+		return embeddedReply{}, err
 	}
-	t := joinTimes{Called: make([]int64, v.joins), Returned: make([]int64, v.joins)}
+	t := embeddedReply{Called: make([]int64, v.joins), Returned: make([]int64, v.joins)}
 	begin := time.Now()
 	for i := range v.joins {
 		if v.pace > 0 {
@@ -107,22 +167,121 @@ func embeddedJoins(node *registry.Node, job joinJob) (joinTimes, error) {
 	return t, nil
 }
 
-// embeddedNode is the parent's handle on a joining node's process.
-type embeddedNode struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *json.Decoder
+func waitAlive(node *registry.Node, want int) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		alive := 0
+		for _, n := range node.Nodes() {
+			if n.Status == membership.StatusAlive {
+				alive++
+			}
+		}
+		if alive >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d nodes alive after 20 s", alive, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
-// startEmbeddedNode starts the joining node, joined to c, and returns once
-// every node of c lists it as alive.
-func startEmbeddedNode(c *proctest.Cluster) (*embeddedNode, error) {
+// embeddedWatcher is an embedded node's state between jobs. On an
+// observer, a goroutine takes each event from the registry's watch and
+// notes when the node applied it, as pg's benchmark has a process on each
+// observer stamp its notifications, and hands them over once asked. On
+// the joiner, times holds the last joins' times until asked.
+type embeddedWatcher struct {
+	watch *registry.Watch
+	done  chan embeddedReply
+	got   *embeddedReply
+	times embeddedReply
+}
+
+func (w *embeddedWatcher) start(node *registry.Node, job embeddedJob) error {
+	if w.watch != nil {
+		return errors.New("a watch is already open")
+	}
+	s, err := node.Scope(job.Scope)
+	if err != nil {
+		return err
+	}
+	if err := s.Join("/ready", "ready-"+node.Name(), nil); err != nil {
+		return err
+	}
+	// Room for the whole burst: the reader only notes times, but a
+	// descheduled reader must not overflow the watch.
+	if w.watch, err = s.Watch(job.Pattern, job.Joins+64); err != nil {
+		return err
+	}
+	w.done = make(chan embeddedReply, 1)
+	go func(events <-chan registry.Event, joins int) {
+		r := embeddedReply{Applied: make(map[string]int64, joins)}
+		for ev := range events {
+			switch ev.Kind {
+			case registry.EventOverflow:
+				r.Overflow = true
+			case registry.EventJoin:
+				r.Applied[ev.Member.ID] = ev.Applied.UnixNano()
+				r.LastRead = time.Now().UnixNano()
+			}
+			if r.Overflow || len(r.Applied) == joins {
+				break
+			}
+		}
+		w.done <- r
+	}(w.watch.Events(), job.Joins)
+	return nil
+}
+
+func (w *embeddedWatcher) wait() error {
+	if w.watch == nil {
+		return errors.New("no watch is open")
+	}
+	defer w.stop()
+	select {
+	case r := <-w.done:
+		w.got = &r
+		return nil
+	case <-time.After(60 * time.Second):
+		return errors.New("the joins did not all arrive within 60 s")
+	}
+}
+
+func (w *embeddedWatcher) collect() (embeddedReply, error) {
+	if w.got == nil {
+		return embeddedReply{}, errors.New("collect before wait")
+	}
+	r := *w.got
+	w.got = nil
+	return r, nil
+}
+
+func (w *embeddedWatcher) stop() {
+	if w.watch != nil {
+		w.watch.Close()
+		w.watch = nil
+	}
+}
+
+// embeddedNode is the parent's handle on an embedded node's process.
+type embeddedNode struct {
+	name   string
+	gossip string
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *json.Decoder
+}
+
+// startEmbeddedNode starts an embedded node that joins the cluster at the
+// memberlist address join (none: it is the first node).
+func startEmbeddedNode(name, join string) (*embeddedNode, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(self, "-profile", *profile)
-	cmd.Env = append(os.Environ(), embeddedNodeEnv+"="+c.Nodes[0].Gossip)
+	cmd.Env = append(os.Environ(), embeddedNodeEnv+"="+join, embeddedNameEnv+"="+name)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()
@@ -136,38 +295,57 @@ func startEmbeddedNode(c *proctest.Cluster) (*embeddedNode, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	e := &embeddedNode{cmd: cmd, in: in, out: json.NewDecoder(out)}
-	deadline := time.Now().Add(20 * time.Second)
-	for _, n := range c.Nodes {
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			st, err := n.NodeStatus(ctx)
-			cancel()
-			if err == nil && st[embeddedNodeName] == "alive" {
-				break
-			}
-			if time.Now().After(deadline) {
-				e.close()
-				return nil, fmt.Errorf("the joining node is not alive on %s after 20 s", n.Name)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	e := &embeddedNode{name: name, cmd: cmd, in: in, out: json.NewDecoder(out)}
+	var hello embeddedReply
+	if err := e.out.Decode(&hello); err != nil {
+		e.close()
+		return nil, fmt.Errorf("embedded node %s: %w", name, err)
 	}
+	if hello.Err != "" || hello.Gossip == "" {
+		e.close()
+		return nil, fmt.Errorf("embedded node %s did not start: %s", name, hello.Err)
+	}
+	e.gossip = hello.Gossip
 	return e, nil
 }
 
-// joins runs one variant on the joining node and returns the times of its
-// joins.
-func (e *embeddedNode) joins(scope string, v joinVariant) (called, returned []time.Time, err error) {
-	if err := json.NewEncoder(e.in).Encode(joinJob{Scope: scope, Variant: v.name}); err != nil {
+// ask sends one job and reads its answer.
+func (e *embeddedNode) ask(job embeddedJob) (embeddedReply, error) {
+	if err := e.send(job); err != nil {
+		return embeddedReply{}, err
+	}
+	return e.answer()
+}
+
+func (e *embeddedNode) send(job embeddedJob) error {
+	if err := json.NewEncoder(e.in).Encode(job); err != nil {
+		return fmt.Errorf("embedded node %s: %w", e.name, err)
+	}
+	return nil
+}
+
+func (e *embeddedNode) answer() (embeddedReply, error) {
+	var r embeddedReply
+	if err := e.out.Decode(&r); err != nil {
+		return r, fmt.Errorf("embedded node %s's answer: %w", e.name, err)
+	}
+	if r.Err != "" {
+		return r, fmt.Errorf("embedded node %s: %s", e.name, r.Err)
+	}
+	return r, nil
+}
+
+// joins runs one variant on the node; times then returns when its joins
+// were called and returned.
+func (e *embeddedNode) joins(scope string, v joinVariant) error {
+	_, err := e.ask(embeddedJob{Op: "joins", Scope: scope, Variant: v.name})
+	return err
+}
+
+func (e *embeddedNode) times() (called, returned []time.Time, err error) {
+	t, err := e.ask(embeddedJob{Op: "times"})
+	if err != nil {
 		return nil, nil, err
-	}
-	var t joinTimes
-	if err := e.out.Decode(&t); err != nil {
-		return nil, nil, fmt.Errorf("the joining node's answer: %w", err)
-	}
-	if t.Err != "" {
-		return nil, nil, errors.New(t.Err)
 	}
 	for i := range t.Called {
 		called = append(called, time.Unix(0, t.Called[i]))
@@ -176,7 +354,7 @@ func (e *embeddedNode) joins(scope string, v joinVariant) (called, returned []ti
 	return called, returned, nil
 }
 
-// close ends the joining node: it leaves the cluster when its stdin ends.
+// close ends the node: it leaves the cluster when its stdin ends.
 func (e *embeddedNode) close() {
 	_ = e.in.Close()
 	done := make(chan struct{})
@@ -188,3 +366,38 @@ func (e *embeddedNode) close() {
 		<-done
 	}
 }
+
+// waitAllAlive returns once every node, agent or embedded, lists n nodes
+// as alive.
+func waitAllAlive(agents []*proctest.Node, embedded []*embeddedNode, n int) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for _, a := range agents {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := a.NodeStatus(ctx)
+			cancel()
+			alive := 0
+			for _, s := range st {
+				if s == "alive" {
+					alive++
+				}
+			}
+			if err == nil && alive >= n {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s sees %d of %d nodes alive after 20 s", a.Name, alive, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, e := range embedded {
+		if _, err := e.ask(embeddedJob{Op: "alive", Joins: n}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observerName is the name of w2's i-th embedded observer.
+func observerName(i int) string { return fmt.Sprintf("o%d", i+1) }

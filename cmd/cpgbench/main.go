@@ -2,18 +2,20 @@
 // host, in the workloads OTP pg's benchmark runs, so the two can be set
 // side by side:
 //
-//	go run ./cmd/cpgbench [-trials 3] [-workloads w2,w3,w4] [-nodes 3,5] [-profile lan] [-json FILE]
+//	go run ./cmd/cpgbench [-trials 3] [-workloads w2,w3,w4] [-nodes 3,5] [-joiner embedded|http] [-observers embedded|agents] [-profile lan] [-json FILE]
 //	go run ./cmd/cpgbench -plot FILE -peer PG_RESULTS.json [-figures docs/figures]
 //
 // w2: propagation of joins from one node to every other (paced at about
-// 500 joins/s; bursts of 2,000 joins into one group and into 200 groups),
-// seen on the others' watch streams: a join is visible on an observer from
-// the time that observer applied it (its events carry it, as pg's
-// observers stamp their notifications), and the table also says when the
-// last one was read from the streams. Node A makes its joins either as a
-// Go program with an embedded registry node (as pg's node A calls pg:join
-// itself) or through a cpgd agent's HTTP API, one request per join
-// (-joiner). w3: purge of a node's 1,000 members after kill -9 and after
+// 500 joins/s; bursts of 2,000 joins into one group and into 200 groups):
+// a join is visible on an observer from the time that observer applied it
+// (its watch events carry it, as pg's observers stamp their
+// notifications), and the table also says when the watchers took the last
+// one. Node A makes its joins either as a Go program with an embedded
+// registry node (as pg's node A calls pg:join itself) or through a cpgd
+// agent's HTTP API, one request per join (-joiner); the other nodes are
+// Go programs with embedded registry nodes watching in process (as pg's
+// observers have a process of their own VM watch) or cpgd agents watched
+// over HTTP, whose streams cost CPU on the shared cores (-observers). w3: purge of a node's 1,000 members after kill -9 and after
 // SIGSTOP; w4: convergence after a short partition (no link lost)
 // and a long one (each side declared the other dead) heals. Every trial
 // runs on fresh processes; the table shows the median and the range over
@@ -41,6 +43,7 @@ func main() {
 	workloads := flag.String("workloads", "w2,w3,w4", "comma-separated workloads: w2 (join propagation), w3 (purge), w4 (partition heal)")
 	nodes := flag.String("nodes", "3,5", "cluster sizes for w2")
 	joiner := flag.String("joiner", "", "w2's node A: embedded (a Go program's registry node), http (a cpgd agent, one request per join) or both (empty)")
+	observers := flag.String("observers", "", "w2's other nodes: embedded (Go programs' registry nodes, watching in process as pg's observers do), agents (cpgd agents watched over HTTP) or both (empty)")
 	jsonOut := flag.String("json", "", "also write the results to this file, in the shape of OTP pg's results.json")
 	plotFrom := flag.String("plot", "", "measure nothing: draw the README's headline charts from this results file (-json's) and -peer's into -figures")
 	peer := flag.String("peer", "", "OTP pg's results.json, for -plot")
@@ -53,8 +56,8 @@ func main() {
 		}
 		return
 	}
-	if join := os.Getenv(embeddedNodeEnv); join != "" {
-		if err := runEmbeddedNode(join); err != nil {
+	if join, ok := os.LookupEnv(embeddedNodeEnv); ok {
+		if err := runEmbeddedNode(join, os.Getenv(embeddedNameEnv)); err != nil {
 			fmt.Fprintln(os.Stderr, "cpgbench joining node:", err)
 			os.Exit(1)
 		}
@@ -75,7 +78,7 @@ func main() {
 		var err error
 		switch strings.TrimSpace(w) {
 		case "w2":
-			err = runPropagation(t, sizes, *trials, *joiner)
+			err = runPropagation(t, sizes, *trials, *joiner, *observers)
 		case "w3":
 			err = runPurge(t, *trials)
 		case "w4":

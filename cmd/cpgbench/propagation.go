@@ -41,17 +41,23 @@ func variantNamed(name string) (joinVariant, bool) {
 var joiners = []string{"embedded", "http"}
 
 // runPropagation is w2: node A makes the joins, one at a time; every other
-// node's watch stream reports them.
-func runPropagation(t *table, sizes []int, trials int, only string) error {
+// node's watcher notes when it applied each. onlyJoiner and onlyObservers
+// pick one of joiners and observerKinds (empty: each).
+func runPropagation(t *table, sizes []int, trials int, onlyJoiner, onlyObservers string) error {
 	for _, joiner := range joiners {
-		if only != "" && only != joiner {
+		if onlyJoiner != "" && onlyJoiner != joiner {
 			continue
 		}
-		for _, size := range sizes {
-			for _, v := range joinVariants {
-				for trial := range trials {
-					if err := propagationTrial(t, joiner, size, v, trial); err != nil {
-						return fmt.Errorf("w2 %s %dn %s: %w", joiner, size, v.name, err)
+		for _, kind := range observerKinds {
+			if onlyObservers != "" && onlyObservers != kind {
+				continue
+			}
+			for _, size := range sizes {
+				for _, v := range joinVariants {
+					for trial := range trials {
+						if err := propagationTrial(t, joiner, kind, size, v, trial); err != nil {
+							return fmt.Errorf("w2 %s A, %s observers, %dn %s: %w", joiner, kind, size, v.name, err)
+						}
 					}
 				}
 			}
@@ -60,132 +66,200 @@ func runPropagation(t *table, sizes []int, trials int, only string) error {
 	return nil
 }
 
-func propagationTrial(t *table, joiner string, size int, v joinVariant, trial int) error {
-	agents := size
-	if joiner == "embedded" {
-		agents--
+// w2Cluster is one trial's nodes: A and the observers, each an agent or
+// an embedded node.
+type w2Cluster struct {
+	agents    *proctest.Cluster
+	embedded  []*embeddedNode
+	joiner    *embeddedNode // nil: A is agents.Nodes[0]
+	observers []observer
+}
+
+func startW2Cluster(joiner, kind string, size int) (*w2Cluster, error) {
+	w := &w2Cluster{}
+	agents := 0
+	if joiner == "http" {
+		agents++
 	}
-	c, err := proctest.Start(proctest.Config{Nodes: agents, GossipProfile: *profile})
+	if kind == "agents" {
+		agents += size - 1
+	}
+	seed := ""
+	if agents > 0 {
+		c, err := proctest.Start(proctest.Config{Nodes: agents, GossipProfile: *profile})
+		if err != nil {
+			return nil, err
+		}
+		w.agents = c
+		seed = c.Nodes[0].Gossip
+	}
+	addEmbedded := func(name string) (*embeddedNode, error) {
+		e, err := startEmbeddedNode(name, seed)
+		if err != nil {
+			return nil, err
+		}
+		w.embedded = append(w.embedded, e)
+		if seed == "" {
+			seed = e.gossip
+		}
+		return e, nil
+	}
+	if kind == "embedded" {
+		for i := range size - 1 {
+			e, err := addEmbedded(observerName(i))
+			if err != nil {
+				w.close()
+				return nil, err
+			}
+			w.observers = append(w.observers, &embeddedObserver{node: e})
+		}
+	} else {
+		nodes := w.agents.Nodes
+		if joiner == "http" {
+			nodes = nodes[1:]
+		}
+		for _, n := range nodes {
+			w.observers = append(w.observers, &agentObserver{node: n})
+		}
+	}
+	if joiner == "embedded" {
+		e, err := addEmbedded(joinerName)
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		w.joiner = e
+	}
+	var agentNodes []*proctest.Node
+	if w.agents != nil {
+		agentNodes = w.agents.Nodes
+	}
+	if err := waitAllAlive(agentNodes, w.embedded, size); err != nil {
+		w.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// grafts sums the grafts every node's broadcast has sent: a payload
+// announced but not received in time is grafted, so a burst that waited
+// for a graft shows here.
+func (w *w2Cluster) grafts(ctx context.Context) (int64, error) {
+	var total int64
+	if w.agents != nil {
+		n, err := graftsSent(ctx, w.agents.Nodes)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	for _, e := range w.embedded {
+		r, err := e.ask(embeddedJob{Op: "grafts"})
+		if err != nil {
+			return 0, err
+		}
+		total += int64(r.Grafts)
+	}
+	return total, nil
+}
+
+func (w *w2Cluster) close() {
+	for _, e := range w.embedded {
+		e.close()
+	}
+	if w.agents != nil {
+		w.agents.Close()
+	}
+}
+
+func propagationTrial(t *table, joiner, kind string, size int, v joinVariant, trial int) error {
+	w, err := startW2Cluster(joiner, kind, size)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	var embedded *embeddedNode
-	observers := c.Nodes[1:]
-	if joiner == "embedded" {
-		if embedded, err = startEmbeddedNode(c); err != nil {
-			return err
-		}
-		defer embedded.close()
-		observers = c.Nodes
-	}
+	defer w.close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	scope := fmt.Sprintf("w2-%d", trial)
-	// A scope exists on a node once something joined it there (reads never
-	// create one); as pg's benchmark does, each node joins a ready member
-	// of its own first.
-	for _, o := range observers {
-		if err := o.Join(ctx, scope, "/ready", "ready-"+o.Name); err != nil {
+	for _, o := range w.observers {
+		if err := o.watch(ctx, scope, "/bench/*", v.joins); err != nil {
 			return err
 		}
 	}
-	streams := make([]<-chan proctest.Event, len(observers))
-	for i, o := range observers {
-		if streams[i], err = o.Watch(ctx, scope, "/bench/*"); err != nil {
-			return err
-		}
-	}
-	// Every observer's arrivals, collected while the joins run.
-	// applied is when the observer applied each join (from its stream:
-	// when its lookups began to show it, as pg's observers stamp); read
-	// is when this process read it from the stream.
-	type seen struct {
-		applied, read map[string]time.Time
-		overflow      bool
-	}
-	results := make(chan seen, len(observers))
-	for _, s := range streams {
-		go func() {
-			got := seen{applied: make(map[string]time.Time, v.joins), read: make(map[string]time.Time, v.joins)}
-			for ev := range s {
-				if ev.Kind == "overflow" {
-					got.overflow = true
-					break
-				}
-				if ev.Kind == "join" {
-					got.applied[ev.Member.ID] = ev.Applied
-					got.read[ev.Member.ID] = ev.At
-					if len(got.applied) == v.joins {
-						break
-					}
-				}
-			}
-			results <- got
-		}()
-	}
-
-	graftsBefore, err := graftsSent(ctx, c.Nodes)
+	graftsBefore, err := w.grafts(ctx)
 	if err != nil {
 		return err
 	}
 	var called, returned []time.Time
-	if embedded != nil {
-		if called, returned, err = embedded.joins(scope, v); err != nil {
+	if w.joiner != nil {
+		err = w.joiner.joins(scope, v)
+	} else {
+		called, returned, err = httpJoins(ctx, w.agents.Nodes[0], scope, v)
+	}
+	if err != nil {
+		return err
+	}
+	// What the nodes saw is fetched once every one of them has seen every
+	// join, so that no answer competes with the nodes still at work.
+	timeout := time.After(60 * time.Second)
+	for _, o := range w.observers {
+		if err := o.wait(timeout); err != nil {
 			return err
 		}
-	} else if called, returned, err = httpJoins(ctx, c.Nodes[0], scope, v); err != nil {
-		return err
+	}
+	if w.joiner != nil {
+		if called, returned, err = w.joiner.times(); err != nil {
+			return err
+		}
 	}
 	joinTime := returned[v.joins-1].Sub(called[0])
 
 	var fromCall, fromReturn []time.Duration
 	var last, lastRead time.Time
-	timeout := time.After(60 * time.Second)
-	w := fmt.Sprintf("W2 %dn %s (%s A)", size, v.name, joiner)
-	for range observers {
-		select {
-		case got := <-results:
-			if len(got.applied) != v.joins {
-				return fmt.Errorf("an observer saw %d of %d joins (its watch overflowed: %v)", len(got.applied), v.joins, got.overflow)
+	for _, o := range w.observers {
+		got, err := o.collect()
+		if err != nil {
+			return err
+		}
+		if len(got.applied) != v.joins {
+			return fmt.Errorf("an observer saw %d of %d joins (its watch overflowed: %v)", len(got.applied), v.joins, got.overflow)
+		}
+		if got.lastRead.After(lastRead) {
+			lastRead = got.lastRead
+		}
+		for i := range v.joins {
+			at := got.applied[fmt.Sprintf("m%d", i)]
+			fromCall = append(fromCall, at.Sub(called[i]))
+			fromReturn = append(fromReturn, at.Sub(returned[i]))
+			if at.After(last) {
+				last = at
 			}
-			for _, at := range got.read {
-				if at.After(lastRead) {
-					lastRead = at
-				}
-			}
-			for i := range v.joins {
-				at := got.applied[fmt.Sprintf("m%d", i)]
-				fromCall = append(fromCall, at.Sub(called[i]))
-				fromReturn = append(fromReturn, at.Sub(returned[i]))
-				if at.After(last) {
-					last = at
-				}
-			}
-		case <-timeout:
-			return fmt.Errorf("the joins did not all arrive within 60 s")
 		}
 	}
-	graftsAfter, err := graftsSent(ctx, c.Nodes)
+	graftsAfter, err := w.grafts(ctx)
 	if err != nil {
 		return err
 	}
 	slices.Sort(fromCall)
 	slices.Sort(fromReturn)
-	t.add(w, "join rate on A", "joins/s", float64(v.joins)/joinTime.Seconds())
-	for _, p := range []float64{50, 90, 99} {
-		t.add(w, fmt.Sprintf("latency p%.0f", p), "us after join returned", us(percentile(fromReturn, p)))
+	name := fmt.Sprintf("W2 %dn %s (%s A)", size, v.name, joiner)
+	if kind == "agents" {
+		name = fmt.Sprintf("W2 %dn %s (%s A, agents watch over HTTP)", size, v.name, joiner)
 	}
-	t.add(w, "latency max", "us after join returned", us(fromReturn[len(fromReturn)-1]))
-	t.add(w, "latency p50", "us after join called", us(percentile(fromCall, 50)))
-	t.add(w, "latency p99", "us after join called", us(percentile(fromCall, 99)))
-	t.add(w, "all visible on all nodes", "ms after 1st join call", ms(last.Sub(called[0])))
-	t.add(w, "all visible on all nodes", "ms after last join returned", ms(last.Sub(returned[v.joins-1])))
-	t.add(w, "all read from the observers' streams", "ms after 1st join call", ms(lastRead.Sub(called[0])))
+	t.add(name, "join rate on A", "joins/s", float64(v.joins)/joinTime.Seconds())
+	for _, p := range []float64{50, 90, 99} {
+		t.add(name, fmt.Sprintf("latency p%.0f", p), "us after join returned", us(percentile(fromReturn, p)))
+	}
+	t.add(name, "latency max", "us after join returned", us(fromReturn[len(fromReturn)-1]))
+	t.add(name, "latency p50", "us after join called", us(percentile(fromCall, 50)))
+	t.add(name, "latency p99", "us after join called", us(percentile(fromCall, 99)))
+	t.add(name, "all visible on all nodes", "ms after 1st join call", ms(last.Sub(called[0])))
+	t.add(name, "all visible on all nodes", "ms after last join returned", ms(last.Sub(returned[v.joins-1])))
+	t.add(name, "all read by the observers' watchers", "ms after 1st join call", ms(lastRead.Sub(called[0])))
 	// A trial that waited for a graft says so: the median row hides it.
-	t.add(w, "grafts sent by the agents during the trial", "grafts", float64(graftsAfter-graftsBefore))
+	t.add(name, "grafts sent by the nodes during the trial", "grafts", float64(graftsAfter-graftsBefore))
 	fmt.Fprintf(os.Stderr, "%s trial %d: all visible %.1f ms after the 1st join call, %d grafts\n",
-		w, trial, ms(last.Sub(called[0])), graftsAfter-graftsBefore)
+		name, trial, ms(last.Sub(called[0])), graftsAfter-graftsBefore)
 	return nil
 }
 

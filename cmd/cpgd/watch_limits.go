@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cpggo/cpg/registry"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,7 +34,7 @@ func (c *watchConfig) flags(fs *flag.FlagSet, env *apiLimits) {
 	fs.IntVar(&c.writes, "watch-writes", int(env.envInt("CPGD_WATCH_WRITES", 100000)), "writes per second all watch streams together aim at: a stream waits at least (open streams / this) between two writes, and changes that come faster go out together (0: each at once) [CPGD_WATCH_WRITES]")
 	fs.IntVar(&c.maxWatches, "max-watches", int(env.envInt("CPGD_MAX_WATCHES", 10000)), "most watch streams open at once; past it a watch is answered 429 [CPGD_MAX_WATCHES]")
 	fs.IntVar(&c.maxPerClient, "max-watches-per-client", int(env.envInt("CPGD_MAX_WATCHES_PER_CLIENT", 100)), "most watch streams open at once from one client IP address; past it a watch is answered 429 [CPGD_MAX_WATCHES_PER_CLIENT]")
-	fs.IntVar(&c.journal, "watch-journal", int(env.envInt("CPGD_WATCH_JOURNAL", 4096)), "recent changes kept per watched scope: how far a watcher may fall behind, and how far back Last-Event-ID resumes [CPGD_WATCH_JOURNAL]")
+	fs.IntVar(&c.journal, "watch-journal", int(env.envInt("CPGD_WATCH_JOURNAL", registry.DefaultWatchBuffer)), "recent changes kept per watched scope: how far a watcher may fall behind, and how far back Last-Event-ID resumes [CPGD_WATCH_JOURNAL]")
 }
 
 func (c *watchConfig) check() error {
@@ -51,7 +52,7 @@ func (c *watchConfig) check() error {
 }
 
 func defaultWatchConfig() watchConfig {
-	return watchConfig{heartbeat: 15 * time.Second, writeTimeout: 5 * time.Second, writes: 100000, maxWatches: 10000, maxPerClient: 100, journal: 4096}
+	return watchConfig{heartbeat: 15 * time.Second, writeTimeout: 5 * time.Second, writes: 100000, maxWatches: 10000, maxPerClient: 100, journal: registry.DefaultWatchBuffer}
 }
 
 // watchHub is what the agent's watch streams share: their limits, the

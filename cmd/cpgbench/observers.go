@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cpggo/cpg/internal/proctest"
+)
+
+// observerKinds are the two ways w2's other nodes see the joins:
+// "embedded", a registry node in a Go program whose watcher notes when
+// the node applied each join and hands the times over afterwards (as
+// pg's benchmark has a process on each observer stamp its notifications
+// in its own VM), and "agents", cpgd agents whose HTTP watch streams
+// carry the same stamps to this process as the joins arrive. The agents'
+// streams cost the nodes and this process CPU on the shared cores while
+// the joins propagate (JSON for every event, and the reading); an
+// embedded watcher costs a channel receive.
+var observerKinds = []string{"embedded", "agents"}
+
+// observed is what one observer saw of a trial's joins.
+type observed struct {
+	applied  map[string]time.Time // when it applied each join, by member
+	lastRead time.Time            // when the watcher took the last one
+	overflow bool
+}
+
+// observer is one of w2's nodes other than A, watching the joins.
+type observer interface {
+	// watch makes the scope exist on the node, then watches its groups
+	// matching pattern; it returns once every later change will be seen.
+	watch(ctx context.Context, scope, pattern string, joins int) error
+	// wait returns once the observer has seen the joins; collect then
+	// says when it applied each. They are apart so that no observer's
+	// answer is made while another is still applying the joins.
+	wait(timeout <-chan time.Time) error
+	collect() (observed, error)
+}
+
+// agentObserver watches through a cpgd agent's HTTP API.
+type agentObserver struct {
+	node      *proctest.Node
+	recording <-chan *proctest.Recording
+	got       *proctest.Recording
+}
+
+func (o *agentObserver) watch(ctx context.Context, scope, pattern string, joins int) error {
+	// A scope exists on a node once something joined it there (reads
+	// never create one); as pg's benchmark does, each node joins a ready
+	// member of its own first.
+	if err := o.node.Join(ctx, scope, "/ready", "ready-"+o.node.Name); err != nil {
+		return err
+	}
+	var err error
+	o.recording, err = o.node.Record(ctx, scope, pattern, joins)
+	return err
+}
+
+func (o *agentObserver) wait(timeout <-chan time.Time) error {
+	select {
+	case o.got = <-o.recording:
+		return nil
+	case <-timeout:
+		return errors.New("the joins did not all arrive within 60 s")
+	}
+}
+
+func (o *agentObserver) collect() (observed, error) {
+	if o.got == nil {
+		return observed{}, errors.New("collect before wait")
+	}
+	p := o.got.Parse()
+	if p.Err != nil {
+		return observed{}, fmt.Errorf("%s's watch: %w", o.node.Name, p.Err)
+	}
+	seen := observed{applied: make(map[string]time.Time), overflow: p.Overflow}
+	for _, ev := range p.Events {
+		if ev.Kind != "join" {
+			continue
+		}
+		seen.applied[ev.Member.ID] = ev.Applied
+		if ev.At.After(seen.lastRead) {
+			seen.lastRead = ev.At
+		}
+	}
+	return seen, nil
+}
+
+// embeddedObserver watches inside an embedded node.
+type embeddedObserver struct{ node *embeddedNode }
+
+func (o *embeddedObserver) watch(_ context.Context, scope, pattern string, joins int) error {
+	_, err := o.node.ask(embeddedJob{Op: "watch", Scope: scope, Pattern: pattern, Joins: joins})
+	return err
+}
+
+func (o *embeddedObserver) wait(<-chan time.Time) error {
+	// The node gives up by itself after 60 s.
+	_, err := o.node.ask(embeddedJob{Op: "wait"})
+	return err
+}
+
+func (o *embeddedObserver) collect() (observed, error) {
+	r, err := o.node.ask(embeddedJob{Op: "collect"})
+	if err != nil {
+		return observed{}, err
+	}
+	seen := observed{applied: make(map[string]time.Time, len(r.Applied)), lastRead: time.Unix(0, r.LastRead), overflow: r.Overflow}
+	for id, at := range r.Applied {
+		seen.applied[id] = time.Unix(0, at)
+	}
+	return seen, nil
+}
