@@ -38,8 +38,10 @@ const joinerName = "a"
 //     answer when they are made; "times" then answers when each was
 //     called and returned (apart, so that no node's answer is encoded
 //     while the others are still applying the joins);
-//   - "watch": join a ready member of Scope (so that the scope exists
-//     here), then watch its groups matching Pattern, and answer once the
+//   - "ready": join a ready member of Scope (so that the scope exists
+//     here), and answer once the scope's ready group holds Joins members
+//     (one per node, as pg's benchmark waits for before each trial);
+//   - "watch": watch Scope's groups matching Pattern, and answer once the
 //     watch is open;
 //   - "wait": answer once the watch has shown Joins joins (or overflowed,
 //     or 60 s passed); "collect" then answers when this node applied
@@ -125,6 +127,8 @@ func runEmbeddedJob(node *registry.Node, w *embeddedWatcher, job embeddedJob) (e
 		return embeddedReply{}, err
 	case "times":
 		return w.times, nil
+	case "ready":
+		return embeddedReply{}, readyJoin(node, job.Scope, job.Joins)
 	case "watch":
 		return embeddedReply{}, w.start(node, job)
 	case "wait":
@@ -186,6 +190,33 @@ func waitAlive(node *registry.Node, want int) error {
 	}
 }
 
+// readyJoin joins this node's ready member of scope and waits until the
+// ready group has one member per node.
+func readyJoin(node *registry.Node, scope string, nodes int) error {
+	s, err := node.Scope(scope)
+	if err != nil {
+		return err
+	}
+	if err := s.Join(readyGroup, "ready-"+node.Name(), nil); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, err := s.Members(readyGroup)
+		if err != nil {
+			return err
+		}
+		n := len(g.Members)
+		if n >= nodes {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d ready members after 10 s", n, nodes)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // embeddedWatcher is an embedded node's state between jobs. On an
 // observer, a goroutine takes each event from the registry's watch and
 // notes when the node applied it, as pg's benchmark has a process on each
@@ -204,9 +235,6 @@ func (w *embeddedWatcher) start(node *registry.Node, job embeddedJob) error {
 	}
 	s, err := node.Scope(job.Scope)
 	if err != nil {
-		return err
-	}
-	if err := s.Join("/ready", "ready-"+node.Name(), nil); err != nil {
 		return err
 	}
 	// Room for the whole burst: the reader only notes times, but a
@@ -333,6 +361,13 @@ func (e *embeddedNode) answer() (embeddedReply, error) {
 		return r, fmt.Errorf("embedded node %s: %s", e.name, r.Err)
 	}
 	return r, nil
+}
+
+// ready joins the node's ready member of scope and returns once it sees
+// nodes of them.
+func (e *embeddedNode) ready(scope string, nodes int) error {
+	_, err := e.ask(embeddedJob{Op: "ready", Scope: scope, Joins: nodes})
+	return err
 }
 
 // joins runs one variant on the node; times then returns when its joins

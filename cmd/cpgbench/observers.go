@@ -27,10 +27,24 @@ type observed struct {
 	overflow bool
 }
 
+// readyGroup holds one member of each node, joined before each trial: it
+// makes the scope exist on every node (reads never create one), and a
+// trial starts once every node sees all of them, as pg's benchmark
+// starts once every node sees one '$ready' member per node.
+const readyGroup = "/ready"
+
+// node is one of w2's nodes.
+type node interface {
+	// ready joins the node's ready member of scope and returns once the
+	// node sees nodes ready members.
+	ready(ctx context.Context, scope string, nodes int) error
+}
+
 // observer is one of w2's nodes other than A, watching the joins.
 type observer interface {
-	// watch makes the scope exist on the node, then watches its groups
-	// matching pattern; it returns once every later change will be seen.
+	node
+	// watch watches the scope's groups matching pattern; it returns once
+	// every later change will be seen.
 	watch(ctx context.Context, scope, pattern string, joins int) error
 	// wait returns once the observer has seen the joins; collect then
 	// says when it applied each. They are apart so that no observer's
@@ -46,13 +60,28 @@ type agentObserver struct {
 	got       *proctest.Recording
 }
 
-func (o *agentObserver) watch(ctx context.Context, scope, pattern string, joins int) error {
-	// A scope exists on a node once something joined it there (reads
-	// never create one); as pg's benchmark does, each node joins a ready
-	// member of its own first.
-	if err := o.node.Join(ctx, scope, "/ready", "ready-"+o.node.Name); err != nil {
+func (o *agentObserver) ready(ctx context.Context, scope string, nodes int) error {
+	return agentReady(ctx, o.node, scope, nodes)
+}
+
+func agentReady(ctx context.Context, n *proctest.Node, scope string, nodes int) error {
+	if err := n.Join(ctx, scope, readyGroup, "ready-"+n.Name); err != nil {
 		return err
 	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		members, err := n.Members(ctx, scope, readyGroup)
+		if err == nil && len(members) >= nodes {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d of %d ready members after 10 s (%v)", n.Name, len(members), nodes, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (o *agentObserver) watch(ctx context.Context, scope, pattern string, joins int) error {
 	var err error
 	o.recording, err = o.node.Record(ctx, scope, pattern, joins)
 	return err
@@ -90,6 +119,10 @@ func (o *agentObserver) collect() (observed, error) {
 
 // embeddedObserver watches inside an embedded node.
 type embeddedObserver struct{ node *embeddedNode }
+
+func (o *embeddedObserver) ready(_ context.Context, scope string, nodes int) error {
+	return o.node.ready(scope, nodes)
+}
 
 func (o *embeddedObserver) watch(_ context.Context, scope, pattern string, joins int) error {
 	_, err := o.node.ask(embeddedJob{Op: "watch", Scope: scope, Pattern: pattern, Joins: joins})

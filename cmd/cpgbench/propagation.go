@@ -181,6 +181,26 @@ func propagationTrial(t *table, joiner, kind string, size int, v joinVariant, tr
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	scope := fmt.Sprintf("w2-%d", trial)
+	// Every node, A included, joins a ready member, and the trial starts
+	// once every node sees all of them (pg's benchmark does the same).
+	// Joined in parallel, as pg's nodes' are one after another without
+	// waiting: each node's own wait is what takes time.
+	ready := make(chan error, size)
+	go func() {
+		if w.joiner != nil {
+			ready <- w.joiner.ready(scope, size)
+		} else {
+			ready <- agentReady(ctx, w.agents.Nodes[0], scope, size)
+		}
+	}()
+	for _, o := range w.observers {
+		go func() { ready <- o.ready(ctx, scope, size) }()
+	}
+	for range size {
+		if err := <-ready; err != nil {
+			return err
+		}
+	}
 	for _, o := range w.observers {
 		if err := o.watch(ctx, scope, "/bench/*", v.joins); err != nil {
 			return err
