@@ -166,14 +166,15 @@ type streamRead struct {
 
 // Record watches the scope's groups matching pattern until the stream has
 // shown joins joins (or overflowed, or ended with ctx), and then sends
-// what it carried, once, to be parsed when the measurement is over. It returns once the stream is open, so every
-// change made after it returns is seen.
+// what it carried, once, to be parsed when the measurement is over. It
+// returns once the stream is open, so every change made after it returns
+// is seen.
 //
-// While recording it only copies the stream's bytes and stamps each read. A benchmark that decoded
-// thousands of events as they came took the CPU the nodes it measures
-// were using (about 10 µs an event, 80 ms for a burst seen by four nodes),
-// where OTP pg's benchmark lets its observers stamp their notifications
-// in their own VMs and collects them afterwards.
+// While recording it only copies the stream's bytes and stamps each read.
+// A benchmark that decoded thousands of events as they came took the CPU
+// the nodes it measures were using (about 10 µs an event, 80 ms for a
+// burst seen by four nodes), where OTP pg's benchmark lets its observers
+// stamp their notifications in their own VMs and collects them afterwards.
 func (c Client) Record(ctx context.Context, scope, pattern string, joins int) (<-chan *Recording, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/v1/scopes/"+scope+"/watch?pattern="+url.QueryEscape(pattern), nil)
 	if err != nil {
@@ -201,6 +202,7 @@ func (c Client) Record(ctx context.Context, scope, pattern string, joins int) (<
 var (
 	joinEventLine     = []byte("event: join\n")
 	overflowEventLine = []byte("event: overflow\n")
+	eventEnd          = []byte("\n\n")
 )
 
 // read copies the stream until it has shown joins join events, an
@@ -216,9 +218,9 @@ func (r *Recording) read(body io.Reader, joins int) {
 		if n > 0 {
 			r.data = r.data[:len(r.data)+n]
 			r.reads = append(r.reads, streamRead{end: len(r.data), at: time.Now()})
-			// A line cut by this read's end is counted by the next.
-			whole := bytes.LastIndexByte(r.data, '\n') + 1
-			if whole > scanned {
+			// An event cut by this read's end is counted by the next.
+			end := bytes.LastIndex(r.data, eventEnd)
+			if whole := end + len(eventEnd); end >= 0 && whole > scanned {
 				seen += bytes.Count(r.data[scanned:whole], joinEventLine)
 				if bytes.Contains(r.data[scanned:whole], overflowEventLine) {
 					return
