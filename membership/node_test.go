@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +36,28 @@ func startNode(t testing.TB, cfg NodeConfig) *Node {
 	}
 	t.Cleanup(func() { n.shutdown(false) })
 	return n
+}
+
+// restartNode starts cfg again at the gossip address an earlier node held.
+// Other tests running meanwhile may be handed that port by the OS; the
+// test is then skipped rather than failed, as it cannot be run.
+func restartNode(t testing.TB, cfg NodeConfig) *Node {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		n, err := Start(cfg)
+		if err == nil {
+			t.Cleanup(func() { n.shutdown(false) })
+			return n
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("restart %s: %v", cfg.Name, err)
+		}
+		if time.Now().After(deadline) {
+			t.Skipf("another process holds %s's old address %s: %v", cfg.Name, cfg.GossipAddr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -363,7 +386,7 @@ func TestDeadMemberIsReconnected(t *testing.T) {
 	time.Sleep(a.cfg.Gossip.DeadNodeReclaimTime)
 	cfg := testNodeConfig("b")
 	cfg.GossipAddr = gossipAddr
-	b2 := startNode(t, cfg)
+	b2 := restartNode(t, cfg)
 	// b2 never calls Join: only a's reconnect loop can find it. Marking it
 	// joined lets it rejoin the overlay once memberlist knows a contact.
 	b2.mu.Lock()
