@@ -23,7 +23,7 @@ import (
 // an Erlang node calling pg itself. Its value is the memberlist address
 // to join, or empty for the first node. The node answers each job read
 // from stdin (an embeddedJob) with one line of JSON on stdout (an
-// embeddedReply); the first line it writes is its own addresses.
+// embeddedReply); the first line it writes is its memberlist address.
 const embeddedNodeEnv = "CPGBENCH_EMBEDDED_JOIN"
 
 // embeddedNameEnv is the embedded node's name in the cluster.
@@ -100,7 +100,7 @@ func runEmbeddedNode(join, name string) error {
 	if err := out.Encode(embeddedReply{Gossip: node.GossipAddr()}); err != nil {
 		return err
 	}
-	w := &embeddedWatcher{}
+	w := &embeddedState{}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		var job embeddedJob
@@ -119,7 +119,7 @@ func runEmbeddedNode(join, name string) error {
 	return in.Err()
 }
 
-func runEmbeddedJob(node *registry.Node, w *embeddedWatcher, job embeddedJob) (embeddedReply, error) {
+func runEmbeddedJob(node *registry.Node, w *embeddedState, job embeddedJob) (embeddedReply, error) {
 	switch job.Op {
 	case "joins":
 		var err error
@@ -217,19 +217,19 @@ func readyJoin(node *registry.Node, scope string, nodes int) error {
 	}
 }
 
-// embeddedWatcher is an embedded node's state between jobs. On an
+// embeddedState is an embedded node's state between jobs. On an
 // observer, a goroutine takes each event from the registry's watch and
 // notes when the node applied it, as pg's benchmark has a process on each
 // observer stamp its notifications, and hands them over once asked. On
 // the joiner, times holds the last joins' times until asked.
-type embeddedWatcher struct {
+type embeddedState struct {
 	watch *registry.Watch
 	done  chan embeddedReply
 	got   *embeddedReply
 	times embeddedReply
 }
 
-func (w *embeddedWatcher) start(node *registry.Node, job embeddedJob) error {
+func (w *embeddedState) start(node *registry.Node, job embeddedJob) error {
 	if w.watch != nil {
 		return errors.New("a watch is already open")
 	}
@@ -262,7 +262,7 @@ func (w *embeddedWatcher) start(node *registry.Node, job embeddedJob) error {
 	return nil
 }
 
-func (w *embeddedWatcher) wait() error {
+func (w *embeddedState) wait() error {
 	if w.watch == nil {
 		return errors.New("no watch is open")
 	}
@@ -276,7 +276,7 @@ func (w *embeddedWatcher) wait() error {
 	}
 }
 
-func (w *embeddedWatcher) collect() (embeddedReply, error) {
+func (w *embeddedState) collect() (embeddedReply, error) {
 	if w.got == nil {
 		return embeddedReply{}, errors.New("collect before wait")
 	}
@@ -285,7 +285,7 @@ func (w *embeddedWatcher) collect() (embeddedReply, error) {
 	return r, nil
 }
 
-func (w *embeddedWatcher) stop() {
+func (w *embeddedState) stop() {
 	if w.watch != nil {
 		w.watch.Close()
 		w.watch = nil

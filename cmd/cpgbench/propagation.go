@@ -183,8 +183,8 @@ func propagationTrial(t *table, joiner, kind string, size int, v joinVariant, tr
 	scope := fmt.Sprintf("w2-%d", trial)
 	// Every node, A included, joins a ready member, and the trial starts
 	// once every node sees all of them (pg's benchmark does the same).
-	// Joined in parallel, as pg's nodes' are one after another without
-	// waiting: each node's own wait is what takes time.
+	// Each node's ready job returns only once it sees them all, so the
+	// jobs run side by side.
 	ready := make(chan error, size)
 	go func() {
 		if w.joiner != nil {
