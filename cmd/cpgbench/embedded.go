@@ -175,16 +175,19 @@ func waitAlive(node *registry.Node, want int) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		alive := 0
+		var others []string
 		for _, n := range node.Nodes() {
 			if n.Status == membership.StatusAlive {
 				alive++
+			} else {
+				others = append(others, fmt.Sprintf("%s %v", n.Name, n.Status))
 			}
 		}
 		if alive >= want {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d nodes alive after 20 s", alive, want)
+			return fmt.Errorf("%d of %d nodes alive after 20 s (not alive: %v)", alive, want, others)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
