@@ -1,7 +1,11 @@
 package membership
 
 import (
+	"context"
 	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,6 +88,50 @@ func TestPeerWhoseListenerClosesJustAfterTheFirstDialIsGone(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatal("b not found gone: the accepted first dial was taken as proof of life")
+		}
+	}
+}
+
+// A confirming dial to a process being killed can fail otherwise than by
+// refusal (its listener completed the handshake and was then torn down,
+// resetting the connection): that proves nothing either way, so the node
+// dials again instead of giving up and leaving the verdict to memberlist's
+// probes, seconds later.
+func TestPeerWhoseConfirmingDialIsResetIsDialedAgain(t *testing.T) {
+	const goneAddr = "127.0.0.1:1" // answered by the Dial below, never dialed
+	var dials atomic.Int32
+	cfg := testNodeConfig("a")
+	cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		if addr != goneAddr {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+		errno := syscall.ECONNREFUSED
+		if dials.Add(1) == 1 {
+			errno = syscall.ECONNRESET
+		}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", errno)}
+	}
+	a := startNode(t, cfg)
+	b := startNode(t, testNodeConfig("b"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Join(ctx, a.GossipAddr()); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	for len(a.Statuses()) > 0 {
+		<-a.Statuses()
+	}
+	a.confirmGone(Peer{Name: "b", Addr: goneAddr})
+	deadline := time.After(testTimeScale * 2 * time.Second)
+	for {
+		select {
+		case ev := <-a.Statuses():
+			if ev.Name == "b" && ev.Status == StatusDead && ev.Certain {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("b not found gone after %d dials: a reset dial ended the probing", dials.Load())
 		}
 	}
 }
