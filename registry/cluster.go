@@ -48,7 +48,8 @@ type ClusterConfig struct {
 
 	// ReapAfter is how long an owner may hold entries here while the
 	// failure detector lists it as neither alive nor suspect before its
-	// entries go (default 30 s). It is the rule that keeps a late message
+	// entries go (default 30 s, and at least two of the failure
+	// detector's full-state exchanges: 60 s with the LAN timings). It is the rule that keeps a late message
 	// from bringing back a node whose death this replica missed or whose
 	// tombstone it collected.
 	ReapAfter time.Duration
@@ -97,13 +98,30 @@ const (
 	maxBatchBytes = plumtree.MaxPayloadLen / 2
 )
 
+// defaultReapAfterFor is ReapAfter's default for a failure detector
+// tuned by g: 30 s, and at least two of its full-state exchanges. A node's
+// arrival is announced by gossip, and a node that missed the announcement
+// learns of it only at its next full-state exchange (every 30 s with the
+// LAN timings); meanwhile the newcomer's entries reach it by the broadcast
+// and its failure detector does not list the newcomer at all. Reaping
+// after 30 s then raced that exchange and could tombstone the entries of a
+// live node. Two exchanges leave room for one that goes to a node which
+// missed the announcement too.
+func defaultReapAfterFor(g membership.GossipConfig) time.Duration {
+	exchange := g.PushPullInterval
+	if exchange <= 0 {
+		exchange = membership.DefaultGossipConfig().PushPullInterval
+	}
+	return max(defaultReapAfter, 2*exchange)
+}
+
 // startCluster joins n to its cluster; n.mu is not held.
 func (n *Node) startCluster(cc ClusterConfig) error {
 	if cc.JoinTimeout <= 0 {
 		cc.JoinTimeout = defaultJoinTimeout
 	}
 	if cc.ReapAfter <= 0 {
-		cc.ReapAfter = defaultReapAfter
+		cc.ReapAfter = defaultReapAfterFor(cc.Membership.Gossip)
 	}
 	if cc.TombstoneGrace <= 0 {
 		cc.TombstoneGrace = defaultTombstoneGrace
