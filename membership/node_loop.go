@@ -25,6 +25,7 @@ func (n *Node) run(core *hyparview.Protocol) {
 	n.gossip.refresh(dir, time.Now(), n.cfg.Gossip.ReconnectTimeout)
 	core.SetDirectory(dir)
 	var reconnecting atomic.Bool
+	missed := missedMembers{unknownSince: make(map[string]time.Time)}
 	for {
 		// settled is the link whose frame this iteration takes: the link
 		// events that frame causes are queued by execute, and only then
@@ -41,6 +42,9 @@ func (n *Node) run(core *hyparview.Protocol) {
 		case <-tick.C:
 			n.gossip.refresh(dir, time.Now(), n.cfg.Gossip.ReconnectTimeout)
 			core.Tick()
+			if addr := missed.check(core.Active(), n.table, n.self.Name, time.Now()); addr != "" {
+				n.reconnect(addr, &reconnecting)
+			}
 		case <-keepAlive.C:
 			n.keepAlive(core)
 		case <-revive.C:
@@ -69,6 +73,62 @@ func (n *Node) reconnect(addr string, busy *atomic.Bool) {
 			n.log.Debug("membership: reconnect to a failed member", "addr", addr, "err", err)
 		}
 	})
+}
+
+// missedMembers finds overlay neighbours that memberlist does not list at
+// all: gossip missed their join announcement, and memberlist would repair
+// that only at its next full-state exchange (every 30 s with the LAN
+// timings), while the registry counts time against owners its failure
+// detector does not list. A full-state exchange with a member it does list
+// repairs the gap at once; memberlist's join to a known member is one.
+type missedMembers struct {
+	unknownSince map[string]time.Time
+	lastSync     time.Time
+	turn         int // which listed member to ask next: one that missed the announcement too must not be asked forever
+}
+
+// missedGrace is how long a neighbour may be unknown to memberlist before
+// a full-state exchange is asked for: a newcomer's overlay link often
+// comes a moment before the gossip announcing it.
+const missedGrace = time.Second
+
+// check returns the gossip address of a member to exchange full state
+// with, or "" when no neighbour has been missing for missedGrace (or one
+// such exchange was asked for within the last missedGrace).
+func (m *missedMembers) check(active []Peer, table *statusTable, self string, now time.Time) string {
+	missing := false
+	for _, p := range active {
+		if _, known := table.get(p.Name); known {
+			delete(m.unknownSince, p.Name)
+			continue
+		}
+		since, ok := m.unknownSince[p.Name]
+		if !ok {
+			m.unknownSince[p.Name] = now
+			continue
+		}
+		missing = missing || now.Sub(since) >= missedGrace
+	}
+	for name := range m.unknownSince {
+		if !containsPeer(active, name) {
+			delete(m.unknownSince, name)
+		}
+	}
+	if !missing || now.Sub(m.lastSync) < missedGrace {
+		return ""
+	}
+	var listed []string
+	for _, info := range table.list() {
+		if info.Name != self && info.Status == StatusAlive && info.GossipAddr != "" {
+			listed = append(listed, info.GossipAddr)
+		}
+	}
+	if len(listed) == 0 {
+		return ""
+	}
+	m.lastSync = now
+	m.turn++
+	return listed[m.turn%len(listed)]
 }
 
 // coreConfig is the HyParView configuration with the overlay policy's
