@@ -79,15 +79,23 @@ func TestPeerWhoseListenerClosesJustAfterTheFirstDialIsGone(t *testing.T) {
 		ln.Close()
 	}()
 	a.confirmGone(Peer{Name: "b", Addr: ln.Addr().String()})
+	if !certainlyGoneSoon(a, "b") {
+		t.Fatal("b not found gone: the accepted first dial was taken as proof of life")
+	}
+}
+
+// certainlyGoneSoon reports whether n's status stream says, within a
+// couple of seconds, that peer is certainly gone.
+func certainlyGoneSoon(n *Node, peer string) bool {
 	deadline := time.After(testTimeScale * 2 * time.Second)
 	for {
 		select {
-		case ev := <-a.Statuses():
-			if ev.Name == "b" && ev.Status == StatusDead && ev.Certain {
-				return
+		case ev := <-n.Statuses():
+			if ev.Name == peer && ev.Status == StatusDead && ev.Certain {
+				return true
 			}
 		case <-deadline:
-			t.Fatal("b not found gone: the accepted first dial was taken as proof of life")
+			return false
 		}
 	}
 }
@@ -123,15 +131,7 @@ func TestPeerWhoseConfirmingDialIsResetIsDialedAgain(t *testing.T) {
 		<-a.Statuses()
 	}
 	a.confirmGone(Peer{Name: "b", Addr: goneAddr})
-	deadline := time.After(testTimeScale * 2 * time.Second)
-	for {
-		select {
-		case ev := <-a.Statuses():
-			if ev.Name == "b" && ev.Status == StatusDead && ev.Certain {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("b not found gone after %d dials: a reset dial ended the probing", dials.Load())
-		}
+	if !certainlyGoneSoon(a, "b") {
+		t.Fatalf("b not found gone after %d dials: a reset dial ended the probing", dials.Load())
 	}
 }
