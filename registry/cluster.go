@@ -49,9 +49,9 @@ type ClusterConfig struct {
 	// ReapAfter is how long an owner may hold entries here while the
 	// failure detector lists it as neither alive nor suspect before its
 	// entries go (default 30 s, and at least two of the failure
-	// detector's full-state exchanges: 60 s with the LAN timings). It is the rule that keeps a late message
-	// from bringing back a node whose death this replica missed or whose
-	// tombstone it collected.
+	// detector's full-state exchanges: 60 s with the LAN timings). It is
+	// the rule that keeps a late message from bringing back a node whose
+	// death this replica missed or whose tombstone it collected.
 	ReapAfter time.Duration
 	// TombstoneGrace is how long a tombstone is kept (default 10 min).
 	TombstoneGrace time.Duration
