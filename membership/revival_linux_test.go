@@ -196,7 +196,7 @@ func (l *eventLog) payloads(prefix string) map[string]time.Time {
 // usable again within 100 ms of the network's return: the payloads sent
 // during the cut arrive by then, or the link was replaced and the receiver
 // told so (LinkDown then LinkUp, so that it compares state with the
-// sender), and a payload sent after the heal goes through at once. Without
+// sender), and payloads sent after the heal go through at once. Without
 // the revival, what was sent during the cut waits for TCP's backed-off
 // retransmission timer: a payload sent 50 ms into the cut is retransmitted
 // about 250 and 650 ms into it, 150 ms after the heal.
@@ -241,6 +241,10 @@ func TestStalledLinkRevivesSoonAfterHeal(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Until(cutAt.Add(500 * time.Millisecond)))
+	// The path may be back before the command that heals it returns (on
+	// a loaded machine, tens of ms before): a reset is looked for from
+	// the command's start, and its delay counted from its end.
+	healing := time.Now()
 	if err := network.heal(0); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +264,7 @@ func TestStalledLinkRevivesSoonAfterHeal(t *testing.T) {
 			}
 			return true
 		}
-		if at, ok := bLog.firstSince(healedAt, reset); ok {
+		if at, ok := bLog.firstSince(healing, reset); ok {
 			usable = at
 			return true
 		}
@@ -269,14 +273,34 @@ func TestStalledLinkRevivesSoonAfterHeal(t *testing.T) {
 	if took := usable.Sub(healedAt); took > 100*time.Millisecond {
 		t.Errorf("the link was usable again %v after the heal, want within 100ms", took)
 	}
+	// A payload a sends while b's replacement of the link is still under
+	// way may go over the old connection and be lost; both sides are
+	// then told (LinkDown, LinkUp), as the registry is. So a sends every
+	// 10 ms until one arrives, and the first must arrive within 100 ms
+	// of the first send.
 	sent := time.Now()
-	waitFor(t, 5*time.Second, "a can send to b", func() bool { return a.Send("b", []byte("after")) == nil })
-	waitFor(t, 5*time.Second, "a payload sent after the heal delivered", func() bool { return len(bLog.payloads("after")) > 0 })
-	if took := bLog.payloads("after")["after"].Sub(sent); took > 100*time.Millisecond {
-		t.Errorf("a payload sent after the heal took %v, want within 100ms", took)
+	attempts := 0
+	waitFor(t, 5*time.Second, "a payload sent after the heal delivered", func() bool {
+		if len(bLog.payloads("after-")) > 0 {
+			return true
+		}
+		if a.Send("b", fmt.Appendf(nil, "after-%d", attempts)) == nil {
+			attempts++
+		}
+		return false
+	})
+	var first time.Time
+	for _, at := range bLog.payloads("after-") {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	if took := first.Sub(sent); took > 100*time.Millisecond {
+		t.Errorf("a payload sent after the heal arrived %v after the first try, want within 100ms", took)
 	}
 	if len(a.Active()) != 1 || len(b.Active()) != 1 {
 		t.Errorf("views after the heal: a %v, b %v; want each other", names(a.Active()), names(b.Active()))
 	}
-	t.Logf("usable %v after the heal (cut-time payloads delivered: %d of %d)", usable.Sub(healedAt), len(bLog.payloads("cut-")), during)
+	t.Logf("usable %v after the heal (cut-time payloads delivered: %d of %d); a payload after it arrived %v after the first of %d tries",
+		usable.Sub(healedAt), len(bLog.payloads("cut-")), during, first.Sub(sent), attempts)
 }
