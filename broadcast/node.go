@@ -42,6 +42,7 @@ type NodeStats struct {
 	DecodeErrors uint64 // received payloads that were not a valid message
 	StepErrors   uint64 // messages the protocol refused (unknown topic)
 	OutboxErrors uint64 // outbox messages the protocol refused (unknown topic)
+	InlineTurns  uint64 // turns taken by the link reader that received a payload rather than by the Node's goroutine
 }
 
 // Outgoing is one message of an application's outbox (see Node.SetOutbox).
@@ -53,11 +54,15 @@ type Outgoing struct {
 // ErrClosed reports a call on a closed Node.
 var ErrClosed = errors.New("broadcast: node closed")
 
-// Node runs a Plumtree over a Transport. One goroutine owns the protocol:
-// it reads the transport's events, ticks, sends what the protocol emits and
-// calls the handlers. Handlers therefore run one at a time and must not
-// block, and must not call the Node's methods (that would wait on the very
-// goroutine running them).
+// Node runs a Plumtree over a Transport. The protocol runs in turns, one
+// at a time: the Node's goroutine reads the transport's events, ticks,
+// sends what the protocol emits and calls the handlers; with a transport
+// whose link readers can take a turn themselves (*membership.Node), the
+// reader that received a payload takes it when no other turn is under way,
+// so that the payload reaches its handler without waking another
+// goroutine. Handlers therefore run one at a time and must not block, and
+// must not call the Node's methods (that would wait on the turn running
+// them).
 type Node struct {
 	tr   Transport
 	core *plumtree.Protocol
@@ -69,7 +74,11 @@ type Node struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	// Owned by the loop goroutine.
+	// mu is held for every turn: the loop goroutine's, and a link
+	// reader's inline turn (inlineTurn). The fields below are guarded by
+	// it.
+	mu          sync.Mutex
+	poller      eventPoller
 	treeWaiters map[uint64]chan plumtree.TreeResult
 	stats       NodeStats
 	takeOutbox  func() []Outgoing
@@ -293,26 +302,36 @@ func (n *Node) run() {
 	defer close(n.done)
 	ticker := time.NewTicker(n.tick)
 	defer ticker.Stop()
+	n.mu.Lock()
 	for _, peer := range n.tr.Active() {
 		n.core.NeighborUp(peer.Name)
 	}
 	n.flush()
 	// A transport that lets the loop take its events itself saves a
-	// goroutine hand-off per received message.
+	// goroutine hand-off per received message, and one that lets its
+	// readers take a turn saves the hand-off to the loop too.
 	var events <-chan membership.Event
 	var waiting <-chan struct{}
 	poller, polling := n.tr.(eventPoller)
 	if polling {
+		n.poller = poller
 		waiting = poller.EventsWaiting()
 		n.takeEvents(poller) // choose polling before any event is queued
+		if inline, ok := n.tr.(inlineConsumer); ok {
+			inline.ConsumeInline(n.inlineTurn)
+			defer inline.ConsumeInline(nil)
+		}
 	} else {
 		events = n.tr.Events()
 	}
+	n.mu.Unlock()
 	for {
+		n.mu.Lock()
 		waitingNow := waiting
 		if polling && n.moreEvents {
 			waitingNow = alreadySignalled
 		}
+		n.mu.Unlock()
 		select {
 		case <-n.stop:
 			return
@@ -321,18 +340,51 @@ func (n *Node) run() {
 				events = nil // the transport is closed; serve calls until Close
 				continue
 			}
+			n.mu.Lock()
 			n.handle(ev)
 		case <-waitingNow:
+			n.mu.Lock()
 			n.takeEvents(poller)
 		case <-ticker.C:
+			n.mu.Lock()
 			n.core.Tick()
 		case f := <-n.reqs:
+			n.mu.Lock()
 			f()
 		case <-n.wake:
+			n.mu.Lock()
 			n.drainOutbox()
 		}
 		n.flush()
+		n.mu.Unlock()
 	}
+}
+
+// inlineConsumer is a Transport whose link readers can hand their
+// payloads to the protocol themselves, as *membership.Node's can
+// (ConsumeInline).
+type inlineConsumer interface {
+	ConsumeInline(turn func() bool)
+}
+
+// inlineTurn takes the events waiting, in the goroutine of the link
+// reader that just queued one, unless a turn is under way (the loop's, or
+// another reader's): that turn, or the loop woken after it, takes them.
+// It reports whether it left nothing for the loop.
+func (n *Node) inlineTurn() bool {
+	if !n.mu.TryLock() {
+		return false
+	}
+	defer n.mu.Unlock()
+	select {
+	case <-n.stop:
+		return false
+	default:
+	}
+	n.stats.InlineTurns++
+	n.takeEvents(n.poller)
+	n.flush()
+	return !n.moreEvents
 }
 
 // eventPoller is a Transport whose events the loop can take itself, as

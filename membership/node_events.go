@@ -1,6 +1,9 @@
 package membership
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // eventQueue delivers the node's events to the single consumer of
 // Node.Events. The node's loop must never block on a slow consumer, and
@@ -36,6 +39,9 @@ type eventQueue struct {
 	chosen     chan struct{}
 	chooseOnce sync.Once
 	polled     bool // set before chosen closes
+	// turn, when set, is a polling consumer's inline turn (see
+	// Node.ConsumeInline).
+	turn atomic.Pointer[func() bool]
 }
 
 // peerEvents is one peer's queue: a slice consumed from head, compacted
@@ -135,7 +141,9 @@ func (q *eventQueue) pushPayloadIfLinked(ev Event, flow *flowControl) bool {
 	}
 	q.appendLocked(queuedEvent{ev: ev, flow: flow})
 	q.mu.Unlock()
-	q.notify()
+	if turn := q.turn.Load(); turn == nil || !(*turn)() {
+		q.notify()
+	}
 	return true
 }
 
@@ -308,6 +316,23 @@ func (q *eventQueue) linkEventWaiting() bool {
 // Events was taken. Call it until it reports false after each signal of
 // EventsWaiting.
 func (n *Node) NextEvent() (Event, bool) { return n.events.poll() }
+
+// ConsumeInline lets a consumer that polls (NextEvent) take the payloads
+// a link's reader queues in that reader's goroutine: after queuing one,
+// the reader calls turn, which takes what is waiting if it can without
+// waiting for anything and reports whether it left nothing for the
+// consumer's own loop; if not, EventsWaiting is signalled as usual. Each
+// payload then reaches the consumer with no goroutine hand-off at all,
+// and, on a loaded machine, without waking a thread for it. turn runs
+// while the reader reads nothing more from its link, so it must be short
+// and must not wait on the consumer's loop.
+func (n *Node) ConsumeInline(turn func() bool) {
+	if turn == nil {
+		n.events.turn.Store(nil)
+		return
+	}
+	n.events.turn.Store(&turn)
+}
 
 // EventsWaiting signals that events may be waiting for NextEvent. A signal
 // stands for every event queued before it was received, so a consumer

@@ -207,3 +207,51 @@ func TestPollingTakesEventsInOrderAndReturnsCredit(t *testing.T) {
 	close(done)
 	<-pumped
 }
+
+// A consumer's inline turn is offered each payload the reader queues: a
+// turn that took everything leaves the consumer's loop unsignalled (no
+// goroutine is woken for it), and one that could not (another turn was
+// under way) signals EventsWaiting as before, so nothing waits unseen.
+func TestInlineTurnTakesPayloadsOrLeavesThemSignalled(t *testing.T) {
+	q := newEventQueue()
+	flow := newFlowControl(1 << 10)
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "b"}})
+	<-q.wake
+	var taken []Event
+	busy := false
+	turn := func() bool {
+		if busy {
+			return false
+		}
+		for {
+			ev, ok := q.poll()
+			if !ok {
+				return true
+			}
+			taken = append(taken, ev)
+		}
+	}
+	q.turn.Store(&turn)
+	payload := func(p string) Event { return Event{Type: Message, Peer: Peer{Name: "b"}, Payload: []byte(p)} }
+	if !q.pushPayloadIfLinked(payload("1"), flow) {
+		t.Fatal("refused while linked")
+	}
+	if want := []string{"link-up b", "message b 1"}; !slices.Equal(describeEvents(taken), want) {
+		t.Fatalf("the turn took %q, want %q", describeEvents(taken), want)
+	}
+	select {
+	case <-q.wake:
+		t.Fatal("the loop was signalled for a payload the reader's turn took")
+	default:
+	}
+	busy = true
+	q.pushPayloadIfLinked(payload("2"), flow)
+	select {
+	case <-q.wake:
+	default:
+		t.Fatal("a payload no turn took was left unsignalled")
+	}
+	if ev, ok := q.poll(); !ok || string(ev.Payload) != "2" {
+		t.Fatalf("polled %v %v, want the payload the turn left", ev, ok)
+	}
+}

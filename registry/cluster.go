@@ -394,8 +394,9 @@ func (c *cluster) tick() time.Duration {
 }
 
 // lockedReplica is the replication core as the broadcast's handler: the
-// broadcast's goroutine calls it, and the registry's lock guards the state
-// it shares with the node's users.
+// broadcast calls it one turn at a time (from its goroutine, or from the
+// link reader that received a payload), and the registry's lock guards
+// the state it shares with the node's users.
 type lockedReplica struct{ n *Node }
 
 func (h lockedReplica) Merge(from string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
