@@ -43,6 +43,7 @@ type NodeStats struct {
 	StepErrors   uint64 // messages the protocol refused (unknown topic)
 	OutboxErrors uint64 // outbox messages the protocol refused (unknown topic)
 	InlineTurns  uint64 // turns taken by the link reader that received a payload rather than by the Node's goroutine
+	CallerDrains uint64 // outboxes taken and sent by the caller of DrainOutboxIfIdle
 }
 
 // Outgoing is one message of an application's outbox (see Node.SetOutbox).
@@ -171,7 +172,29 @@ func (n *Node) DrainOutbox() error {
 	return n.do(n.drainOutbox)
 }
 
-// drainOutbox runs on the loop goroutine.
+// DrainOutboxIfIdle takes the outbox and hands its messages to the
+// transport in the caller's goroutine, unless a turn is under way (the
+// Node's goroutine's, or a link reader's); it reports whether it did. A
+// change that comes alone then reaches the transport without waiting for
+// the Node's goroutine to be scheduled. It must not be called from a
+// handler.
+func (n *Node) DrainOutboxIfIdle() bool {
+	if !n.mu.TryLock() {
+		return false
+	}
+	defer n.mu.Unlock()
+	select {
+	case <-n.stop:
+		return false
+	default:
+	}
+	n.stats.CallerDrains++
+	n.drainOutbox()
+	n.flush()
+	return true
+}
+
+// drainOutbox runs in a turn.
 func (n *Node) drainOutbox() {
 	if n.takeOutbox == nil {
 		return

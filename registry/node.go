@@ -317,10 +317,12 @@ func (n *Node) Close() error {
 // comes by value and each branch takes its own copy, so that a node on its
 // own allocates nothing per change and a clustered one only the op its
 // outbox holds.
+//
+// The caller calls n.cluster.sendLone once it released n.mu.
 func (n *Node) publish(op crdt.Op) {
 	if n.cluster != nil {
 		queued := op
-		n.cluster.queueLocked(outgoing{op: &queued})
+		n.cluster.queueChangeLocked(outgoing{op: &queued})
 	}
 	if n.cfg.onLocalOp != nil {
 		seen := op

@@ -66,6 +66,7 @@ func (s *Scope) change(kind crdt.OpKind, group, member string, meta Meta) error 
 	}
 	n := s.n
 	n.mu.Lock()
+	defer n.cluster.sendLone() // after the unlock
 	defer n.mu.Unlock()
 	if n.closed {
 		return ErrClosed
@@ -92,6 +93,7 @@ func (s *Scope) change(kind crdt.OpKind, group, member string, meta Meta) error 
 func (s *Scope) LeaveAll(member string) ([]string, error) {
 	n := s.n
 	n.mu.Lock()
+	defer n.cluster.sendLone() // after the unlock
 	defer n.mu.Unlock()
 	if n.closed {
 		return nil, ErrClosed
