@@ -31,6 +31,10 @@ type Group struct {
 // adds to the member's count, and it must then leave as many times (as in
 // CPG). A non-nil meta replaces the member's metadata. group may be a
 // pattern: lookups of every name it matches then find it.
+//
+// In a cluster, a change that comes alone (none made in the millisecond
+// before) is handed to the overlay's links before Join returns; changes
+// that follow quickly are sent together by the broadcast's goroutine.
 func (s *Scope) Join(group, member string, meta Meta) error {
 	return s.change(crdt.Join, group, member, meta)
 }
