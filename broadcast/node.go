@@ -179,6 +179,17 @@ func (n *Node) DrainOutbox() error {
 // the Node's goroutine to be scheduled. It must not be called from a
 // handler.
 func (n *Node) DrainOutboxIfIdle() bool {
+	return n.tryTurn(func() bool {
+		n.stats.CallerDrains++
+		n.drainOutbox()
+		return true
+	})
+}
+
+// tryTurn takes a turn in the caller's goroutine unless one is under way
+// or the Node is closed: it runs step, sends what the protocol emitted,
+// and returns step's answer (false when it took no turn).
+func (n *Node) tryTurn(step func() bool) bool {
 	if !n.mu.TryLock() {
 		return false
 	}
@@ -188,10 +199,9 @@ func (n *Node) DrainOutboxIfIdle() bool {
 		return false
 	default:
 	}
-	n.stats.CallerDrains++
-	n.drainOutbox()
+	ok := step()
 	n.flush()
-	return true
+	return ok
 }
 
 // drainOutbox runs in a turn.
@@ -395,19 +405,11 @@ type inlineConsumer interface {
 // another reader's): that turn, or the loop woken after it, takes them.
 // It reports whether it left nothing for the loop.
 func (n *Node) inlineTurn() bool {
-	if !n.mu.TryLock() {
-		return false
-	}
-	defer n.mu.Unlock()
-	select {
-	case <-n.stop:
-		return false
-	default:
-	}
-	n.stats.InlineTurns++
-	n.takeEvents(n.poller)
-	n.flush()
-	return !n.moreEvents
+	return n.tryTurn(func() bool {
+		n.stats.InlineTurns++
+		n.takeEvents(n.poller)
+		return !n.moreEvents
+	})
 }
 
 // eventPoller is a Transport whose events the loop can take itself, as

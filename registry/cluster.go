@@ -201,8 +201,8 @@ func (c *cluster) queueLocked(o outgoing) {
 }
 
 // loneQuiet is how long the outbox must have gone untaken for a change to
-// count as lone: about a burst's spacing between one join and the next is
-// far shorter, a paced stream's (500 a second) longer.
+// count as lone: a burst's changes come far closer together, a paced
+// stream's (500 a second) farther apart.
 const loneQuiet = time.Millisecond
 
 // queueChangeLocked is queueLocked for a change made by a user's call,
@@ -234,9 +234,9 @@ func (c *cluster) sendLone() {
 	}
 }
 
-// takeOutbox hands the broadcast's goroutine the local changes queued
-// since its last turn, as batches, in order; only that goroutine calls it,
-// so batches leave in the order their changes were made. The node's lock
+// takeOutbox hands the broadcast the local changes queued since its last
+// turn, as batches, in order; only the broadcast's turns call it, one at
+// a time, so batches leave in the order their changes were made. The node's lock
 // is not held while they are encoded.
 func (n *Node) takeOutbox(c *cluster) []broadcast.Outgoing {
 	n.mu.Lock()
