@@ -72,7 +72,10 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	synced, epoch := s.idLocked(), s.epoch
+	// A stream ends at the first cut after it opened: the channel of
+	// that cut is taken now, not at each turn of the loop below, which
+	// would miss a cut made while it was between two turns.
+	synced, epoch, cut := s.idLocked(), s.epoch, s.cut
 	s.mu.Unlock()
 
 	out := startSSE(w)
@@ -90,7 +93,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	defer heartbeat.Stop()
 	for {
 		s.mu.Lock()
-		changed, cut := s.changed, s.cut
+		changed := s.changed
 		if s.epoch != epoch {
 			s.mu.Unlock()
 			return
@@ -180,6 +183,7 @@ func (s *Server) watchNodes(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	nodes := slices.Clone(s.nodes)
 	pos := len(s.nodeEv)
+	cut := s.cut // as in watch: the first cut after the stream opened
 	s.mu.Unlock()
 	out := startSSE(w)
 	for _, n := range nodes {
@@ -191,7 +195,7 @@ func (s *Server) watchNodes(w http.ResponseWriter, r *http.Request) {
 	defer heartbeat.Stop()
 	for {
 		s.mu.Lock()
-		changed, cut := s.changed, s.cut
+		changed := s.changed
 		pending := slices.Clone(s.nodeEv[pos:])
 		s.mu.Unlock()
 		for _, e := range pending {
