@@ -2,6 +2,7 @@ package proctest
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -37,15 +38,26 @@ func Converged(ctx context.Context, nodes []*Node, scope string) (bool, error) {
 // scope (summed over its groups), and returns how long that took.
 func WaitMembers(nodes []*Node, scope string, want int, within time.Duration) (time.Duration, error) {
 	start := time.Now()
+	seen := make([]int, len(nodes)) // the last count read from each node; -1 unread
+	for i := range seen {
+		seen[i] = -1
+	}
 	err := waitFor(within, "member counts", func(ctx context.Context) (bool, error) {
-		for _, n := range nodes {
+		for i, n := range nodes {
 			d, err := n.Digest(ctx, scope)
-			if err != nil || d.Members != want {
+			if err != nil {
 				return false, err
+			}
+			seen[i] = d.Members
+			if d.Members != want {
+				return false, nil
 			}
 		}
 		return true, nil
 	})
+	if err != nil {
+		err = fmt.Errorf("%w; want %d on each node, last read %v", err, want, seen)
+	}
 	return time.Since(start), err
 }
 
