@@ -156,7 +156,9 @@ func BenchmarkApplyBurst(b *testing.B) {
 				b.StartTimer()
 				for _, bt := range batches {
 					n.mu.Lock()
+					n.holdRecords()
 					verdict, _ := rep.Merge("joiner", bt.ID, bt.Payload)
+					n.releaseRecords()
 					n.mu.Unlock()
 					if verdict != plumtree.New {
 						b.Fatalf("batch %x: %v", bt.ID, verdict)

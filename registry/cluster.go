@@ -444,7 +444,9 @@ type lockedReplica struct{ n *Node }
 func (h lockedReplica) Merge(from string, id, payload []byte) (plumtree.Verdict, []plumtree.Action) {
 	h.n.mu.Lock()
 	defer h.n.mu.Unlock()
+	h.n.holdRecords()
 	verdict, acts := h.n.cluster.rep.Merge(from, id, payload)
+	h.n.releaseRecords()
 	h.n.advertiseLocked()
 	return verdict, acts
 }

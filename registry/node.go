@@ -81,6 +81,11 @@ type Node struct {
 	// records is what is left of the slab record takes journal records
 	// from.
 	records []Record
+	// merging is set while a batch received from a peer is applied: its
+	// records wait in held and reach the journals together at its end,
+	// stamped with that moment (see holdRecords).
+	merging bool
+	held    []heldRecord
 
 	// scopes maps a scope's name to its *scopeIndex. Readers load it
 	// without a lock; entries are only added, under mu, and never removed,

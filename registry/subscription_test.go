@@ -127,6 +127,51 @@ func TestReadyWakesOnlyMatchingReaders(t *testing.T) {
 	require.Equal(t, []string{"join /a/x m"}, eventStrings(t, sub))
 }
 
+// Readers of one pattern share its wait set: the one left after another
+// closes is still woken, and a pattern no reader holds any more is dropped
+// while the others keep waking theirs.
+func TestPatternReadersAreWokenWhileTheirFilterIsHeld(t *testing.T) {
+	n, err := New(Config{Name: "n1"})
+	require.NoError(t, err)
+	defer n.Close()
+	s := n.Default()
+	subscribe := func(filter string) *Subscription {
+		sub, err := s.Subscribe(filter, SubscribeOptions{})
+		require.NoError(t, err)
+		return sub
+	}
+	first, second, other := subscribe("/a/*"), subscribe("/a/*"), subscribe("/b/*")
+	defer second.Close()
+	defer other.Close()
+	first.Close()
+	ready := second.Ready()
+	require.NoError(t, s.Join("/a/x", "m", nil))
+	select {
+	case <-ready:
+	default:
+		t.Fatal("closing one reader of /a/* left the other unwoken")
+	}
+	require.Equal(t, []string{"join /a/x m"}, eventStrings(t, second))
+
+	second.Close()
+	j := s.idx.journal
+	j.mu.Lock()
+	filters := make([]string, 0, len(j.patterns))
+	for _, ws := range j.patterns {
+		filters = append(filters, ws.filter)
+	}
+	j.mu.Unlock()
+	require.Equal(t, []string{"/b/*"}, filters, "a pattern no reader holds is still tried on every change")
+	ready = other.Ready()
+	require.NoError(t, s.Join("/b/y", "m", nil))
+	select {
+	case <-ready:
+	default:
+		t.Fatal("a change of /b/y did not wake the reader of /b/*")
+	}
+	require.Equal(t, []string{"join /b/y m"}, eventStrings(t, other))
+}
+
 // A snapshot and the changes after it describe the group with no gap and
 // no duplicate, however the joins and leaves of other goroutines interleave
 // with the subscription.

@@ -114,6 +114,14 @@ func (w *Watch) pump() {
 		var err error
 		batch, err = w.sub.Next(batch[:0])
 		for _, r := range batch {
+			// A send to a channel with room needs no select over stop:
+			// the bursts a watch exists for cost one channel operation
+			// per event.
+			select {
+			case w.ch <- r.Event:
+				continue
+			default:
+			}
 			select {
 			case w.ch <- r.Event:
 			case <-w.stop:
@@ -168,9 +176,8 @@ func (n *Node) record(x *scopeIndex, c *crdt.Change) {
 	r := &n.records[0]
 	n.records = n.records[1:]
 	*r = Record{Seq: n.seq, Event: Event{
-		Scope:   x.name,
-		Group:   c.Group.Name,
-		Applied: n.cfg.Now(),
+		Scope: x.name,
+		Group: c.Group.Name,
 		Member: Member{
 			ID: c.Entry.Member, Node: c.Owner, Count: c.Entry.Count,
 			Joined: c.Entry.Joined, Meta: c.Entry.Meta,
@@ -184,7 +191,47 @@ func (n *Node) record(x *scopeIndex, c *crdt.Change) {
 	case crdt.MetaChanged:
 		r.Kind = EventMeta
 	}
+	if n.merging {
+		n.held = append(n.held, heldRecord{x.journal, r})
+		return
+	}
+	r.Applied = n.cfg.Now()
 	x.journal.append(r)
+}
+
+// heldRecord is a record of a batch being merged, and its journal.
+type heldRecord struct {
+	j *journal
+	r *Record
+}
+
+// holdRecords starts a batch received from a peer; releaseRecords ends
+// it. Its changes become visible to lookups together, when n.mu is
+// released after the batch, so its records reach the journals together
+// too, all stamped with the end of the batch: a watcher is never told of
+// a change a lookup would not show yet, the clock is read once per batch
+// rather than once per change, and each journal's lock is taken once per
+// run of records rather than once per record. n.mu is held.
+func (n *Node) holdRecords() { n.merging = true }
+
+func (n *Node) releaseRecords() {
+	n.merging = false
+	if len(n.held) == 0 {
+		return
+	}
+	now := n.cfg.Now()
+	for i := 0; i < len(n.held); {
+		j := n.held[i].j
+		k := i
+		for k < len(n.held) && n.held[k].j == j {
+			n.held[k].r.Applied = now
+			k++
+		}
+		j.appendAll(n.held[i:k])
+		i = k
+	}
+	clear(n.held) // the journals may drop these records later
+	n.held = n.held[:0]
 }
 
 // recordsPerAlloc is how many records record allocates at once.
