@@ -2,11 +2,14 @@ package registry
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
 	"github.com/cpggo/cpg/registry/replication"
+	"github.com/stretchr/testify/require"
 )
 
 // A burst of joins on another node reaches this one as a few batches
@@ -45,5 +48,50 @@ func TestAWatchKeepsAWholeBurstFromAnotherNode(t *testing.T) {
 	}
 	if len(got) != burstJoins {
 		t.Fatalf("the watch shows %d of %d joins", len(got), burstJoins)
+	}
+}
+
+// The changes of a batch received from a peer reach watchers together,
+// once the whole batch is applied, all stamped with that moment: the
+// clock is read once per batch, not once per change.
+func TestABatchFromAPeerIsJournaledAtItsEndWithOneStamp(t *testing.T) {
+	owner := crdt.New(crdt.Config{Self: "joiner", Incarnation: 1})
+	var ops []crdt.Op
+	for i := range 3 {
+		ops = append(ops, owner.LocalJoin(DefaultScope, "/g", fmt.Sprintf("m%d", i), 1, nil, int64(i)))
+	}
+	batches := replication.Batches(ops, maxBatchBytes)
+	require.Len(t, batches, 1)
+
+	var reads atomic.Int64
+	n, err := New(Config{Name: "observer", Now: func() time.Time {
+		return time.Unix(1000+reads.Add(1), 0)
+	}})
+	require.NoError(t, err)
+	defer n.Close()
+	sub, err := n.Default().Subscribe("/g", SubscribeOptions{})
+	require.NoError(t, err)
+	defer sub.Close()
+	rep := replication.New(n.state, replication.Config{})
+
+	before := reads.Load()
+	n.mu.Lock()
+	n.holdRecords()
+	verdict, _ := rep.Merge("joiner", batches[0].ID, batches[0].Payload)
+	select {
+	case <-sub.Ready():
+		t.Error("a watcher was woken before the batch was wholly applied")
+	default:
+	}
+	n.releaseRecords()
+	n.mu.Unlock()
+	require.Equal(t, plumtree.New, verdict)
+	require.Equal(t, int64(1), reads.Load()-before, "clock reads for one batch")
+
+	recs, err := sub.Next(nil)
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	for _, r := range recs {
+		require.Equal(t, time.Unix(1000+before+1, 0), r.Applied, "%s's stamp", r.Member.ID)
 	}
 }
