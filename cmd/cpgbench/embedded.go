@@ -218,12 +218,30 @@ func readyJoin(node *registry.Node, scope string, nodes int) error {
 		}
 		n := len(g.Members)
 		if n >= nodes {
-			return nil
+			return waitLinked(node, nodes)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d ready members after 10 s", n, nodes)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitLinked returns once the node holds its share of overlay links
+// (overlayLinks): the trial then measures a formed cluster, as pg's
+// benchmark connects every node to every other before it starts.
+func waitLinked(node *registry.Node, nodes int) error {
+	want := overlayLinks(nodes)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		active := len(node.Overlay().Active)
+		if active >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d overlay links after 20 s", active, want)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cpggo/cpg/internal/proctest"
+	"github.com/cpggo/cpg/membership/hyparview"
 )
 
 // observerKinds are the two ways w2's other nodes see the joins:
@@ -36,7 +37,7 @@ const readyGroup = "/ready"
 // node is one of w2's nodes.
 type node interface {
 	// ready joins the node's ready member of scope and returns once the
-	// node sees nodes ready members.
+	// node sees nodes ready members and holds its overlay links.
 	ready(ctx context.Context, scope string, nodes int) error
 }
 
@@ -72,12 +73,36 @@ func agentReady(ctx context.Context, n *proctest.Node, scope string, nodes int) 
 	for {
 		members, err := n.Members(ctx, scope, readyGroup)
 		if err == nil && len(members) >= nodes {
-			return nil
+			return agentLinked(ctx, n, nodes)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: %d of %d ready members after 10 s (%v)", n.Name, len(members), nodes, err)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// overlayLinks is how many overlay links each node of a cluster of the
+// given size holds once the overlay has formed: every other node up to
+// one short of HyParView's default active view, the number below which a
+// node asks for more with high priority (a node may hold one more).
+func overlayLinks(nodes int) int {
+	return min(nodes-1, hyparview.DefaultConfig().ActiveSize-1)
+}
+
+// agentLinked is waitLinked through an agent's API.
+func agentLinked(ctx context.Context, n *proctest.Node, nodes int) error {
+	want := overlayLinks(nodes)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		active, err := n.ActivePeers(ctx)
+		if err == nil && len(active) >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d of %d overlay links after 20 s (%v)", n.Name, len(active), want, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -182,9 +182,10 @@ func propagationTrial(t *table, joiner, kind string, size int, v joinVariant, tr
 	defer cancel()
 	scope := fmt.Sprintf("w2-%d", trial)
 	// Every node, A included, joins a ready member, and the trial starts
-	// once every node sees all of them (pg's benchmark does the same).
-	// Each node's ready job returns only once it sees them all, so the
-	// jobs run side by side.
+	// once every node sees all of them (pg's benchmark does the same) and
+	// holds its overlay links (pg's connects every node to every other
+	// first). Each node's ready job returns only then, so the jobs run
+	// side by side.
 	ready := make(chan error, size)
 	go func() {
 		if w.joiner != nil {

@@ -115,6 +115,22 @@ func (c Client) Digest(ctx context.Context, scope string) (Digest, error) {
 	return d, err
 }
 
+// ActivePeers returns the names of the peers the node holds overlay links
+// to.
+func (c Client) ActivePeers(ctx context.Context) ([]string, error) {
+	var out struct {
+		Active []struct{ Name string } `json:"active"`
+	}
+	if err := c.do(ctx, "GET", "/v1/overlay", nil, &out); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(out.Active))
+	for i, p := range out.Active {
+		names[i] = p.Name
+	}
+	return names, nil
+}
+
 // NodeStatus maps each node the node knows to its status (alive, suspect,
 // dead, left).
 func (c Client) NodeStatus(ctx context.Context) (map[string]string, error) {
