@@ -265,9 +265,10 @@ func (w *embeddedState) start(node *registry.Node, job embeddedJob) error {
 	if err != nil {
 		return err
 	}
-	// Room for the whole burst: the reader only notes times, but a
-	// descheduled reader must not overflow the watch.
-	if w.watch, err = s.Watch(job.Pattern, job.Joins+64); err != nil {
+	// The watch's default channel, as a program would open it: the
+	// scope's journal (4,096 changes by default) holds a burst the reader
+	// has not taken yet, so a descheduled reader does not overflow.
+	if w.watch, err = s.Watch(job.Pattern, 0); err != nil {
 		return err
 	}
 	w.done = make(chan embeddedReply, 1)
