@@ -445,8 +445,8 @@ func (h lockedReplica) Merge(from string, id, payload []byte) (plumtree.Verdict,
 	h.n.mu.Lock()
 	defer h.n.mu.Unlock()
 	h.n.holdRecords()
+	defer h.n.releaseRecords() // before the unlock, even if Merge panics
 	verdict, acts := h.n.cluster.rep.Merge(from, id, payload)
-	h.n.releaseRecords()
 	h.n.advertiseLocked()
 	return verdict, acts
 }
