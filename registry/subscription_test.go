@@ -22,6 +22,16 @@ func eventStrings(t *testing.T, sub *Subscription) []string {
 	return out
 }
 
+// woken reports whether a channel Ready returned has been closed.
+func woken(ready <-chan struct{}) bool {
+	select {
+	case <-ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // A reader that reconnects after the last change it saw gets exactly the
 // changes it missed: none twice, none lost.
 func TestSubscriptionResumesWithExactlyTheMissedChanges(t *testing.T) {
@@ -113,17 +123,9 @@ func TestReadyWakesOnlyMatchingReaders(t *testing.T) {
 	defer sub.Close()
 	ready := sub.Ready()
 	require.NoError(t, s.Join("/b", "m", nil))
-	select {
-	case <-ready:
-		t.Fatal("a change of /b woke a reader of /a/*")
-	default:
-	}
+	require.False(t, woken(ready), "a change of /b woke a reader of /a/*")
 	require.NoError(t, s.Join("/a/x", "m", nil))
-	select {
-	case <-ready:
-	default:
-		t.Fatal("a change of /a/x did not wake a reader of /a/*")
-	}
+	require.True(t, woken(ready), "a change of /a/x did not wake a reader of /a/*")
 	require.Equal(t, []string{"join /a/x m"}, eventStrings(t, sub))
 }
 
@@ -146,11 +148,7 @@ func TestPatternReadersAreWokenWhileTheirFilterIsHeld(t *testing.T) {
 	first.Close()
 	ready := second.Ready()
 	require.NoError(t, s.Join("/a/x", "m", nil))
-	select {
-	case <-ready:
-	default:
-		t.Fatal("closing one reader of /a/* left the other unwoken")
-	}
+	require.True(t, woken(ready), "closing one reader of /a/* left the other unwoken")
 	require.Equal(t, []string{"join /a/x m"}, eventStrings(t, second))
 
 	second.Close()
@@ -164,11 +162,7 @@ func TestPatternReadersAreWokenWhileTheirFilterIsHeld(t *testing.T) {
 	require.Equal(t, []string{"/b/*"}, filters, "a pattern no reader holds is still tried on every change")
 	ready = other.Ready()
 	require.NoError(t, s.Join("/b/y", "m", nil))
-	select {
-	case <-ready:
-	default:
-		t.Fatal("a change of /b/y did not wake the reader of /b/*")
-	}
+	require.True(t, woken(ready), "a change of /b/y did not wake the reader of /b/*")
 	require.Equal(t, []string{"join /b/y m"}, eventStrings(t, other))
 }
 

@@ -78,10 +78,8 @@ func TestABatchFromAPeerIsJournaledAtItsEndWithOneStamp(t *testing.T) {
 	n.mu.Lock()
 	n.holdRecords()
 	verdict, _ := rep.Merge("joiner", batches[0].ID, batches[0].Payload)
-	select {
-	case <-sub.Ready():
+	if woken(sub.Ready()) {
 		t.Error("a watcher was woken before the batch was wholly applied")
-	default:
 	}
 	n.releaseRecords()
 	n.mu.Unlock()
