@@ -49,6 +49,16 @@ func BenchmarkJoin(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "joins/s")
 }
 
+// BenchmarkJoinClustered is BenchmarkJoin on a node that runs a cluster
+// (alone in it): each join is also queued for the broadcast, which takes
+// the queue, encodes it and sends it to no one.
+func BenchmarkJoinClustered(b *testing.B) {
+	n := startClusterNodes(b, 1)[0]
+	b.ReportAllocs()
+	joinLoop(b, n.Default(), newW1())
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "joins/s")
+}
+
 // joinLoop makes one join per b.Loop; every 10,000 joins the members
 // leave again with the timer stopped, so every join lands in the same
 // state.

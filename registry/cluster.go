@@ -70,8 +70,12 @@ type cluster struct {
 	bcast   *broadcast.Node
 	rep     *replication.Replica
 
-	// Guarded by the node's mu.
-	outbox []outgoing           // local changes not yet broadcast, in order
+	// Guarded by the node's mu: the local changes not yet broadcast. ops
+	// holds the ops in order, outbox the rarer other changes, each with
+	// the number of ops queued before it: together they keep the order
+	// the changes were made in.
+	ops    []crdt.Op
+	outbox []outgoing
 	gone   map[string]bool      // owners the failure detector declared dead or left
 	absent map[string]time.Time // owners with entries, not listed alive, since when
 	// advertised is the incarnation memberlist's metadata carries.
@@ -82,17 +86,24 @@ type cluster struct {
 	// broadcast's goroutine, for its caller to send (sendLone).
 	lastTake atomic.Int64
 	lone     atomic.Bool
+	// spareOps and spareOutbox are the buffers the last take emptied,
+	// which the next take gives the queue, so that a stream of changes
+	// is queued without an allocation each. Only takeOutbox touches
+	// them, and the broadcast's turns, which call it, run one at a time.
+	spareOps    []crdt.Op
+	spareOutbox []outgoing
 
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-// outgoing is one local change waiting for the broadcast: an op, this
-// node's whole state after a refute, or a tombstone it found.
+// outgoing is a local change other than an op waiting for the
+// broadcast: this node's whole state after a refute, or a tombstone it
+// found. opsBefore is how many of the queued ops were made before it.
 type outgoing struct {
-	op    *crdt.Op
-	state *crdt.OwnerState
-	death *replication.Batch
+	opsBefore int
+	state     *crdt.OwnerState
+	death     *replication.Batch
 }
 
 const (
@@ -196,6 +207,7 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 // travels as a few batches rather than one broadcast per change. n.mu is
 // held.
 func (c *cluster) queueLocked(o outgoing) {
+	o.opsBefore = len(c.ops)
 	c.outbox = append(c.outbox, o)
 	c.bcast.Wake()
 }
@@ -205,16 +217,16 @@ func (c *cluster) queueLocked(o outgoing) {
 // stream's (500 a second) farther apart.
 const loneQuiet = time.Millisecond
 
-// queueChangeLocked is queueLocked for a change made by a user's call,
+// queueChangeLocked is queueLocked for an op made by a user's call,
 // whose caller calls sendLone once n.mu is released. A lone change (the
 // outbox was empty and untaken for loneQuiet) wakes no goroutine: its
 // caller sends it itself, which spares it the wait for the broadcast's
 // goroutine to be scheduled (on a loaded machine, 100 µs and more at the
 // 99th percentile). Changes that follow it within loneQuiet, as a burst's
 // do, are left to that goroutine, which sends what accumulated together.
-func (c *cluster) queueChangeLocked(o outgoing) {
-	c.outbox = append(c.outbox, o)
-	if len(c.outbox) == 1 && time.Now().UnixNano()-c.lastTake.Load() >= int64(loneQuiet) {
+func (c *cluster) queueChangeLocked(op *crdt.Op) {
+	c.ops = append(c.ops, *op)
+	if len(c.ops) == 1 && len(c.outbox) == 0 && time.Now().UnixNano()-c.lastTake.Load() >= int64(loneQuiet) {
 		c.lone.Store(true)
 		return
 	}
@@ -240,8 +252,8 @@ func (c *cluster) sendLone() {
 // is not held while they are encoded.
 func (n *Node) takeOutbox(c *cluster) []broadcast.Outgoing {
 	n.mu.Lock()
-	out := c.outbox
-	c.outbox = nil
+	ops, out := c.ops, c.outbox
+	c.ops, c.outbox = c.spareOps, c.spareOutbox
 	c.lastTake.Store(time.Now().UnixNano())
 	n.mu.Unlock()
 	var msgs []broadcast.Outgoing
@@ -250,30 +262,39 @@ func (n *Node) takeOutbox(c *cluster) []broadcast.Outgoing {
 			msgs = append(msgs, broadcast.Outgoing{Topic: replication.Topic, ID: b.ID, Payload: b.Payload})
 		}
 	}
-	for len(out) > 0 {
-		switch o := out[0]; {
-		case o.op != nil:
-			k := 0
-			ops := make([]crdt.Op, 0, len(out))
-			for k < len(out) && out[k].op != nil {
-				ops = append(ops, *out[k].op)
-				k++
-			}
-			add(replication.Batches(ops, maxBatchBytes)...)
-			out = out[k:]
-		case o.state != nil:
+	sent := 0
+	sendOps := func(upTo int) {
+		if upTo > sent {
+			add(replication.Batches(ops[sent:upTo], maxBatchBytes)...)
+			sent = upTo
+		}
+	}
+	for _, o := range out {
+		sendOps(o.opsBefore)
+		if o.state != nil {
 			add(replication.Batch{
 				ID:      replication.MessageID(o.state.Owner, o.state.Version),
 				Payload: replication.StatePayload(o.state),
 			})
-			out = out[1:]
-		default:
+		} else {
 			add(*o.death)
-			out = out[1:]
 		}
 	}
+	sendOps(len(ops))
+	// The batches hold encodings of their own: the buffers go back for
+	// the next take, emptied so that they keep no member's strings alive,
+	// unless a burst made them larger than is worth keeping.
+	clear(ops)
+	clear(out)
+	if cap(ops) > maxSpareOps {
+		ops = nil
+	}
+	c.spareOps, c.spareOutbox = ops[:0], out[:0]
 	return msgs
 }
+
+// maxSpareOps bounds the op buffer a take keeps for the next one.
+const maxSpareOps = 4096
 
 // watchStatuses purges the owners the failure detector declares dead or
 // left (with the incarnation their metadata advertised), and reaps the

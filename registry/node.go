@@ -326,8 +326,7 @@ func (n *Node) Close() error {
 // The caller calls n.cluster.sendLone once it released n.mu.
 func (n *Node) publish(op crdt.Op) {
 	if n.cluster != nil {
-		queued := op
-		n.cluster.queueChangeLocked(outgoing{op: &queued})
+		n.cluster.queueChangeLocked(&op)
 	}
 	if n.cfg.onLocalOp != nil {
 		seen := op

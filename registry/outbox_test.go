@@ -23,7 +23,7 @@ func TestOutboxKeepsTheOrderOfEveryKindOfChange(t *testing.T) {
 	self, _ := n.state.Self()
 	join := func(member string) crdt.Version {
 		op := n.state.LocalJoin(DefaultScope, "/g", member, 1, nil, 0)
-		c.queueChangeLocked(outgoing{op: &op})
+		c.queueChangeLocked(&op)
 		return op.Version()
 	}
 	death := replication.Batch{ID: []byte("death of n9"), Payload: []byte("x")}
