@@ -158,7 +158,7 @@ func (j *journal) close() {
 func (j *journal) join(filter string) *waitSet {
 	var ws *waitSet
 	if isPattern(filter) {
-		if i := slices.IndexFunc(j.patterns, func(ws *waitSet) bool { return ws.filter == filter }); i >= 0 {
+		if i := slices.IndexFunc(j.patterns, func(p *waitSet) bool { return p.filter == filter }); i >= 0 {
 			ws = j.patterns[i]
 		} else {
 			ws = &waitSet{filter: filter, wake: make(chan struct{})}
