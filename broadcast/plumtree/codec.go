@@ -29,6 +29,7 @@ func AppendMessage(b []byte, m Message) []byte {
 		b = wire.AppendBytes(b, m.ID)
 		b = wire.AppendString(b, m.Root)
 		b = wire.AppendUvarint(b, uint64(m.Round))
+		b = appendNames(b, m.Siblings)
 		b = wire.AppendBytes(b, m.Payload)
 	case MsgIHave:
 		b = wire.AppendUvarint(b, uint64(len(m.IHaves)))
@@ -91,6 +92,7 @@ func DecodeMessage(b []byte) (Message, error) {
 		m.ID = d.Bytes(MaxIDLen)
 		m.Root = d.String(MaxNameLen)
 		m.Round = d.Uint32()
+		m.Siblings = decodeNames(d)
 		m.Payload = d.Bytes(MaxPayloadLen)
 	case MsgIHave:
 		n := d.Int(MaxIHaveEntries)

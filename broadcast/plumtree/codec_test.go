@@ -9,6 +9,7 @@ import (
 func sampleMessages() []Message {
 	return []Message{
 		{Type: MsgGossip, Topic: "registry", ID: []byte("op-1"), Root: "n1", Round: 3, Payload: []byte("join")},
+		{Type: MsgGossip, Topic: "registry", ID: []byte("op-2"), Root: "n1", Round: 1, Siblings: []string{"n2", "n3", "n4"}, Payload: []byte("batch")},
 		{Type: MsgGossip, Topic: "t", ID: []byte{0}, Root: "n1"},
 		{Type: MsgIHave, IHaves: []Announcement{{Topic: "t", ID: []byte("a"), Root: "n1", Round: 1}, {Topic: "u", ID: []byte("b"), Root: "n2", Round: 7}}},
 		{Type: MsgGraft, Topic: "t", ID: []byte("a"), Root: "n1", Round: 2},

@@ -6,7 +6,8 @@ import "fmt"
 type MsgType uint8
 
 const (
-	// MsgGossip carries a payload: Topic, ID, Root, Round, Payload.
+	// MsgGossip carries a payload: Topic, ID, Root, Round, Siblings,
+	// Payload.
 	MsgGossip MsgType = iota + 1
 	// MsgIHave announces payloads the sender has: IHaves.
 	MsgIHave
@@ -53,13 +54,16 @@ func (t MsgType) String() string {
 // Message is every Plumtree message; Type says which fields are in use (see
 // the MsgType constants). Only those fields travel on the wire.
 type Message struct {
-	Type    MsgType
-	Topic   string
-	ID      []byte
-	Root    string // the node whose tree the message concerns
-	Round   uint32 // hops from Root at the receiver
-	Payload []byte // gossip payload, or exchange data
-	IHaves  []Announcement
+	Type  MsgType
+	Topic string
+	ID    []byte
+	Root  string // the node whose tree the message concerns
+	Round uint32 // hops from Root at the receiver
+	// Siblings: gossip, the peers the sender pushed this same copy to (the
+	// receiver among them), when they are two or more and Round is known.
+	Siblings []string
+	Payload  []byte // gossip payload, or exchange data
+	IHaves   []Announcement
 
 	Exchange uint64 // exchange id, chosen by the initiator
 	Step     uint32 // exchange step: even from the initiator, odd from the responder

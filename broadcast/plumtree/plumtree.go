@@ -381,6 +381,7 @@ func (p *Protocol) onGossip(from string, m Message) error {
 	t := p.tree(m.Root)
 	if p.isNeighbor(from) {
 		t.makeEager(from)
+		p.leaveSiblingsLazy(t, m)
 	}
 	p.remember(key, m.Root, m.Round, from, m.Payload)
 	p.push(t, m.Topic, m.ID, m.Root, nextRound(m.Round), m.Payload, from)
@@ -415,9 +416,10 @@ func (p *Protocol) runActions(topic string, actions []Action) {
 // push sends a payload on along the eager links and queues announcements for
 // the lazy ones, skipping the peer it came from.
 func (p *Protocol) push(t tree, topic string, id []byte, root string, round uint32, payload []byte, except string) {
+	siblings := p.eagerTargets(t, round, except)
 	for peer, lazy := range t.links() {
 		if !lazy && peer != except {
-			p.send(peer, Message{Type: MsgGossip, Topic: topic, ID: id, Root: root, Round: round, Payload: payload})
+			p.send(peer, Message{Type: MsgGossip, Topic: topic, ID: id, Root: root, Round: round, Siblings: siblings, Payload: payload})
 		}
 	}
 	for peer, lazy := range t.links() {
