@@ -1,9 +1,11 @@
 package broadcast
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +19,8 @@ type Transport interface {
 	// Events reports link changes and received payloads; the Node is its
 	// only consumer.
 	Events() <-chan membership.Event
-	// Send hands payload to the active peer named peer.
+	// Send hands payload to the active peer named peer. It must not
+	// modify payload: one encoding may go to several peers.
 	Send(peer string, payload []byte) error
 	// Active returns the current active peers.
 	Active() []membership.Peer
@@ -419,6 +422,60 @@ type eventPoller interface {
 	EventsWaiting() <-chan struct{}
 }
 
+// manySender is a transport that frames one payload once for several
+// peers (membership.Node.SendMany); others get a Send per peer.
+type manySender interface {
+	SendMany(peers []string, payload []byte) []error
+}
+
+// sendCopies sends envelopes that carry the same message to different
+// peers, encoded once: a root's copies of a batch are one encoding, and
+// one frame where the transport allows, not one of each per peer.
+func (n *Node) sendCopies(envs []plumtree.Envelope) {
+	payload := plumtree.AppendMessage(nil, envs[0].Msg)
+	ms, ok := n.tr.(manySender)
+	if !ok || len(envs) == 1 {
+		for _, env := range envs {
+			if err := n.tr.Send(env.To, payload); err != nil {
+				n.undelivered(env)
+			}
+		}
+		return
+	}
+	peers := make([]string, len(envs))
+	for i, env := range envs {
+		peers[i] = env.To
+	}
+	for i, err := range ms.SendMany(peers, payload) {
+		if err != nil {
+			n.undelivered(envs[i])
+		}
+	}
+}
+
+func (n *Node) undelivered(env plumtree.Envelope) {
+	n.stats.SendErrors++
+	// A full queue must not lose a payload: the core announces it to that
+	// peer instead, at the next lazy flush.
+	n.core.Undelivered(env.To, env.Msg)
+}
+
+// sameCopy reports whether b is a's payload on its way to another peer:
+// the copies push makes of one gossip, which encode alike.
+func sameCopy(a, b plumtree.Message) bool {
+	return a.Type == plumtree.MsgGossip && b.Type == plumtree.MsgGossip &&
+		a.Round == b.Round && a.Root == b.Root && a.Topic == b.Topic &&
+		bytes.Equal(a.ID, b.ID) && sameBytes(a.Payload, b.Payload) &&
+		slices.Equal(a.Siblings, b.Siblings)
+}
+
+// sameBytes reports whether a and b are the same bytes in memory, which
+// for the copies of one push they are; equal contents elsewhere are not
+// worth comparing.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
 // eventsPerTurn bounds the events one turn of the loop takes, so that
 // ticks, calls and the outbox are served during a flood.
 const eventsPerTurn = 64
@@ -467,13 +524,13 @@ func (n *Node) flush() {
 		return
 	}
 	rd := n.core.Ready()
-	for _, env := range rd.Messages {
-		if err := n.tr.Send(env.To, plumtree.AppendMessage(nil, env.Msg)); err != nil {
-			n.stats.SendErrors++
-			// A full queue must not lose a payload: the core announces it
-			// to that peer instead, at the next lazy flush.
-			n.core.Undelivered(env.To, env.Msg)
+	for msgs := rd.Messages; len(msgs) > 0; {
+		copies := 1
+		for copies < len(msgs) && sameCopy(msgs[0].Msg, msgs[copies].Msg) {
+			copies++
 		}
+		n.sendCopies(msgs[:copies])
+		msgs = msgs[copies:]
 	}
 	for _, res := range rd.Trees {
 		if ch, ok := n.treeWaiters[res.Query]; ok {

@@ -348,6 +348,40 @@ func (n *Node) Send(peer string, payload []byte) error {
 	if len(payload)+1 > n.cfg.MaxFrame {
 		return fmt.Errorf("membership: send to %s: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: n.cfg.MaxFrame})
 	}
+	return n.enqueue(peer, len(payload), wire.AppendFrame(nil, framePayload, payload))
+}
+
+// SendMany queues one payload for several active peers, as Send would for
+// each, but frames it once: the links' writers share the frame, where a
+// root's copies of a large batch would otherwise be copied per peer. It
+// returns nil when every peer took the payload, else the error Send would
+// have given for each peer (nil where it was taken).
+func (n *Node) SendMany(peers []string, payload []byte) []error {
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(peers))
+		}
+		errs[i] = err
+	}
+	if len(payload)+1 > n.cfg.MaxFrame {
+		for i, peer := range peers {
+			fail(i, fmt.Errorf("membership: send to %s: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: n.cfg.MaxFrame}))
+		}
+		return errs
+	}
+	frame := wire.AppendFrame(nil, framePayload, payload)
+	for i, peer := range peers {
+		if err := n.enqueue(peer, len(payload), frame); err != nil {
+			fail(i, err)
+		}
+	}
+	return errs
+}
+
+// enqueue hands a payload's frame to peer's link. The frame is never
+// written to once queued, so one frame may wait on several links.
+func (n *Node) enqueue(peer string, size int, frame []byte) error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -359,10 +393,10 @@ func (n *Node) Send(peer string, payload []byte) error {
 	if !active || l == nil {
 		return fmt.Errorf("membership: send to %s: %w", peer, ErrNotActive)
 	}
-	if peerMax := int(l.peerMaxFrame.Load()); peerMax > 0 && len(payload)+1 > peerMax {
-		return fmt.Errorf("membership: send to %s: the peer's limit: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: peerMax})
+	if peerMax := int(l.peerMaxFrame.Load()); peerMax > 0 && size+1 > peerMax {
+		return fmt.Errorf("membership: send to %s: the peer's limit: %w", peer, &wire.FrameTooLargeError{Size: size + 1, Max: peerMax})
 	}
-	if !l.enqueueData(wire.AppendFrame(nil, framePayload, payload)) {
+	if !l.enqueueData(frame) {
 		return fmt.Errorf("membership: send to %s: %w", peer, ErrQueueFull)
 	}
 	return nil
