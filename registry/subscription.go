@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cpggo/cpg/crdt"
 )
@@ -42,13 +43,17 @@ type Subscription struct {
 	filter   string
 	snapshot []Group
 	start    uint64
-	// cursor is the sequence number of the last change read; only the
-	// reader touches it.
-	cursor uint64
+	// cursor is the sequence number of the last change read: moved by
+	// Next, and by the journal when it hands a change straight to sink;
+	// both under j.mu. Ready peeks at it without the lock.
+	cursor atomic.Uint64
 
 	// Guarded by j.mu.
 	done bool
 	err  error
+	// sink is the Watch this subscription feeds, if any: while its pump
+	// waits with nothing to read, appends send it changes themselves.
+	sink *Watch
 }
 
 // Subscribe follows the joins, leaves and metadata changes of the groups
@@ -88,7 +93,8 @@ func (s *Scope) Subscribe(filter string, opts SubscribeOptions) (*Subscription, 
 		}
 		start = opts.After
 	}
-	sub := &Subscription{j: j, ws: j.join(filter), filter: filter, start: start, cursor: start}
+	sub := &Subscription{j: j, ws: j.join(filter), filter: filter, start: start}
+	sub.cursor.Store(start)
 	if opts.Snapshot {
 		sub.snapshot = n.groupsMatchingLocked(s.idx.name, filter)
 	}
@@ -125,15 +131,18 @@ func (s *Subscription) Start() uint64 { return s.start }
 // allocates nothing and wakes nobody when changes no one waits for arrive.
 func (s *Subscription) Ready() <-chan struct{} {
 	j := s.j
-	if j.last.Load() > s.cursor {
+	if j.last.Load() > s.cursor.Load() {
 		return closedChan
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if s.done || j.closed || j.last.Load() > s.cursor {
+	if s.done || j.closed || j.last.Load() > s.cursor.Load() {
 		return closedChan
 	}
 	s.ws.armed = true
+	if s.sink != nil {
+		s.sink.idle = true
+	}
 	return s.ws.wake
 }
 
@@ -147,11 +156,17 @@ func (s *Subscription) Ready() <-chan struct{} {
 func (s *Subscription) Next(dst []*Record) ([]*Record, error) {
 	j := s.j
 	j.mu.Lock()
+	if s.sink != nil {
+		// The pump reads: appends leave the changes to it until it waits
+		// again (Ready), or they could pass what it holds.
+		s.sink.idle = false
+	}
 	if s.done {
 		j.mu.Unlock()
 		return dst, s.err
 	}
-	if s.ws.lost > s.cursor {
+	cursor := s.cursor.Load()
+	if s.ws.lost > cursor {
 		s.endLocked(fmt.Errorf("%w: a change it had not read (number %d) left the scope's journal of %d changes", ErrWatchOverflow, s.ws.lost, j.size))
 		j.mu.Unlock()
 		return dst, s.err
@@ -159,7 +174,7 @@ func (s *Subscription) Next(dst []*Record) ([]*Record, error) {
 	// Copy the unread records' pointers and let appends go on; filter
 	// after, without the lock.
 	before := len(dst)
-	if from := j.at(s.cursor); from < len(j.ring) {
+	if from := j.at(cursor); from < len(j.ring) {
 		first := (j.oldest + from) % len(j.ring)
 		if first >= j.oldest {
 			dst = append(dst, j.ring[first:]...)
@@ -168,8 +183,8 @@ func (s *Subscription) Next(dst []*Record) ([]*Record, error) {
 			dst = append(dst, j.ring[first:j.oldest]...)
 		}
 	}
-	if last := j.last.Load(); last > s.cursor {
-		s.cursor = last
+	if last := j.last.Load(); last > cursor {
+		s.cursor.Store(last)
 	}
 	closed := j.closed
 	j.mu.Unlock()
@@ -198,7 +213,7 @@ var ErrSubscriptionClosed = errors.New("registry: subscription closed")
 
 // Position returns the sequence number of the last change Next went past:
 // resuming after it misses nothing Next has not returned.
-func (s *Subscription) Position() uint64 { return s.cursor }
+func (s *Subscription) Position() uint64 { return s.cursor.Load() }
 
 // Close ends the subscription; closing an ended one does nothing.
 func (s *Subscription) Close() {
@@ -212,5 +227,9 @@ func (s *Subscription) Close() {
 func (s *Subscription) endLocked(err error) {
 	s.done = true
 	s.err = err
+	if s.sink != nil {
+		s.ws.sinks = slices.DeleteFunc(s.ws.sinks, func(w *Watch) bool { return w == s.sink })
+		s.sink = nil
+	}
 	s.j.leave(s.ws)
 }
