@@ -75,9 +75,6 @@ type waitSet struct {
 	// lost is the sequence number of the newest matching record that fell
 	// out of the ring: a subscription whose cursor is below it missed it.
 	lost uint64
-	// sinks are the watches among the subscriptions: an append offers
-	// them the record itself (Watch.offer).
-	sinks []*Watch
 }
 
 func newJournal(size int, floor uint64) *journal {
@@ -120,46 +117,8 @@ func (j *journal) appendLocked(r *Record) {
 		j.forEachMatching(evicted.Group, func(ws *waitSet) { ws.lost = evicted.Seq })
 	}
 	j.last.Store(r.Seq)
-	if ws := j.exact[r.Group]; ws != nil {
-		ws.notify(r)
-	}
-	for _, ws := range j.patterns {
-		if watchMatches(ws.filter, r.Group) {
-			ws.notify(r)
-		}
-	}
+	j.forEachMatching(r.Group, (*waitSet).signal)
 }
-
-// notify tells the subscriptions of ws of a matching record: the watches
-// waiting with nothing to read take it on their channel at once, and the
-// others are woken to read it, unless none is left to wake. Past
-// maxDirectSinks watches of one filter, every watch's pump is woken
-// instead, so that an append, made under the node's lock, stays short
-// however many watch a busy group.
-func (ws *waitSet) notify(r *Record) {
-	taken := 0
-	if len(ws.sinks) <= maxDirectSinks {
-		for _, w := range ws.sinks {
-			if w.offer(r) {
-				taken++
-			}
-		}
-	} else {
-		// A watch is idle only while every matching record was offered
-		// to it: this one was not, so each pump reads it, even one still
-		// to run after the last wake-up.
-		for _, w := range ws.sinks {
-			w.idle = false
-		}
-	}
-	if taken < ws.subs {
-		ws.signal()
-	}
-}
-
-// maxDirectSinks is how many watches of one filter an append feeds
-// itself.
-const maxDirectSinks = 16
 
 // forEachMatching calls f for every wait set whose filter selects the
 // group; j.mu is held.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/cpggo/cpg/crdt"
 )
@@ -43,17 +42,13 @@ type Subscription struct {
 	filter   string
 	snapshot []Group
 	start    uint64
-	// cursor is the sequence number of the last change read: moved by
-	// Next, and by the journal when it hands a change straight to sink;
-	// both under j.mu. Ready peeks at it without the lock.
-	cursor atomic.Uint64
+	// cursor is the sequence number of the last change read; only the
+	// reader touches it.
+	cursor uint64
 
 	// Guarded by j.mu.
 	done bool
 	err  error
-	// sink is the Watch this subscription feeds, if any: while its pump
-	// waits with nothing to read, appends send it changes themselves.
-	sink *Watch
 }
 
 // Subscribe follows the joins, leaves and metadata changes of the groups
@@ -93,8 +88,7 @@ func (s *Scope) Subscribe(filter string, opts SubscribeOptions) (*Subscription, 
 		}
 		start = opts.After
 	}
-	sub := &Subscription{j: j, ws: j.join(filter), filter: filter, start: start}
-	sub.cursor.Store(start)
+	sub := &Subscription{j: j, ws: j.join(filter), filter: filter, start: start, cursor: start}
 	if opts.Snapshot {
 		sub.snapshot = n.groupsMatchingLocked(s.idx.name, filter)
 	}
@@ -131,18 +125,15 @@ func (s *Subscription) Start() uint64 { return s.start }
 // allocates nothing and wakes nobody when changes no one waits for arrive.
 func (s *Subscription) Ready() <-chan struct{} {
 	j := s.j
-	if j.last.Load() > s.cursor.Load() {
+	if j.last.Load() > s.cursor {
 		return closedChan
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if s.done || j.closed || j.last.Load() > s.cursor.Load() {
+	if s.done || j.closed || j.last.Load() > s.cursor {
 		return closedChan
 	}
 	s.ws.armed = true
-	if s.sink != nil {
-		s.sink.idle = true
-	}
 	return s.ws.wake
 }
 
@@ -156,17 +147,11 @@ func (s *Subscription) Ready() <-chan struct{} {
 func (s *Subscription) Next(dst []*Record) ([]*Record, error) {
 	j := s.j
 	j.mu.Lock()
-	if s.sink != nil {
-		// The pump reads: appends leave the changes to it until it waits
-		// again (Ready), or they could pass what it holds.
-		s.sink.idle = false
-	}
 	if s.done {
 		j.mu.Unlock()
 		return dst, s.err
 	}
-	cursor := s.cursor.Load()
-	if s.ws.lost > cursor {
+	if s.ws.lost > s.cursor {
 		s.endLocked(fmt.Errorf("%w: a change it had not read (number %d) left the scope's journal of %d changes", ErrWatchOverflow, s.ws.lost, j.size))
 		j.mu.Unlock()
 		return dst, s.err
@@ -174,7 +159,7 @@ func (s *Subscription) Next(dst []*Record) ([]*Record, error) {
 	// Copy the unread records' pointers and let appends go on; filter
 	// after, without the lock.
 	before := len(dst)
-	if from := j.at(cursor); from < len(j.ring) {
+	if from := j.at(s.cursor); from < len(j.ring) {
 		first := (j.oldest + from) % len(j.ring)
 		if first >= j.oldest {
 			dst = append(dst, j.ring[first:]...)
@@ -183,8 +168,8 @@ func (s *Subscription) Next(dst []*Record) ([]*Record, error) {
 			dst = append(dst, j.ring[first:j.oldest]...)
 		}
 	}
-	if last := j.last.Load(); last > cursor {
-		s.cursor.Store(last)
+	if last := j.last.Load(); last > s.cursor {
+		s.cursor = last
 	}
 	closed := j.closed
 	j.mu.Unlock()
@@ -213,7 +198,7 @@ var ErrSubscriptionClosed = errors.New("registry: subscription closed")
 
 // Position returns the sequence number of the last change Next went past:
 // resuming after it misses nothing Next has not returned.
-func (s *Subscription) Position() uint64 { return s.cursor.Load() }
+func (s *Subscription) Position() uint64 { return s.cursor }
 
 // Close ends the subscription; closing an ended one does nothing.
 func (s *Subscription) Close() {
@@ -227,9 +212,5 @@ func (s *Subscription) Close() {
 func (s *Subscription) endLocked(err error) {
 	s.done = true
 	s.err = err
-	if s.sink != nil {
-		s.ws.sinks = slices.DeleteFunc(s.ws.sinks, func(w *Watch) bool { return w == s.sink })
-		s.sink = nil
-	}
 	s.j.leave(s.ws)
 }

@@ -71,12 +71,6 @@ type Watch struct {
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
-	// idle: the pump waited with nothing to read, and every matching
-	// change since was offered to this watch. Until an append finds the
-	// channel full, appends send the changes themselves, so that a watch
-	// keeping up costs no goroutine wake-up between the change and its
-	// reader. Guarded by the journal's mu.
-	idle bool
 
 	errMu sync.Mutex
 	err   error
@@ -100,34 +94,8 @@ func (s *Scope) Watch(filter string, buffer int) (*Watch, error) {
 		sub: sub, scope: s.idx.name, ch: make(chan Event, buffer),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	j := sub.j
-	j.mu.Lock()
-	if !sub.done {
-		sub.sink = w
-		sub.ws.sinks = append(sub.ws.sinks, w)
-	}
-	j.mu.Unlock()
 	go w.pump()
 	return w, nil
-}
-
-// offer sends r on the channel if the pump waits with nothing to read and
-// the channel has room, and reports whether it did. Otherwise the pump
-// is left (or set) to carry on from r, so that changes keep their order.
-// The journal's mu is held: the subscription ends, and the pump closes
-// the channel, only under it.
-func (w *Watch) offer(r *Record) bool {
-	if !w.idle {
-		return false
-	}
-	select {
-	case w.ch <- r.Event:
-		w.sub.cursor.Store(r.Seq)
-		return true
-	default:
-		w.idle = false
-		return false
-	}
 }
 
 // pump moves the subscription's changes to the channel until the
