@@ -117,13 +117,26 @@ func TestNodeOverMemoryTransport(t *testing.T) {
 	}
 	waitAll(names)
 
-	// Once the tree of n00 has formed, a broadcast from it costs n-1 payloads.
-	before := settled(t, nodes)
-	broadcast("n00", 100)
-	waitAll(names)
-	require.Eventually(t, func() bool { return gossipReceived(t, nodes)-before >= uint64(len(names)-1) }, time.Second, time.Millisecond)
-	time.Sleep(20 * time.Millisecond) // let any redundant copy land
-	require.Equal(t, uint64(len(names)-1), gossipReceived(t, nodes)-before, "repairs: %+v", repairs(t, nodes))
+	// Once the tree of n00 has formed, a broadcast from it costs n-1
+	// payloads. The broadcasts above form it in nearly every run; when a
+	// copy was late on a loaded machine (a graft after 3 ticks of 10 ms),
+	// the graft or the optimisation that follows reshapes the tree and a
+	// later broadcast or two still carry a redundant copy. The tree must
+	// settle within a few more.
+	var costs []uint64
+	for k := 100; ; k++ {
+		before := settled(t, nodes)
+		broadcast("n00", k)
+		waitAll(names)
+		require.Eventually(t, func() bool { return gossipReceived(t, nodes)-before >= uint64(len(names)-1) }, time.Second, time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // let any redundant copy land
+		cost := gossipReceived(t, nodes) - before
+		costs = append(costs, cost)
+		if cost == uint64(len(names)-1) {
+			break
+		}
+		require.Less(t, len(costs), 4, "payloads per broadcast from n00: %v; repairs: %+v", costs, repairs(t, nodes))
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
