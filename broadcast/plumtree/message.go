@@ -59,8 +59,9 @@ type Message struct {
 	ID    []byte
 	Root  string // the node whose tree the message concerns
 	Round uint32 // hops from Root at the receiver
-	// Siblings: gossip, the peers the sender pushed this same copy to (the
-	// receiver among them), when they are two or more and Round is known.
+	// Siblings: gossip, the peers the root pushed this same copy to (the
+	// receiver among them), on the root's own copies (Round 1) to two
+	// peers or more.
 	Siblings []string
 	Payload  []byte // gossip payload, or exchange data
 	IHaves   []Announcement

@@ -1,30 +1,43 @@
 package plumtree
 
-// Siblings: a copy of a payload names the other peers its sender pushed
-// it to. A receiver linked to one of them would otherwise push its own
-// copy there, one hop behind the sender's, only to have it pruned: on a
-// small cluster's full mesh a root's first payloads would cross every
-// link, and a burst sends several before the first prune is back. Those
-// links go lazy at once instead, on both ends, since each sibling reads
-// the same list; the announcements still flow over them, so a sibling
-// whose copy was lost grafts as from any lazy peer.
+// Siblings: the root's copies of a payload name the peers it pushed them
+// to. A receiver linked to one of them would otherwise push its own copy
+// there, one hop behind the root's, only to have it pruned: on a small
+// cluster's full mesh a root's first payloads would cross every link,
+// and a burst sends several before the first prune is back. Those links
+// go lazy at once instead, on both ends, since each sibling reads the
+// same list; the announcements still flow over them, so a sibling whose
+// copy was lost grafts as from any lazy peer.
+//
+// Only the root names them. Deeper in a large cluster's random overlay a
+// node's children are rarely linked to each other (at 1,000 nodes the
+// first round's redundancy did not move), while every relayed copy would
+// carry the names: at 10,000 nodes that is an allocation per relay and
+// tens of bytes on every copy of a payload of about a hundred.
 
 // eagerTargets is the sibling list for the copies push is about to send:
-// the eager peers of t but except. It is nil when the hops from the root
-// are unknown (a relay's copy says nothing about the root's tree) or when
-// there is at most one target, who would only read its own name.
+// the eager peers of t but except. It is nil unless the copies are the
+// root's own (round 1) and go to two peers or more.
 func (p *Protocol) eagerTargets(t tree, round uint32, except string) []string {
-	if round == RoundUnknown {
+	if round != 1 {
 		return nil
 	}
-	var targets []string
+	// Counted first: most pushes of a settled tree have one target, and
+	// need no list at all.
+	n := 0
+	for peer, lazy := range t.links() {
+		if !lazy && peer != except {
+			n++
+		}
+	}
+	if n < 2 {
+		return nil
+	}
+	targets := make([]string, 0, n)
 	for peer, lazy := range t.links() {
 		if !lazy && peer != except {
 			targets = append(targets, peer)
 		}
-	}
-	if len(targets) < 2 {
-		return nil
 	}
 	return targets
 }
