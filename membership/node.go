@@ -345,8 +345,8 @@ func (n *Node) RTT(peer string) (time.Duration, bool) {
 // peer's consumer unless the link goes down first, which both sides'
 // consumers see as LinkDown.
 func (n *Node) Send(peer string, payload []byte) error {
-	if len(payload)+1 > n.cfg.MaxFrame {
-		return fmt.Errorf("membership: send to %s: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: n.cfg.MaxFrame})
+	if err := n.tooLarge(peer, len(payload)); err != nil {
+		return err
 	}
 	return n.enqueue(peer, len(payload), wire.AppendFrame(nil, framePayload, payload))
 }
@@ -357,26 +357,33 @@ func (n *Node) Send(peer string, payload []byte) error {
 // returns nil when every peer took the payload, else the error Send would
 // have given for each peer (nil where it was taken).
 func (n *Node) SendMany(peers []string, payload []byte) []error {
+	var frame []byte // none for a payload every peer refuses
+	if len(payload)+1 <= n.cfg.MaxFrame {
+		frame = wire.AppendFrame(nil, framePayload, payload)
+	}
 	var errs []error
-	fail := func(i int, err error) {
-		if errs == nil {
-			errs = make([]error, len(peers))
-		}
-		errs[i] = err
-	}
-	if len(payload)+1 > n.cfg.MaxFrame {
-		for i, peer := range peers {
-			fail(i, fmt.Errorf("membership: send to %s: %w", peer, &wire.FrameTooLargeError{Size: len(payload) + 1, Max: n.cfg.MaxFrame}))
-		}
-		return errs
-	}
-	frame := wire.AppendFrame(nil, framePayload, payload)
 	for i, peer := range peers {
-		if err := n.enqueue(peer, len(payload), frame); err != nil {
-			fail(i, err)
+		err := n.tooLarge(peer, len(payload))
+		if err == nil {
+			err = n.enqueue(peer, len(payload), frame)
+		}
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(peers))
+			}
+			errs[i] = err
 		}
 	}
 	return errs
+}
+
+// tooLarge refuses a payload of size bytes that would make a frame over
+// this node's MaxFrame.
+func (n *Node) tooLarge(peer string, size int) error {
+	if size+1 > n.cfg.MaxFrame {
+		return fmt.Errorf("membership: send to %s: %w", peer, &wire.FrameTooLargeError{Size: size + 1, Max: n.cfg.MaxFrame})
+	}
+	return nil
 }
 
 // enqueue hands a payload's frame to peer's link. The frame is never
