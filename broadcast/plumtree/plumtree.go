@@ -257,7 +257,7 @@ func (p *Protocol) BroadcastOn(topic, root string, id, payload []byte) error {
 	key := msgKey{topic, string(id)}
 	delete(p.missing, key)
 	p.remember(key, root, 0, "", payload)
-	p.push(p.tree(root), topic, id, root, round, payload, "")
+	p.push(p.tree(root), topic, id, root, round, payload, "", nil)
 	return nil
 }
 
@@ -384,7 +384,7 @@ func (p *Protocol) onGossip(from string, m Message) error {
 		p.leaveSiblingsLazy(t, m)
 	}
 	p.remember(key, m.Root, m.Round, from, m.Payload)
-	p.push(t, m.Topic, m.ID, m.Root, nextRound(m.Round), m.Payload, from)
+	p.push(t, m.Topic, m.ID, m.Root, nextRound(m.Round), m.Payload, from, siblings(m))
 	// The payload came the long way while a lazy link had announced it
 	// from much closer to the root: use that link for the tree instead.
 	if miss != nil && miss.bestPeer != "" {
@@ -414,16 +414,17 @@ func (p *Protocol) runActions(topic string, actions []Action) {
 }
 
 // push sends a payload on along the eager links and queues announcements for
-// the lazy ones, skipping the peer it came from.
-func (p *Protocol) push(t tree, topic string, id []byte, root string, round uint32, payload []byte, except string) {
-	siblings := p.eagerTargets(t, round, except)
+// the lazy ones, skipping the peer it came from and the holders, peers
+// known to have it already.
+func (p *Protocol) push(t tree, topic string, id []byte, root string, round uint32, payload []byte, except string, holders []string) {
+	targets := p.eagerTargets(t, round, except)
 	for peer, lazy := range t.links() {
 		if !lazy && peer != except {
-			p.send(peer, Message{Type: MsgGossip, Topic: topic, ID: id, Root: root, Round: round, Siblings: siblings, Payload: payload})
+			p.send(peer, Message{Type: MsgGossip, Topic: topic, ID: id, Root: root, Round: round, Siblings: targets, Payload: payload})
 		}
 	}
 	for peer, lazy := range t.links() {
-		if !lazy || peer == except {
+		if !lazy || peer == except || slices.Contains(holders, peer) {
 			continue
 		}
 		q := p.lazyQueues[peer]

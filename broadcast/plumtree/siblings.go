@@ -6,8 +6,14 @@ package plumtree
 // cluster's full mesh a root's first payloads would cross every link,
 // and a burst sends several before the first prune is back. Those links
 // go lazy at once instead, on both ends, since each sibling reads the
-// same list; the announcements still flow over them, so a sibling whose
-// copy was lost grafts as from any lazy peer.
+// same list.
+//
+// Nor do siblings announce the payload to each other: each has it from
+// the root, whose link to it either carried it, refused it (the root then
+// announces it there itself: Undelivered), or broke (and the link that
+// replaces it starts an exchange). On a small cluster's full mesh those
+// announcements were a frame per pair of siblings per tick, each waking a
+// process, that told no one anything.
 //
 // Only the root names them. Deeper in a large cluster's random overlay a
 // node's children are rarely linked to each other (at 1,000 nodes the
@@ -42,13 +48,18 @@ func (p *Protocol) eagerTargets(t tree, round uint32, except string) []string {
 	return targets
 }
 
-// leaveSiblingsLazy makes lazy, in t, the links to the siblings m names:
-// they have the payload from m's sender at m's round.
-func (p *Protocol) leaveSiblingsLazy(t tree, m Message) {
+// siblings are the peers m names as holding their own copies from m's
+// sender, at m's round: none for a copy whose round is unknown.
+func siblings(m Message) []string {
 	if m.Round == RoundUnknown {
-		return
+		return nil
 	}
-	for _, s := range m.Siblings {
+	return m.Siblings
+}
+
+// leaveSiblingsLazy makes lazy, in t, the links to the siblings m names.
+func (p *Protocol) leaveSiblingsLazy(t tree, m Message) {
+	for _, s := range siblings(m) {
 		t.makeLazy(s)
 	}
 }
