@@ -3,7 +3,9 @@
 # cpgd (1,000 groups of 10 members, as cpgload's lookup workload) beside
 # servers that answer the same 818-byte body with no work behind it, on
 # net/http, fasthttp, gnet (one epoll loop) and nginx (one worker), all
-# driven by the same generator, wrk, with 16 keep-alive connections.
+# driven by the same generator, wrk, with 16 keep-alive connections; then
+# cpgd's durable joins (64 connections, each join a new member, written
+# and synced before the answer), on a fresh agent each round.
 # Installs wrk and nginx from Debian's packages when they are missing.
 #
 #   cmd/cpgload/ceiling/run.sh [rounds] [seconds]
@@ -88,4 +90,26 @@ for round in $(seq "$rounds"); do
     us=$(awk -v t=$((after - before)) -v hz="$tick" -v r="$rate" -v s="$seconds" 'BEGIN {printf "%.1f us", t / hz * 1e6 / (r * s)}')
     printf '%-9s %5d %12.0f %10s %12s\n' "$name" "$round" "$rate" "$p99" "$us"
   done
+done
+
+echo
+printf '%-9s %5s %12s %10s %12s
+' joins round requests/s p99 "CPU/request"
+for round in $(seq "$rounds"); do
+  rm -rf "$work/joins"
+  "$work/cpgd" --http 127.0.0.1:7490 --data-dir "$work/joins" --log-level warn >"$work/joins.log" 2>&1 &
+  pid=$!
+  pids+=($pid)
+  await 127.0.0.1:7490
+  before=$(cpu_ticks "$pid")
+  out=$(wrk -t1 -c64 -d"${seconds}s" --latency -s "$here/join.lua" "http://127.0.0.1:7490")
+  after=$(cpu_ticks "$pid")
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  if grep -q "Non-2xx" <<<"$out"; then echo "joins answered other than 200:" >&2; echo "$out" >&2; exit 1; fi
+  rate=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  us=$(awk -v t=$((after - before)) -v hz="$tick" -v r="$rate" -v s="$seconds" 'BEGIN {printf "%.1f us", t / hz * 1e6 / (r * s)}')
+  printf '%-9s %5d %12.0f %10s %12s
+' cpgd "$round" "$rate" "$p99" "$us"
 done
