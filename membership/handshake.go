@@ -13,10 +13,15 @@ import (
 	"github.com/cpggo/cpg/internal/wire"
 )
 
-// protocolVersion is the overlay protocol spoken after the handshake; a peer
-// announcing another version is refused rather than misread. Version 2
-// added payload credit (flow.go) and the frame limit to the hello.
-const protocolVersion = 2
+// ProtocolVersion is the overlay protocol spoken after the handshake; a peer
+// announcing another version is refused rather than misread. It covers
+// every format carried over the overlay, the layers' above included (the
+// broadcast's messages, the registry's payloads and the hashes its digests
+// compare), since a peer that misreads those is as lost as one that
+// misreads a frame: registry.TestWireFormatsAreVersioned pins them to it.
+// Version 2 added payload credit (flow.go) and the frame limit to the
+// hello.
+const ProtocolVersion = 2
 
 // Handshake frames. They are only valid before the handshake completes and
 // use their own small size limit: nothing in a handshake is large.
@@ -95,7 +100,7 @@ func appendHello(b []byte, h hello) []byte {
 func decodeHello(body []byte) (hello, error) {
 	d := wire.NewDecoder(body)
 	h := hello{Version: d.Uint32()}
-	if d.Err() == nil && h.Version != protocolVersion {
+	if d.Err() == nil && h.Version != ProtocolVersion {
 		// What follows the version may mean something else in another
 		// version: the hello is read as far as the version, and check
 		// refuses it with ErrVersion.
@@ -201,7 +206,7 @@ func (h handshake) run(conn net.Conn, dialer bool, expect string, transient bool
 		return handshakeResult{}, fmt.Errorf("handshake nonce: %w", err)
 	}
 	mine := hello{
-		Version: protocolVersion, Label: h.label, Name: h.self.Name, Addr: h.self.Addr,
+		Version: ProtocolVersion, Label: h.label, Name: h.self.Name, Addr: h.self.Addr,
 		Nonce: nonce, Transient: dialer && transient,
 		MaxFrame: uint32(h.announcedMaxFrame()), Window: uint32(h.announcedWindow()),
 	}
@@ -278,8 +283,8 @@ func readHello(conn net.Conn) (hello, error) {
 
 func (h handshake) check(theirs hello, expect string) error {
 	switch {
-	case theirs.Version != protocolVersion:
-		return fmt.Errorf("%w: peer speaks %d, we speak %d", ErrVersion, theirs.Version, protocolVersion)
+	case theirs.Version != ProtocolVersion:
+		return fmt.Errorf("%w: peer speaks %d, we speak %d", ErrVersion, theirs.Version, ProtocolVersion)
 	case theirs.Label != h.label:
 		return fmt.Errorf("%w: peer is in cluster %q, we are in %q", ErrClusterLabel, theirs.Label, h.label)
 	case theirs.Name == h.self.Name:

@@ -126,7 +126,7 @@ func TestHandshakeRejectsGarbage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := wire.WriteFrame(c, frameHello, []byte{protocolVersion, 2, 3}, maxHandshakeFrame); err != nil {
+	if err := wire.WriteFrame(c, frameHello, []byte{ProtocolVersion, 2, 3}, maxHandshakeFrame); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; !errors.Is(err, errMalformedHello) {
@@ -186,7 +186,7 @@ func TestProofBindsEveryField(t *testing.T) {
 // FuzzDecodeHandshake checks that the handshake decoders never panic, and
 // that a hello that decodes encodes back to a hello with the same fields.
 func FuzzDecodeHandshake(f *testing.F) {
-	f.Add(appendHello(nil, hello{Version: protocolVersion, Label: "cpg", Name: "a", Addr: "127.0.0.1:1", Nonce: make([]byte, nonceLen),
+	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Label: "cpg", Name: "a", Addr: "127.0.0.1:1", Nonce: make([]byte, nonceLen),
 		MaxFrame: minMaxFrame, Window: uint32(linkWindow(minMaxFrame))}))
 	f.Add(appendHello(nil, hello{Version: 1, Label: "cpg", Name: "a", Addr: "127.0.0.1:1", Nonce: make([]byte, nonceLen)}))
 	f.Add(appendRefusal(nil, refusal{Code: refuseKey, Reason: "cluster key mismatch"}))
