@@ -13,6 +13,7 @@ import (
 	"github.com/cpggo/cpg/broadcast/plumtree"
 	"github.com/cpggo/cpg/crdt"
 	"github.com/cpggo/cpg/membership"
+	"github.com/cpggo/cpg/membership/hyparview"
 	"github.com/cpggo/cpg/registry/replication"
 )
 
@@ -22,15 +23,20 @@ var updateWire = flag.Bool("update-wire", false, "write testdata/wire/v<Protocol
 // protocol version: the handshake refuses a peer of another version, so
 // it is never misread. That holds only if every change to a format
 // carried over the overlay comes with a new version. This test pins the
-// encodings of one canonical value of each (the broadcast's messages, the
-// registry's payloads and the hashes its digests compare) to the version:
-// a format that changes while membership.ProtocolVersion stays fails it.
+// encodings of one canonical value of each (the overlay's messages, the
+// broadcast's, the registry's payloads and the hashes its digests
+// compare) to the version: a format that changes while
+// membership.ProtocolVersion stays fails it. (membership's own frames and
+// handshake are versioned beside the constant, in its package.)
 // After bumping the version, record the new encodings with
 //
 //	go test ./registry -run TestWireFormatsAreVersioned -update-wire
+//
+// and the same, under the current version, after pinning a format here
+// that was not before.
 func TestWireFormatsAreVersioned(t *testing.T) {
 	path := filepath.Join("testdata", "wire", fmt.Sprintf("v%d.txt", membership.ProtocolVersion))
-	got := canonicalEncodings()
+	got := canonicalEncodings(t)
 	if *updateWire {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -61,9 +67,23 @@ func line(lines []string, i int) string {
 
 // canonicalEncodings is one line per format: its name and the hex of its
 // encoding.
-func canonicalEncodings() string {
+func canonicalEncodings(t *testing.T) string {
 	var b strings.Builder
 	add := func(name string, enc []byte) { fmt.Fprintf(&b, "%s %s\n", name, hex.EncodeToString(enc)) }
+
+	peer := hyparview.Peer{Name: "a", Addr: "127.0.0.1:7946"}
+	for _, m := range []hyparview.ProtocolMessage{
+		hyparview.MsgJoin{Epoch: 3},
+		hyparview.MsgForwardJoin{Joiner: peer, TTL: 6},
+		hyparview.MsgDisconnect{Epoch: 4},
+		hyparview.MsgNeighbor{High: true, Epoch: 5},
+		hyparview.MsgNeighborReply{Accept: true, Epoch: 5, Link: 6},
+		hyparview.MsgShuffle{Origin: peer, TTL: 5, Peers: []hyparview.Peer{{Name: "b", Addr: "127.0.0.1:7947"}}},
+		hyparview.MsgShuffleReply{Peers: []hyparview.Peer{{Name: "c", Addr: "127.0.0.1:7948"}}},
+	} {
+		typ, body := hyparview.EncodeMessage(m)
+		add(fmt.Sprintf("overlay %T", m), append([]byte{typ}, body...))
+	}
 
 	for _, m := range []plumtree.Message{
 		{Type: plumtree.MsgGossip, Topic: "t", ID: []byte{1, 2}, Root: "a", Round: 1, Siblings: []string{"b", "c"}, Payload: []byte("p")},
@@ -85,11 +105,11 @@ func canonicalEncodings() string {
 	}
 	left, err := owner.LocalLeave("default", "/svc/db", "db-2", 1)
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
 	meta, err := owner.LocalSetMeta("default", "/svc/db", "db-1", crdt.Meta{"addr": "10.0.0.8:5432"})
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
 	ops = append(ops, left, meta)
 	add("registry op", replication.OpPayload(&ops[0]))
