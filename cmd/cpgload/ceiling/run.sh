@@ -27,8 +27,9 @@ for tool in wrk nginx; do
   if ! command -v $tool >/dev/null; then
     pkg=$tool; [ $tool = nginx ] && pkg=nginx-light
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends $pkg >/dev/null 2>&1 ||
-      { apt-get update >/dev/null && apt-get install -y --no-install-recommends $pkg >/dev/null; }
+    { apt-get install -y --no-install-recommends $pkg >/dev/null 2>&1 ||
+      { apt-get update >/dev/null && apt-get install -y --no-install-recommends $pkg >/dev/null; }; } ||
+      { echo "$tool is needed: this script installs Debian's $pkg when it runs as root" >&2; exit 1; }
   fi
 done
 
