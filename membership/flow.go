@@ -102,8 +102,12 @@ func (f *flowControl) notify() {
 // canSend reports whether the writer may write a payload of this cost.
 func (f *flowControl) canSend(cost int64) bool { return f.sendCredit.Load() >= cost }
 
-// spend accounts for a payload frame written. Only the writer calls it.
+// spend accounts for a payload frame about to be written. Only the holder
+// of the link's writeMu calls it.
 func (f *flowControl) spend(cost int64) { f.sendCredit.Add(-cost) }
+
+// refund gives back what spend took for a frame that was not written.
+func (f *flowControl) refund(cost int64) { f.sendCredit.Add(cost) }
 
 // credited applies a credit frame from the peer. Credit beyond the window
 // the peer announced means the peer's accounting is broken: an error, and

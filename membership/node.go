@@ -403,6 +403,9 @@ func (n *Node) enqueue(peer string, size int, frame []byte) error {
 	if peerMax := int(l.peerMaxFrame.Load()); peerMax > 0 && size+1 > peerMax {
 		return fmt.Errorf("membership: send to %s: the peer's limit: %w", peer, &wire.FrameTooLargeError{Size: size + 1, Max: peerMax})
 	}
+	if n.writeDirect(l, frame) {
+		return nil
+	}
 	if !l.enqueueData(frame) {
 		return fmt.Errorf("membership: send to %s: %w", peer, ErrQueueFull)
 	}

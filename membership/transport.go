@@ -36,6 +36,19 @@ type link struct {
 	// held is a payload the writer took from data and holds until the
 	// peer's credit covers it. Owned by the writer.
 	held []byte
+	// writeMu is held by whoever writes to the socket: the writer while
+	// it has frames in hand, or a sender writing its payload itself
+	// (writeDirect). unwritten counts the frames queued on the link, or
+	// in the writer's hands, that have not yet left for the socket; a
+	// sender writes itself only when it is zero, so frames keep their
+	// order. rest is the tail of a frame a sender's write left for the
+	// writer, guarded by writeMu.
+	writeMu   sync.Mutex
+	unwritten atomic.Int64
+	rest      []byte
+	// directWrites counts the payloads senders wrote themselves, and
+	// partialWrites those of them whose rest the writer wrote.
+	directWrites, partialWrites atomic.Uint64
 
 	stop     chan struct{} // closed when the link is retired or aborted
 	stopOnce sync.Once
@@ -154,19 +167,23 @@ func (l *link) stopped() bool {
 }
 
 func (l *link) enqueueControl(frame []byte) bool {
+	l.unwritten.Add(1)
 	select {
 	case l.control <- frame:
 		return true
 	default:
+		l.unwritten.Add(-1)
 		return false
 	}
 }
 
 func (l *link) enqueueData(frame []byte) bool {
+	l.unwritten.Add(1)
 	select {
 	case l.data <- frame:
 		return true
 	default:
+		l.unwritten.Add(-1)
 		return false
 	}
 }
@@ -270,21 +287,31 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 	// ready to send: a burst costs one write system call, not one per
 	// frame, and a lone frame still leaves at once.
 	w := bufio.NewWriterSize(conn, writeBufferSize)
+	// buffered counts the queued frames in w, which leave the count of
+	// unwritten ones once flushed.
+	var buffered int64
 	for {
-		frame, ok := n.nextQueued(l)
+		l.writeMu.Lock()
+		frame, queued, ok := n.nextQueued(l)
 		if !ok {
 			if w.Buffered() > 0 {
 				if err := n.timedWrite(l, w.Flush); err != nil {
+					l.writeMu.Unlock()
 					n.linkBroken(l, err)
 					return
 				}
 			}
+			l.unwritten.Add(-buffered)
+			buffered = 0
+			l.writeMu.Unlock()
 			var data chan []byte
 			if l.held == nil {
 				data = l.data
 			}
 			select {
 			case frame = <-l.control:
+				queued = true
+				l.writeMu.Lock()
 			case l.held = <-data:
 				continue
 			case <-l.flow.wake:
@@ -294,7 +321,12 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 				return
 			}
 		}
-		if err := n.timedWrite(l, func() error { _, err := w.Write(frame); return err }); err != nil {
+		err := n.timedWrite(l, func() error { _, err := w.Write(frame); return err })
+		if queued {
+			buffered++
+		}
+		l.writeMu.Unlock()
+		if err != nil {
 			n.linkBroken(l, err)
 			return
 		}
@@ -316,16 +348,23 @@ const (
 	readBufferSize  = 64 << 10
 )
 
-// nextQueued returns a frame ready to send without waiting: a credit grant
-// first (the peer may be waiting on it), then control frames, then the
-// next payload if the peer's credit covers it.
-func (n *Node) nextQueued(l *link) ([]byte, bool) {
+// nextQueued returns the bytes ready to send without waiting: the rest of
+// a frame a sender began (see writeDirect), a credit grant (the peer may
+// be waiting on it), then control frames, then the next payload if the
+// peer's credit covers it. queued reports whether they count among the
+// link's unwritten frames. writeMu is held.
+func (n *Node) nextQueued(l *link) (_ []byte, queued, ok bool) {
+	if l.rest != nil {
+		f := l.rest
+		l.rest = nil
+		return f, true, true
+	}
 	if f, ok := l.flow.takeGrant(); ok {
-		return f, true
+		return f, false, true
 	}
 	select {
 	case f := <-l.control:
-		return f, true
+		return f, true, true
 	default:
 	}
 	for {
@@ -333,7 +372,7 @@ func (n *Node) nextQueued(l *link) ([]byte, bool) {
 			select {
 			case l.held = <-l.data:
 			default:
-				return nil, false
+				return nil, false, false
 			}
 		}
 		size := int64(binary.BigEndian.Uint32(l.held))
@@ -343,27 +382,30 @@ func (n *Node) nextQueued(l *link) ([]byte, bool) {
 			// rather than sent to be refused with the link.
 			n.log.Warn("membership: payload larger than the peer accepts, dropped", "peer", l.peer.Name, "size", size, "peerMaxFrame", peerMax)
 			l.held = nil
+			l.unwritten.Add(-1)
 			continue
 		}
 		cost := payloadCost(int(size))
 		if !l.flow.canSend(cost) {
-			return nil, false
+			return nil, false, false
 		}
 		l.flow.spend(cost)
 		f := l.held
 		l.held = nil
-		return f, true
+		return f, true, true
 	}
 }
 
 // finishLink closes a stopped link, first flushing its queues if it was
 // retired rather than aborted.
 func (n *Node) finishLink(l *link, conn net.Conn) {
+	l.writeMu.Lock() // a sender may be writing
+	defer l.writeMu.Unlock()
 	if l.drain.Load() {
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		w := bufio.NewWriterSize(conn, writeBufferSize)
 		for {
-			f, ok := n.nextQueued(l)
+			f, _, ok := n.nextQueued(l)
 			if !ok {
 				_ = w.Flush()
 				break
