@@ -33,8 +33,10 @@ type Group struct {
 // pattern: lookups of every name it matches then find it.
 //
 // In a cluster, a change that comes alone (none made in the millisecond
-// before) is handed to the overlay's links before Join returns; changes
-// that follow quickly are sent together by the broadcast's goroutine.
+// before) is handed to the overlay's links before Join returns, written
+// to the sockets of the links with nothing queued, as OTP's pg sends
+// before it returns; changes that follow quickly are sent together by the
+// broadcast's goroutine.
 func (s *Scope) Join(group, member string, meta Meta) error {
 	return s.change(crdt.Join, group, member, meta)
 }

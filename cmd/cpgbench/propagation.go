@@ -274,6 +274,14 @@ func propagationTrial(t *table, joiner, kind string, size int, v joinVariant, tr
 	t.add(name, "latency max", "us after join returned", us(fromReturn[len(fromReturn)-1]))
 	t.add(name, "latency p50", "us after join called", us(percentile(fromCall, 50)))
 	t.add(name, "latency p99", "us after join called", us(percentile(fromCall, 99)))
+	// Where the two differ: how long A's join call itself took.
+	inCall := make([]time.Duration, v.joins)
+	for i := range v.joins {
+		inCall[i] = returned[i].Sub(called[i])
+	}
+	slices.Sort(inCall)
+	t.add(name, "join call p50", "us from call to return", us(percentile(inCall, 50)))
+	t.add(name, "join call p99", "us from call to return", us(percentile(inCall, 99)))
 	t.add(name, "all visible on all nodes", "ms after 1st join call", ms(last.Sub(called[0])))
 	t.add(name, "all visible on all nodes", "ms after last join returned", ms(last.Sub(returned[v.joins-1])))
 	t.add(name, "all read by the observers' watchers", "ms after 1st join call", ms(lastRead.Sub(called[0])))
