@@ -36,13 +36,13 @@ type link struct {
 	// held is a payload the writer took from data and holds until the
 	// peer's credit covers it. Owned by the writer.
 	held []byte
-	// writeMu is held by whoever writes to the socket: the writer while
-	// it has frames in hand, or a sender writing its payload itself
-	// (writeDirect). unwritten counts the frames queued on the link, or
-	// in the writer's hands, that have not yet left for the socket; a
-	// sender writes itself only when it is zero, so frames keep their
-	// order. rest is the tail of a frame a sender's write left for the
-	// writer, guarded by writeMu.
+	// writeMu is held by whoever writes to the socket: the writer from
+	// the first frame it takes until its buffer is flushed, or a sender
+	// writing its payload itself (writeDirect). unwritten counts the
+	// frames queued on the link, or taken by the writer and not yet in its
+	// buffer; a sender writes itself only when it is zero, so frames keep
+	// their order. rest is the tail of a frame a sender's write left for
+	// the writer, guarded by writeMu.
 	writeMu   sync.Mutex
 	unwritten atomic.Int64
 	rest      []byte
@@ -287,50 +287,54 @@ func (n *Node) writeLoop(l *link, conn net.Conn) {
 	// ready to send: a burst costs one write system call, not one per
 	// frame, and a lone frame still leaves at once.
 	w := bufio.NewWriterSize(conn, writeBufferSize)
-	// buffered counts the queued frames in w, which leave the count of
-	// unwritten ones once flushed.
-	var buffered int64
+	var waited []byte // a control frame the wait took
 	for {
 		l.writeMu.Lock()
-		frame, queued, ok := n.nextQueued(l)
-		if !ok {
-			if w.Buffered() > 0 {
-				if err := n.timedWrite(l, w.Flush); err != nil {
-					l.writeMu.Unlock()
-					n.linkBroken(l, err)
-					return
-				}
-			}
-			l.unwritten.Add(-buffered)
-			buffered = 0
-			l.writeMu.Unlock()
-			var data chan []byte
-			if l.held == nil {
-				data = l.data
-			}
-			select {
-			case frame = <-l.control:
-				queued = true
-				l.writeMu.Lock()
-			case l.held = <-data:
-				continue
-			case <-l.flow.wake:
-				continue
-			case <-l.stop:
-				n.finishLink(l, conn)
-				return
-			}
-		}
-		err := n.timedWrite(l, func() error { _, err := w.Write(frame); return err })
-		if queued {
-			buffered++
-		}
+		err := n.writeReady(l, w, waited)
 		l.writeMu.Unlock()
+		waited = nil
 		if err != nil {
 			n.linkBroken(l, err)
 			return
 		}
+		var data chan []byte
+		if l.held == nil {
+			data = l.data
+		}
+		select {
+		case waited = <-l.control:
+		case l.held = <-data:
+		case <-l.flow.wake:
+		case <-l.stop:
+			n.finishLink(l, conn)
+			return
+		}
 	}
+}
+
+// writeReady writes first (a control frame, when not nil) and then every
+// frame ready to send into w, and flushes w. writeMu is held throughout,
+// from the first frame taken until the flush, so a sender's own write
+// (writeDirect) never lands between two parts of a frame, and a frame
+// leaves the link's unwritten count as soon as it is in w.
+func (n *Node) writeReady(l *link, w *bufio.Writer, first []byte) error {
+	frame, queued, ok := first, true, first != nil
+	if !ok {
+		frame, queued, ok = n.nextQueued(l)
+	}
+	for ok {
+		if err := n.timedWrite(l, func() error { _, err := w.Write(frame); return err }); err != nil {
+			return err
+		}
+		if queued {
+			l.unwritten.Add(-1)
+		}
+		frame, queued, ok = n.nextQueued(l)
+	}
+	if w.Buffered() == 0 {
+		return nil
+	}
+	return n.timedWrite(l, w.Flush)
 }
 
 // timedWrite runs one write to the link's socket, recording when it began
