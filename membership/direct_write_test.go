@@ -74,8 +74,11 @@ func TestSendersAndWriterKeepEachSendersOrder(t *testing.T) {
 				if i%7 == 0 {
 					size = 40 << 10
 				}
-				if i%10 == 0 {
-					time.Sleep(200 * time.Microsecond) // the writer may go idle
+				switch {
+				case i%100 == 50:
+					time.Sleep(3 * time.Millisecond) // the writer drains and goes idle
+				case i%10 == 0:
+					time.Sleep(200 * time.Microsecond)
 				}
 				p := make([]byte, size)
 				binary.BigEndian.PutUint32(p, uint32(s))
@@ -114,6 +117,9 @@ func TestSendersAndWriterKeepEachSendersOrder(t *testing.T) {
 	if !containsPeer(a.Active(), "b") {
 		t.Fatal("the link to b went down")
 	}
+	// A count that did not come back to zero would stop senders writing
+	// for the link's whole life.
+	waitFor(t, 5*time.Second, "frames still counted as unwritten once all arrived", func() bool { return l.unwritten.Load() == 0 })
 	direct, partial := l.directWrites.Load(), l.partialWrites.Load()
 	t.Logf("%d payloads: %d written by their senders, %d of them finished by the writer", total, direct, partial)
 	if direct == 0 || direct == uint64(total) || partial == 0 {
