@@ -20,8 +20,9 @@ import (
 // compare), since a peer that misreads those is as lost as one that
 // misreads a frame: registry.TestWireFormatsAreVersioned pins them to it.
 // Version 2 added payload credit (flow.go) and the frame limit to the
-// hello; version 3, the siblings a root's GOSSIP names.
-const ProtocolVersion = 3
+// hello; version 3, the siblings a root's GOSSIP names; version 4, the
+// registry's chain hash a word at a time.
+const ProtocolVersion = 4
 
 // Handshake frames. They are only valid before the handshake completes and
 // use their own small size limit: nothing in a handshake is large.
