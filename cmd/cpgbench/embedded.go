@@ -247,14 +247,20 @@ func waitLinked(node *registry.Node, nodes int) error {
 
 // embeddedState is an embedded node's state between jobs. On an
 // observer, a goroutine takes each event from the registry's watch and
-// notes when the node applied it, as pg's benchmark has a process on each
-// observer stamp its notifications, and hands them over once asked. On
-// the joiner, times holds the last joins' times until asked.
+// keeps it with the time the node applied it, as pg's benchmark has a
+// process on each observer log its notifications, and hands them over once
+// asked. On the joiner, times holds the last joins' times until asked.
 type embeddedState struct {
 	watch *registry.Watch
 	done  chan embeddedReply
 	got   *embeddedReply
 	times embeddedReply
+}
+
+// stamp is a join the watch showed and when this node applied it.
+type stamp struct {
+	member  string
+	applied int64
 }
 
 func (w *embeddedState) start(node *registry.Node, job embeddedJob) error {
@@ -273,18 +279,27 @@ func (w *embeddedState) start(node *registry.Node, job embeddedJob) error {
 	}
 	w.done = make(chan embeddedReply, 1)
 	go func(events <-chan registry.Event, joins int) {
-		r := embeddedReply{Applied: make(map[string]int64, joins)}
+		// The reader only appends to a log while the joins arrive, as
+		// pg's watcher prepends to a list; the log is indexed once they
+		// are all in, so that the measuring costs the nodes at work as
+		// little as it costs pg's.
+		log := make([]stamp, 0, joins)
+		var r embeddedReply
 		for ev := range events {
 			switch ev.Kind {
 			case registry.EventOverflow:
 				r.Overflow = true
 			case registry.EventJoin:
-				r.Applied[ev.Member.ID] = ev.Applied.UnixNano()
-				r.LastRead = time.Now().UnixNano()
+				log = append(log, stamp{ev.Member.ID, ev.Applied.UnixNano()})
 			}
-			if r.Overflow || len(r.Applied) == joins {
+			if r.Overflow || len(log) == joins {
 				break
 			}
+		}
+		r.LastRead = time.Now().UnixNano()
+		r.Applied = make(map[string]int64, len(log))
+		for _, st := range log {
+			r.Applied[st.member] = st.applied
 		}
 		w.done <- r
 	}(w.watch.Events(), job.Joins)
