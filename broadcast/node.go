@@ -192,6 +192,26 @@ func (n *Node) DrainOutboxIfIdle() bool {
 // tryTurn takes a turn in the caller's goroutine unless one is under way
 // or the Node is closed: it runs step, sends what the protocol emitted,
 // and returns step's answer (false when it took no turn).
+// DrainOutboxAfterTurn is DrainOutboxIfIdle for a caller that must not
+// leave the outbox to others: it waits for a turn under way to end, then
+// takes the outbox. A turn's holder that is descheduled (a link reader
+// merging a payload, on a busy machine) would otherwise let the outbox
+// grow without bound while callers keep finding a turn under way. It
+// must not be called from a handler, nor with a lock a handler takes.
+func (n *Node) DrainOutboxAfterTurn() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	select {
+	case <-n.stop:
+		return ErrClosed
+	default:
+	}
+	n.stats.CallerDrains++
+	n.drainOutbox()
+	n.flush()
+	return nil
+}
+
 func (n *Node) tryTurn(step func() bool) bool {
 	if !n.mu.TryLock() {
 		return false

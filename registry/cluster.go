@@ -70,28 +70,39 @@ type cluster struct {
 	bcast   *broadcast.Node
 	rep     *replication.Replica
 
-	// Guarded by the node's mu: the local changes not yet broadcast. ops
-	// holds the ops in order, outbox the rarer other changes, each with
-	// the number of ops queued before it: together they keep the order
-	// the changes were made in.
-	ops    []crdt.Op
-	outbox []outgoing
-	gone   map[string]bool      // owners the failure detector declared dead or left
-	absent map[string]time.Time // owners with entries, not listed alive, since when
-	// advertised is the incarnation memberlist's metadata carries.
-	advertised uint64
-
-	// lastTake is when the outbox was last taken (Unix nanoseconds);
-	// lone is set when a change was queued with no wake of the
-	// broadcast's goroutine, for its caller to send (sendLone).
-	lastTake atomic.Int64
-	lone     atomic.Bool
+	// queueMu guards the local changes not yet broadcast. ops holds the
+	// ops in order, outbox the rarer other changes, each with the number
+	// of ops queued before it: together they keep the order the changes
+	// were made in. Changes are queued with the node's mu held too, so
+	// in the order they were made; the broadcast's goroutine takes them
+	// under queueMu alone. Under the node's mu, held by a burst of joins
+	// nearly all the time, that goroutine waited out the whole burst
+	// (a sync.Mutex lets the holder take it again first), and a 2,000-join
+	// burst left as one batch once the joins were done: the other nodes
+	// idled while the joiner joined, then all applied everything at once.
+	queueMu sync.Mutex
+	ops     []crdt.Op
+	outbox  []outgoing
 	// spareOps and spareOutbox are the buffers the last take emptied,
 	// which the next take gives the queue, so that a stream of changes
 	// is queued without an allocation each. Only takeOutbox touches
 	// them, and the broadcast's turns, which call it, run one at a time.
 	spareOps    []crdt.Op
 	spareOutbox []outgoing
+
+	// Guarded by the node's mu.
+	gone   map[string]bool      // owners the failure detector declared dead or left
+	absent map[string]time.Time // owners with entries, not listed alive, since when
+	// advertised is the incarnation memberlist's metadata carries.
+	advertised uint64
+
+	// lastTake is when the outbox was last taken (Unix nanoseconds);
+	// callerSends is set when a change was queued for its caller to send
+	// (sendQueued): a lone one, or the last of a burst's share;
+	// callerWaits when the queue holds two shares.
+	lastTake    atomic.Int64
+	callerSends atomic.Bool
+	callerWaits atomic.Bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -207,8 +218,10 @@ func (n *Node) startCluster(cc ClusterConfig) error {
 // travels as a few batches rather than one broadcast per change. n.mu is
 // held.
 func (c *cluster) queueLocked(o outgoing) {
+	c.queueMu.Lock()
 	o.opsBefore = len(c.ops)
 	c.outbox = append(c.outbox, o)
+	c.queueMu.Unlock()
 	c.bcast.Wake()
 }
 
@@ -217,45 +230,72 @@ func (c *cluster) queueLocked(o outgoing) {
 // stream's (500 a second) farther apart.
 const loneQuiet = time.Millisecond
 
+// burstShare is how many queued ops make the caller of the change that
+// queued the last of them send them itself, if the broadcast's goroutine
+// has not taken them: a batch of a burst leaves while the burst is made.
+// Woken, that goroutine is often not scheduled before the joining
+// goroutine is done (with five processes on two cores, a 2,000-join
+// burst was taken in one piece in most trials), so the other nodes idled
+// through the burst and then had all of it to apply at once. A share is
+// large enough that a burst still travels as a few batches. With twice
+// that queued, a turn under way (whose holder may itself be waiting for a
+// CPU) is waited for rather than left to: the queue stays bounded.
+const burstShare = 256
+
 // queueChangeLocked is queueLocked for an op made by a user's call,
-// whose caller calls sendLone once n.mu is released. A lone change (the
+// whose caller calls sendQueued once n.mu is released. A lone change (the
 // outbox was empty and untaken for loneQuiet) wakes no goroutine: its
 // caller sends it itself, which spares it the wait for the broadcast's
 // goroutine to be scheduled (on a loaded machine, 100 µs and more at the
 // 99th percentile). Changes that follow it within loneQuiet, as a burst's
-// do, are left to that goroutine, which sends what accumulated together.
+// do, are left to that goroutine, which sends what accumulated together,
+// except that a caller whose change leaves burstShare ops or more queued
+// sends them itself.
 func (c *cluster) queueChangeLocked(op *crdt.Op) {
+	c.queueMu.Lock()
 	c.ops = append(c.ops, *op)
-	if len(c.ops) == 1 && len(c.outbox) == 0 && time.Now().UnixNano()-c.lastTake.Load() >= int64(loneQuiet) {
-		c.lone.Store(true)
-		return
+	queued := len(c.ops)
+	lone := queued == 1 && len(c.outbox) == 0 && time.Now().UnixNano()-c.lastTake.Load() >= int64(loneQuiet)
+	c.queueMu.Unlock()
+	switch {
+	case queued >= 2*burstShare:
+		c.callerWaits.Store(true)
+	case lone || queued >= burstShare:
+		c.callerSends.Store(true)
 	}
-	c.bcast.Wake()
+	if !lone {
+		c.bcast.Wake()
+	}
 }
 
-// sendLone sends a lone change queued by queueChangeLocked, in the
-// caller's goroutine unless a turn of the broadcast is under way (it is
-// then woken to send it). n.mu must not be held. A nil cluster (a node on
-// its own) has nothing to send.
-func (c *cluster) sendLone() {
-	if c == nil || !c.lone.CompareAndSwap(true, false) {
-		return
-	}
-	if !c.bcast.DrainOutboxIfIdle() {
-		c.bcast.Wake()
+// sendQueued sends the changes queued by queueChangeLocked when it left
+// them to the caller: in the caller's goroutine unless a turn of the
+// broadcast is under way (it is then woken to send them), or after that
+// turn when the queue has grown past two shares. n.mu must not be held.
+// A nil cluster (a node on its own) has nothing to send.
+func (c *cluster) sendQueued() {
+	switch {
+	case c == nil:
+	case c.callerWaits.CompareAndSwap(true, false):
+		c.callerSends.Store(false)
+		_ = c.bcast.DrainOutboxAfterTurn() // only a closed broadcast refuses, and Close drains the rest
+	case c.callerSends.CompareAndSwap(true, false):
+		if !c.bcast.DrainOutboxIfIdle() {
+			c.bcast.Wake()
+		}
 	}
 }
 
 // takeOutbox hands the broadcast the local changes queued since its last
 // turn, as batches, in order; only the broadcast's turns call it, one at
-// a time, so batches leave in the order their changes were made. The node's lock
-// is not held while they are encoded.
+// a time, so batches leave in the order their changes were made. It takes
+// the queue's lock only, never the node's, and holds it for no encoding.
 func (n *Node) takeOutbox(c *cluster) []broadcast.Outgoing {
-	n.mu.Lock()
+	c.queueMu.Lock()
 	ops, out := c.ops, c.outbox
 	c.ops, c.outbox = c.spareOps, c.spareOutbox
 	c.lastTake.Store(time.Now().UnixNano())
-	n.mu.Unlock()
+	c.queueMu.Unlock()
 	var msgs []broadcast.Outgoing
 	add := func(batches ...replication.Batch) {
 		for _, b := range batches {

@@ -323,7 +323,7 @@ func (n *Node) Close() error {
 // own allocates nothing per change and a clustered one only the op its
 // outbox holds.
 //
-// The caller calls n.cluster.sendLone once it released n.mu.
+// The caller calls n.cluster.sendQueued once it released n.mu.
 func (n *Node) publish(op crdt.Op) {
 	if n.cluster != nil {
 		n.cluster.queueChangeLocked(&op)

@@ -72,7 +72,7 @@ func (s *Scope) change(kind crdt.OpKind, group, member string, meta Meta) error 
 	}
 	n := s.n
 	n.mu.Lock()
-	defer n.cluster.sendLone() // after the unlock
+	defer n.cluster.sendQueued() // after the unlock
 	defer n.mu.Unlock()
 	if n.closed {
 		return ErrClosed
@@ -99,7 +99,7 @@ func (s *Scope) change(kind crdt.OpKind, group, member string, meta Meta) error 
 func (s *Scope) LeaveAll(member string) ([]string, error) {
 	n := s.n
 	n.mu.Lock()
-	defer n.cluster.sendLone() // after the unlock
+	defer n.cluster.sendQueued() // after the unlock
 	defer n.mu.Unlock()
 	if n.closed {
 		return nil, ErrClosed
