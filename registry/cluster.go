@@ -74,12 +74,9 @@ type cluster struct {
 	// ops in order, outbox the rarer other changes, each with the number
 	// of ops queued before it: together they keep the order the changes
 	// were made in. Changes are queued with the node's mu held too, so
-	// in the order they were made; the broadcast's goroutine takes them
-	// under queueMu alone. Under the node's mu, held by a burst of joins
-	// nearly all the time, that goroutine waited out the whole burst
-	// (a sync.Mutex lets the holder take it again first), and a 2,000-join
-	// burst left as one batch once the joins were done: the other nodes
-	// idled while the joiner joined, then all applied everything at once.
+	// in the order they were made; they are taken under queueMu alone,
+	// so that taking them never waits for the node's mu, which a burst
+	// of joins holds nearly all the time.
 	queueMu sync.Mutex
 	ops     []crdt.Op
 	outbox  []outgoing
