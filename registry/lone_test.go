@@ -54,8 +54,11 @@ func TestALoneChangeIsSentByItsCallerAndABurstIsBatched(t *testing.T) {
 	st, _ = joiner.cluster.bcast.Stats()
 	callers, batches := st.CallerDrains-before, st.Sent[plumtree.MsgGossip]-sentBefore
 	t.Logf("a burst of %d joins: %d sent by their caller, %d batches", burst, callers, batches)
-	if callers < 1 || callers > 1+burst/burstShare {
-		t.Errorf("%d of the burst's joins were sent by their caller, want the first and at most one per share", callers)
+	// The first join, one per share the broadcast's goroutine left, and
+	// any join that found the outbox untaken for loneQuiet (a pause of the
+	// loop on a busy machine): a few, not a burst's worth.
+	if callers < 1 || callers > 2*(1+burst/burstShare) {
+		t.Errorf("%d of the burst's joins were sent by their caller, want the first and a few others", callers)
 	}
 	if batches > burst/10 {
 		t.Errorf("the burst travelled as %d batches, want a few", batches)
