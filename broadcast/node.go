@@ -182,16 +182,9 @@ func (n *Node) DrainOutbox() error {
 // the Node's goroutine to be scheduled. It must not be called from a
 // handler.
 func (n *Node) DrainOutboxIfIdle() bool {
-	return n.tryTurn(func() bool {
-		n.stats.CallerDrains++
-		n.drainOutbox()
-		return true
-	})
+	return n.tryTurn(n.callerDrain)
 }
 
-// tryTurn takes a turn in the caller's goroutine unless one is under way
-// or the Node is closed: it runs step, sends what the protocol emitted,
-// and returns step's answer (false when it took no turn).
 // DrainOutboxAfterTurn is DrainOutboxIfIdle for a caller that must not
 // leave the outbox to others: it waits for a turn under way to end, then
 // takes the outbox. A turn's holder that is descheduled (a link reader
@@ -199,21 +192,30 @@ func (n *Node) DrainOutboxIfIdle() bool {
 // grow without bound while callers keep finding a turn under way. It
 // must not be called from a handler, nor with a lock a handler takes.
 func (n *Node) DrainOutboxAfterTurn() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	select {
-	case <-n.stop:
+	if !n.takeTurn(true, n.callerDrain) {
 		return ErrClosed
-	default:
 	}
-	n.stats.CallerDrains++
-	n.drainOutbox()
-	n.flush()
 	return nil
 }
 
-func (n *Node) tryTurn(step func() bool) bool {
-	if !n.mu.TryLock() {
+// callerDrain is the step of a drain in a caller's turn.
+func (n *Node) callerDrain() bool {
+	n.stats.CallerDrains++
+	n.drainOutbox()
+	return true
+}
+
+// tryTurn takes a turn in the caller's goroutine unless one is under way
+// or the Node is closed: it runs step, sends what the protocol emitted,
+// and returns step's answer (false when it took no turn).
+func (n *Node) tryTurn(step func() bool) bool { return n.takeTurn(false, step) }
+
+// takeTurn is tryTurn, waiting for a turn under way to end if wait says
+// so.
+func (n *Node) takeTurn(wait bool, step func() bool) bool {
+	if wait {
+		n.mu.Lock()
+	} else if !n.mu.TryLock() {
 		return false
 	}
 	defer n.mu.Unlock()

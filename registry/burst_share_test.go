@@ -17,9 +17,7 @@ import (
 // were done while the other nodes idled. The caller whose change leaves
 // burstShare ops queued sends them itself.
 func TestABurstLeavesInSharesWhileItIsMade(t *testing.T) {
-	nodes := startClusterNodes(t, 2)
-	joiner, other := nodes[0], nodes[1]
-	waitUntil(t, 10*time.Second, "the nodes linked", func() bool { return len(joiner.Overlay().Active) == 1 })
+	joiner, other := linkedPair(t)
 	gossipSent := func() uint64 {
 		st, err := joiner.cluster.bcast.Stats()
 		if err != nil {

@@ -15,9 +15,7 @@ import (
 // left waiting, see TestABurstLeavesInSharesWhileItIsMade), so it still
 // travels as a few batches.
 func TestALoneChangeIsSentByItsCallerAndABurstIsBatched(t *testing.T) {
-	nodes := startClusterNodes(t, 2)
-	joiner, other := nodes[0], nodes[1]
-	waitUntil(t, 10*time.Second, "the nodes linked", func() bool { return len(joiner.Overlay().Active) == 1 })
+	joiner, other := linkedPair(t)
 	drains := func() uint64 {
 		st, err := joiner.cluster.bcast.Stats()
 		if err != nil {
@@ -63,4 +61,13 @@ func TestALoneChangeIsSentByItsCallerAndABurstIsBatched(t *testing.T) {
 	if batches > burst/10 {
 		t.Errorf("the burst travelled as %d batches, want a few", batches)
 	}
+}
+
+// linkedPair starts two cluster nodes and returns once they are linked.
+func linkedPair(t *testing.T) (joiner, other *Node) {
+	t.Helper()
+	nodes := startClusterNodes(t, 2)
+	joiner, other = nodes[0], nodes[1]
+	waitUntil(t, 10*time.Second, "the nodes linked", func() bool { return len(joiner.Overlay().Active) == 1 })
+	return joiner, other
 }
