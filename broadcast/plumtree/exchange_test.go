@@ -107,6 +107,33 @@ func TestOneExchangePerNewLinkFreedAtOnce(t *testing.T) {
 	}
 }
 
+// An exchange the peer opened goes on when this end sees its link to the
+// peer go down and up again: the peer that replaced a stalled link opens
+// an exchange over the new one at once, and the old link's end can reach
+// this end after the exchange's first step. Forgetting it then dropped the
+// peer's next step, and the peer waited out ExchangeTimeoutTicks (a short
+// partition took 5 to 6 s to heal instead of tens of milliseconds).
+func TestPeersExchangeSurvivesALinkResetHere(t *testing.T) {
+	ha, hb := &stepsHandler{replyBelow: 4}, &stepsHandler{replyBelow: 4}
+	p := newPair(t, Config{}, ha, hb)
+	p.a.NeighborUp("b")
+	p.b.NeighborUp("a")
+	require.NoError(t, p.b.Step("a", p.a.Ready().Messages[0].Msg)) // step 0
+	require.NoError(t, p.a.Step("b", p.b.Ready().Messages[0].Msg)) // step 1
+	p.b.NeighborDown("a")
+	p.b.NeighborUp("a")
+	p.pump()
+	require.Equal(t, []string{
+		`a->b EXCHANGE t id=1 step=2 "more"`,
+		`b->a EXCHANGE t id=1 step=3 "more"`,
+		`a->b EXCHANGE t id=1 step=4 "more"`,
+		`b->a EXCHANGE-END t id=1 step=5`,
+	}, p.log)
+	require.Empty(t, p.a.Exchanges())
+	require.Empty(t, p.b.Exchanges())
+	require.Zero(t, p.b.Stats().ExchangesLate)
+}
+
 // When the responder ends the exchange, the initiator hears of it at once;
 // the handler is told which exchange and step each message is.
 func TestExchangeEndedByResponderFreesInitiator(t *testing.T) {

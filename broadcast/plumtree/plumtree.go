@@ -179,8 +179,12 @@ func (p *Protocol) NeighborUp(peer string) {
 }
 
 // NeighborDown reports a lost overlay link. The peer leaves every tree, its
-// queued announcements are dropped, and payloads we were waiting for from it
-// will be grafted from the next announcer.
+// queued announcements are dropped, payloads we were waiting for from it
+// will be grafted from the next announcer, and the exchanges this node
+// opened with it are forgotten (a NeighborUp opens a fresh one). Those the
+// peer opened are its to end or to let time out: a peer that replaced a
+// stalled link opens one over the new link at once, and this end may hear
+// of the old link's end only after that exchange began.
 func (p *Protocol) NeighborDown(peer string) {
 	i, ok := slices.BinarySearch(p.neighbors, peer)
 	if !ok {
@@ -196,7 +200,7 @@ func (p *Protocol) NeighborDown(peer string) {
 		}
 	}
 	for k := range p.exchanges {
-		if k.peer == peer {
+		if k.peer == peer && k.mine {
 			delete(p.exchanges, k)
 		}
 	}
