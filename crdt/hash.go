@@ -3,16 +3,17 @@ package crdt
 import "slices"
 
 // The hashes here are part of the protocol: two replicas compare them, so
-// they must be the same on every node and every build. Each mixes its input
-// eight bytes per multiply (mixWord), strings with their length first, and
-// is finished with a 64-bit avalanche mix, so that nearby inputs (two
-// sequence numbers, two owner names that differ in one byte) spread over
-// the whole word, which the sums of line hashes and the bucket of an owner
-// rely on. They detect accidents (lost or reordered state, a reused
-// incarnation), not adversaries. Every replica computes a chain hash and an
-// owner line hash for every op it applies: byte at a time (FNV-1a,
-// protocol version 3), the two were about a quarter of applying a burst.
-// Only Bucket, computed once per owner, is still FNV-1a.
+// they must be the same on every node and every build. Each but Bucket
+// mixes its input eight bytes per multiply (mixWord), strings with their
+// length first, and each is finished with a 64-bit avalanche mix, so that
+// nearby inputs (two sequence numbers, two owner names that differ in one
+// byte) spread over the whole word, which the sums of line hashes and the
+// bucket of an owner rely on. They detect accidents (lost or reordered
+// state, a reused incarnation), not adversaries. Every replica computes a
+// chain hash and an owner line hash for every op it applies: byte at a
+// time (FNV-1a, protocol version 3), they were a fifth of applying a burst
+// in profiles, and applying one got 11 to 18% faster without. Bucket,
+// computed once per owner, is still FNV-1a.
 
 // hashSeed starts every hash (FNV's 64-bit offset basis, kept from the
 // byte-at-a-time hashes of version 3).

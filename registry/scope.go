@@ -36,7 +36,9 @@ type Group struct {
 // before) is handed to the overlay's links before Join returns, written
 // to the sockets of the links with nothing queued, as OTP's pg sends
 // before it returns; changes that follow quickly are sent together by the
-// broadcast's goroutine.
+// broadcast's goroutine, or, when it has let 256 of them wait, by the
+// Join that queued the last (which, with 512 waiting, waits for a send
+// under way to end first).
 func (s *Scope) Join(group, member string, meta Meta) error {
 	return s.change(crdt.Join, group, member, meta)
 }
