@@ -40,6 +40,18 @@ func (n *memNet) link(a, b string) {
 	nb.events <- membership.Event{Type: membership.LinkUp, Peer: na.self}
 }
 
+// reset tells only at that its link to peer was replaced by another that
+// may not carry what the old one held (membership's LinkDown, then a
+// LinkUp marked Reset); peer hears of nothing, as when its end of the old
+// link recovered.
+func (n *memNet) reset(at, peer string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.nodes[peer].self
+	n.nodes[at].events <- membership.Event{Type: membership.LinkDown, Peer: p, Reason: "link stalled, replaced by a new connection"}
+	n.nodes[at].events <- membership.Event{Type: membership.LinkUp, Peer: p, Reset: true}
+}
+
 // isolate cuts every link of a node, as its crash would.
 func (n *memNet) isolate(a string) {
 	n.mu.Lock()

@@ -526,7 +526,11 @@ func (n *Node) takeEvents(p eventPoller) {
 func (n *Node) handle(ev membership.Event) {
 	switch ev.Type {
 	case membership.LinkUp:
-		n.core.NeighborUp(ev.Peer.Name)
+		if ev.Reset {
+			n.core.NeighborReset(ev.Peer.Name)
+		} else {
+			n.core.NeighborUp(ev.Peer.Name)
+		}
 	case membership.LinkDown:
 		n.core.NeighborDown(ev.Peer.Name)
 	case membership.Message:

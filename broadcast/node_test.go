@@ -3,6 +3,7 @@ package broadcast
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -296,4 +297,66 @@ func TestNodeRelaysAndDrivesExchanges(t *testing.T) {
 	require.NoError(t, nodes["b"].CancelExchanges("", "c"))
 	require.NoError(t, nodes["a"].Close())
 	require.ErrorIs(t, nodes["a"].BroadcastOn("app", "a", []byte("late"), nil), ErrClosed)
+}
+
+// exchangeLog is a SeenSet that opens exchanges and records who opened
+// one with whom.
+type exchangeLog struct {
+	*plumtree.SeenSet
+	mu     sync.Mutex
+	opened []string // "self->peer"
+	self   string
+}
+
+func (h *exchangeLog) ExchangeStart(peer string) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.opened = append(h.opened, h.self+"->"+peer)
+	return []byte("digest")
+}
+
+func (h *exchangeLog) ExchangeReceive(plumtree.Exchange, []byte) ([]byte, []plumtree.Action) {
+	return nil, nil
+}
+
+func (h *exchangeLog) openedSoFar() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.opened)
+}
+
+// A link reset told only to the end whose name sorts higher still gets an
+// exchange, opened by that end: it may have dropped what the peer sent
+// over the old link, and the peer, told nothing, would not open one.
+// Taken as a plain LinkUp, the reset waited for the periodic exchange
+// (every 10 s on average by default; 2.8 s into a partition's heal in the
+// benchmark).
+func TestAResetLinkIsComparedByTheEndToldOfIt(t *testing.T) {
+	net := newMemNet()
+	logs := map[string]*exchangeLog{}
+	nodes := map[string]*Node{}
+	for _, name := range []string{"a", "b"} {
+		net.add(name)
+		// No periodic exchange within the test: only a link's can open one.
+		n, err := Start(net.nodes[name], Options{TickInterval: 10 * time.Millisecond, Config: plumtree.Config{ExchangeTicks: 1 << 20}})
+		require.NoError(t, err)
+		s, err := plumtree.NewSeenSet(plumtree.SeenSetConfig{Deliver: func(id, payload []byte) {}})
+		require.NoError(t, err)
+		logs[name] = &exchangeLog{SeenSet: s, self: name}
+		require.NoError(t, n.Register("app", logs[name]))
+		nodes[name] = n
+	}
+	defer func() {
+		for _, n := range nodes {
+			require.NoError(t, n.Close())
+		}
+	}()
+	net.link("a", "b")
+	require.Eventually(t, func() bool { return len(logs["a"].openedSoFar()) == 1 }, 5*time.Second, time.Millisecond)
+
+	net.reset("b", "a")
+	require.Eventually(t, func() bool { return len(logs["b"].openedSoFar()) == 1 }, 2*time.Second, time.Millisecond,
+		"b, told of the reset, opened no exchange with a")
+	require.Equal(t, []string{"b->a"}, logs["b"].openedSoFar())
+	require.Equal(t, []string{"a->b"}, logs["a"].openedSoFar())
 }

@@ -32,4 +32,9 @@ type Event struct {
 	Peer    Peer
 	Reason  string // LinkDown only
 	Payload []byte // Message only
+	// Reset (LinkUp only): the link replaced one to the same peer whose
+	// frames in flight may be lost, and the LinkDown before it says why.
+	// The peer may not have been told: the consumer compares state with it
+	// whichever end it is.
+	Reset bool
 }

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -54,5 +55,44 @@ func TestLinkEventsDoNotWaitBehindOtherPeersPayloads(t *testing.T) {
 		case <-time.After(5 * time.Second * testTimeScale):
 			t.Fatalf("no link-down for c; %d of b's payloads delivered", before)
 		}
+	}
+}
+
+// A reset link's LinkUp (marked Reset) that a LinkDown cancels before the
+// consumer took it leaves its mark on the peer's next LinkUp: what the
+// reset link lost is lost still, and the consumer must compare state with
+// the peer when it comes back, whichever end it is.
+func TestACancelledResetMarksTheNextLinkUp(t *testing.T) {
+	q := newEventQueue()
+	b := Peer{Name: "b"}
+	q.pushLink(Event{Type: LinkUp, Peer: b})
+	if e, _ := q.pop(); e.ev.Type != LinkUp {
+		t.Fatalf("first event %+v, want b's LinkUp", e.ev)
+	}
+	q.pushLink(Event{Type: LinkDown, Peer: b, Reason: "stalled, replaced"})
+	q.pushLink(Event{Type: LinkUp, Peer: b, Reset: true})
+	q.pushLink(Event{Type: LinkDown, Peer: b, Reason: "keepalive timeout"})
+	q.pushLink(Event{Type: LinkUp, Peer: Peer{Name: "c"}})
+	q.pushLink(Event{Type: LinkUp, Peer: b})
+	var got []Event
+	for {
+		e, ok := q.pop()
+		if !ok {
+			break
+		}
+		got = append(got, e.ev)
+	}
+	want := []Event{
+		{Type: LinkDown, Peer: b, Reason: "stalled, replaced"},
+		{Type: LinkUp, Peer: Peer{Name: "c"}},
+		{Type: LinkUp, Peer: b, Reset: true},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events %+v, want %+v", got, want)
+	}
+	q.pushLink(Event{Type: LinkDown, Peer: b, Reason: "left"})
+	q.pushLink(Event{Type: LinkUp, Peer: b})
+	if e, _ := q.pop(); e.ev.Reset {
+		t.Fatalf("a LinkUp after a taken reset is marked Reset: %+v", e.ev)
 	}
 }

@@ -31,9 +31,13 @@ type eventQueue struct {
 	// a payload queued for another would reach the consumer outside its
 	// link's LinkUp and LinkDown.
 	linked map[string]bool
-	seq    uint64        // orders events across peers
-	wake   chan struct{} // one pending wake-up for the consumer
-	out    chan Event
+	// resetDue holds the peers whose LinkUp marked Reset was cancelled
+	// by a LinkDown before the consumer took it: their next LinkUp is
+	// marked Reset instead, since what the reset link lost is still lost.
+	resetDue map[string]bool
+	seq      uint64        // orders events across peers
+	wake     chan struct{} // one pending wake-up for the consumer
+	out      chan Event
 	// chosen closes when the consumer picks how it takes events: the
 	// channel (Node.Events, through the pump) or polling (Node.NextEvent).
 	chosen     chan struct{}
@@ -93,11 +97,12 @@ type queuedEvent struct {
 
 func newEventQueue() *eventQueue {
 	return &eventQueue{
-		pending: make(map[string]*peerEvents),
-		linked:  make(map[string]bool),
-		wake:    make(chan struct{}, 1),
-		out:     make(chan Event),
-		chosen:  make(chan struct{}),
+		pending:  make(map[string]*peerEvents),
+		linked:   make(map[string]bool),
+		resetDue: make(map[string]bool),
+		wake:     make(chan struct{}, 1),
+		out:      make(chan Event),
+		chosen:   make(chan struct{}),
 	}
 }
 
@@ -107,10 +112,17 @@ func (q *eventQueue) pushLink(ev Event) {
 	name := ev.Peer.Name
 	if ev.Type == LinkUp {
 		q.linked[name] = true
+		if q.resetDue[name] {
+			ev.Reset = true
+			delete(q.resetDue, name)
+		}
 	} else {
 		delete(q.linked, name)
 	}
 	if queue := q.pending[name]; ev.Type == LinkDown && queue != nil && queue.last().ev.Type == LinkUp {
+		if queue.last().ev.Reset {
+			q.resetDue[name] = true
+		}
 		queue.popLast()
 		q.dropIfEmpty(name, queue)
 		q.mu.Unlock()

@@ -196,13 +196,15 @@ func (n *Node) probeDone(core *hyparview.Protocol, in coreInput) {
 
 // linkReset tells the consumer that the link to an active peer was
 // replaced by another connection that may not carry what the old one
-// still held: a LinkDown and a LinkUp, so that it treats the peer as a new
-// neighbour (the registry compares digests with it).
+// still held: a LinkDown and a LinkUp marked Reset, so that it compares
+// state with the peer: the peer may have heard of nothing (its end of the
+// old link recovered, and it moved to a new connection without a reset),
+// so this end must not wait for the peer to ask.
 func (n *Node) linkReset(core *hyparview.Protocol, peer Peer, why string) {
 	n.revival.Replaced(peer.Name)
 	if !containsPeer(core.Active(), peer.Name) {
 		return
 	}
 	n.events.pushLink(Event{Type: LinkDown, Peer: peer, Reason: why})
-	n.events.pushLink(Event{Type: LinkUp, Peer: peer})
+	n.events.pushLink(Event{Type: LinkUp, Peer: peer, Reset: true})
 }

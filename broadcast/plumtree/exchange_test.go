@@ -107,6 +107,43 @@ func TestOneExchangePerNewLinkFreedAtOnce(t *testing.T) {
 	}
 }
 
+// A reset link is compared at once by the end told of the reset, whatever
+// its name: that end may have dropped what the peer sent over the old
+// link, and the peer, which may have heard of nothing, would not open an
+// exchange. Before NeighborReset, the higher-named end got a plain
+// NeighborUp and the gap waited for the periodic exchange (a short
+// partition took 2.8 s to heal). The lower-named end opens one exchange,
+// not two; an end that never saw the link go down opens one too.
+func TestTheEndToldOfAResetComparesStateWhateverItsName(t *testing.T) {
+	ha, hb := &digestHandler{}, &digestHandler{}
+	p := newPair(t, Config{}, ha, hb)
+	p.a.NeighborUp("b")
+	p.b.NeighborUp("a")
+	p.pump()
+	p.log = nil
+
+	p.b.NeighborDown("a")
+	p.b.NeighborReset("a")
+	require.Equal(t, 3, p.pump(), "%v", p.log)
+	require.Equal(t, `b->a EXCHANGE t id=1 step=0 "digest"`, p.log[0])
+	require.Equal(t, 1, hb.started)
+
+	p.log = nil
+	p.a.NeighborDown("b")
+	p.a.NeighborReset("b")
+	require.Equal(t, 3, p.pump(), "%v", p.log)
+	require.Equal(t, `a->b EXCHANGE t id=2 step=0 "digest"`, p.log[0])
+	require.Equal(t, 2, ha.started)
+
+	p.log = nil
+	p.b.NeighborReset("a")
+	require.Equal(t, 3, p.pump(), "%v", p.log)
+	require.Equal(t, `b->a EXCHANGE t id=2 step=0 "digest"`, p.log[0])
+	require.Equal(t, []string{"a"}, p.b.Neighbors())
+	require.Empty(t, p.a.Exchanges())
+	require.Empty(t, p.b.Exchanges())
+}
+
 // An exchange the peer opened goes on when this end sees its link to the
 // peer go down and up again: the peer that replaced a stalled link opens
 // an exchange over the new one at once, and the old link's end can reach

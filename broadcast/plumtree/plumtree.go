@@ -178,6 +178,28 @@ func (p *Protocol) NeighborUp(peer string) {
 	}
 }
 
+// NeighborReset reports a link to peer that replaced another one to it
+// whose frames in flight may be lost (a stalled connection superseded by a
+// fresh one, or a failed one another took over). Either end may have
+// dropped what the other sent, and only the end that dropped it knows; the
+// two may not even agree that a reset happened. So this end compares state
+// with the peer at once, whatever the names' order: a reset told to the
+// higher name alone, as the lower name kept its link, left the gap to the
+// periodic exchange. When both ends hear of it, two exchanges run, and each
+// moves only what is missing.
+func (p *Protocol) NeighborReset(peer string) {
+	if peer == "" || peer == p.self {
+		return
+	}
+	if !p.isNeighbor(peer) {
+		p.NeighborUp(peer)
+		if p.self < peer {
+			return // NeighborUp opened it
+		}
+	}
+	p.startExchanges(peer)
+}
+
 // NeighborDown reports a lost overlay link. The peer leaves every tree, its
 // queued announcements are dropped, payloads we were waiting for from it
 // will be grafted from the next announcer, and the exchanges this node
