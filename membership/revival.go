@@ -170,6 +170,7 @@ func (n *Node) probeDone(core *hyparview.Protocol, in coreInput) {
 		if live && cur.initiator == n.self.Name {
 			cur.retire()
 		}
+		n.log.Debug("membership: a probe's connection settled as a second dial", "peer", name)
 	}
 	n.conns[fresh] = struct{}{}
 	n.mu.Unlock()
@@ -205,6 +206,7 @@ func (n *Node) linkReset(core *hyparview.Protocol, peer Peer, why string) {
 	if !containsPeer(core.Active(), peer.Name) {
 		return
 	}
+	n.log.Debug("membership: link reset", "peer", peer.Name, "why", why)
 	n.events.pushLink(Event{Type: LinkDown, Peer: peer, Reason: why})
 	n.events.pushLink(Event{Type: LinkUp, Peer: peer, Reset: true})
 }
