@@ -47,6 +47,8 @@ type NodeStats struct {
 	OutboxErrors uint64 // outbox messages the protocol refused (unknown topic)
 	InlineTurns  uint64 // turns taken by the link reader that received a payload rather than by the Node's goroutine
 	CallerDrains uint64 // outboxes taken and sent by the caller of DrainOutboxIfIdle
+	Ticks        uint64 // ticks given to the protocol, however many at a time
+	TickWakeups  uint64 // times the loop woke for its timer: at every tick while the protocol has work, seldom while it is idle
 }
 
 // Outgoing is one message of an application's outbox (see Node.SetOutbox).
@@ -87,6 +89,17 @@ type Node struct {
 	stats       NodeStats
 	takeOutbox  func() []Outgoing
 	moreEvents  bool // the last turn left events in the poller
+	// The protocol's ticks go by the clock: ticked of them have been
+	// given since epoch (see catchUp); slow is set while the loop's
+	// timer waits out the protocol's idle ticks instead of firing at
+	// every tick (see pace).
+	epoch    time.Time
+	ticked   int64
+	slow     bool
+	wakeTick int64 // the tick the loop's timer is set for
+	// tickSoon wakes the loop to tick at every tick again: a turn taken
+	// outside it ended the protocol's idleness while its timer was slow.
+	tickSoon chan struct{}
 }
 
 // Start creates a Node over tr and starts its goroutine. The peers already
@@ -115,6 +128,8 @@ func Start(tr Transport, opts Options) (*Node, error) {
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		treeWaiters: map[uint64]chan plumtree.TreeResult{},
+		epoch:       time.Now(),
+		tickSoon:    make(chan struct{}, 1),
 	}
 	go n.run()
 	return n, nil
@@ -224,8 +239,15 @@ func (n *Node) takeTurn(wait bool, step func() bool) bool {
 		return false
 	default:
 	}
+	n.catchUp()
 	ok := step()
 	n.flush()
+	if n.slow && n.core.IdleTicks() == 0 {
+		select {
+		case n.tickSoon <- struct{}{}:
+		default:
+		}
+	}
 	return ok
 }
 
@@ -358,9 +380,10 @@ func (n *Node) do(f func()) error {
 
 func (n *Node) run() {
 	defer close(n.done)
-	ticker := time.NewTicker(n.tick)
-	defer ticker.Stop()
+	timer := time.NewTimer(n.tick)
+	defer timer.Stop()
 	n.mu.Lock()
+	n.catchUp()
 	for _, peer := range n.tr.Active() {
 		n.core.NeighborUp(peer.Name)
 	}
@@ -399,23 +422,76 @@ func (n *Node) run() {
 				continue
 			}
 			n.mu.Lock()
+			n.catchUp()
 			n.handle(ev)
 		case <-waitingNow:
 			n.mu.Lock()
+			n.catchUp()
 			n.takeEvents(poller)
-		case <-ticker.C:
+		case <-timer.C:
 			n.mu.Lock()
-			n.core.Tick()
+			n.stats.TickWakeups++
+			n.wakeTick = 0 // fired: set it again
+			n.catchUp()
+		case <-n.tickSoon:
+			n.mu.Lock()
+			n.catchUp()
 		case f := <-n.reqs:
 			n.mu.Lock()
+			n.catchUp()
 			f()
 		case <-n.wake:
 			n.mu.Lock()
+			n.catchUp()
 			n.drainOutbox()
 		}
 		n.flush()
+		n.pace(timer)
 		n.mu.Unlock()
 	}
+}
+
+// maxIdleWait bounds the ticks the loop's timer waits while the protocol
+// is idle: past it, the loop ticks anyway.
+const maxIdleWait = 100
+
+// maxCatchUp bounds the ticks one turn gives the protocol (see catchUp).
+const maxCatchUp = 10 * maxIdleWait
+
+// catchUp gives the protocol the ticks the clock says have passed since
+// the last it was given. Every turn starts with it, so the protocol's
+// time is the clock's whichever goroutine takes the turn and however
+// seldom the loop's timer fires. A turn that finds more than maxCatchUp
+// ticks due (the process was stopped) gives that many and drops the rest,
+// as a ticker drops the ticks its reader missed.
+func (n *Node) catchUp() {
+	due := int64(time.Since(n.epoch)/n.tick) - n.ticked
+	if due <= 0 {
+		return
+	}
+	n.ticked += due
+	given := min(due, maxCatchUp)
+	for range given {
+		n.core.Tick()
+	}
+	n.stats.Ticks += uint64(given)
+}
+
+// pace sets the loop's timer for the protocol's next tick that has work:
+// the next tick when it has some, else the tick after its idle ones (at
+// most maxIdleWait away). An idle node then wakes about once a second at
+// the default tick instead of a hundred times, and does the same work:
+// the ticks it sleeps through do nothing, and catchUp gives them all the
+// same.
+func (n *Node) pace(timer *time.Timer) {
+	idle := min(n.core.IdleTicks(), maxIdleWait)
+	n.slow = idle > 0
+	at := n.ticked + idle + 1
+	if at == n.wakeTick {
+		return
+	}
+	n.wakeTick = at
+	timer.Reset(time.Until(n.epoch.Add(time.Duration(at) * n.tick)))
 }
 
 // inlineConsumer is a Transport whose link readers can hand their

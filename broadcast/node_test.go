@@ -360,3 +360,40 @@ func TestAResetLinkIsComparedByTheEndToldOfIt(t *testing.T) {
 	require.Equal(t, []string{"b->a"}, logs["b"].openedSoFar())
 	require.Equal(t, []string{"a->b"}, logs["a"].openedSoFar())
 }
+
+// An idle node's loop sleeps through the ticks that have nothing to do,
+// and its protocol still keeps time with the clock; work that comes after
+// the idleness gets its ticks on time: an exchange the peer never answers
+// times out after ExchangeTimeoutTicks, not at the end of the idle wait.
+func TestAnIdleNodeSleepsThroughItsIdleTicks(t *testing.T) {
+	net := newMemNet()
+	net.add("a")
+	net.add("b") // no Node reads b's events: a's exchange goes unanswered
+	const tick = 2 * time.Millisecond
+	a, err := Start(net.nodes["a"], Options{TickInterval: tick, Config: plumtree.Config{ExchangeTicks: 1 << 20, ExchangeTimeoutTicks: 10}})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, a.Close()) }()
+	h := &exchangeLog{self: "a"}
+	h.SeenSet, err = plumtree.NewSeenSet(plumtree.SeenSetConfig{Deliver: func(id, payload []byte) {}})
+	require.NoError(t, err)
+	require.NoError(t, a.Register("app", h))
+
+	start := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	s, err := a.Stats()
+	require.NoError(t, err)
+	elapsed := int64(time.Since(start) / tick)
+	require.InDelta(t, elapsed, int64(s.Ticks), 10, "the protocol's ticks keep up with the clock")
+	require.Less(t, s.TickWakeups, uint64(elapsed/10), "the loop woke for %d of %d ticks", s.TickWakeups, s.Ticks)
+
+	net.link("a", "b") // a opens an exchange with b, which never answers
+	require.Eventually(t, func() bool { return len(h.openedSoFar()) == 1 }, time.Second, time.Millisecond)
+	opened := time.Now()
+	require.Eventually(t, func() bool {
+		xs, err := a.Exchanges()
+		require.NoError(t, err)
+		return len(xs) == 0
+	}, 5*time.Second, time.Millisecond)
+	took := time.Since(opened)
+	require.Less(t, took, 60*tick, "the exchange timed out after %v, want about 10 ticks (%v)", took, 10*tick)
+}

@@ -558,6 +558,12 @@ func (h lockedReplica) Tick() []plumtree.Action {
 	return h.n.cluster.rep.Tick()
 }
 
+func (h lockedReplica) IdleTicks() int64 {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	return h.n.cluster.rep.IdleTicks()
+}
+
 // GossipAddr returns the address of this node's failure detector
 // (memberlist), which other nodes give as ClusterConfig.Join; "" for a node
 // on its own.

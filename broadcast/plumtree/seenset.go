@@ -1,6 +1,9 @@
 package plumtree
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // SeenSetConfig configures a SeenSet.
 type SeenSetConfig struct {
@@ -122,6 +125,15 @@ func (s *SeenSet) ExchangeStart(string) []byte { return nil }
 func (s *SeenSet) ExchangeReceive(Exchange, []byte) ([]byte, []Action) { return nil, nil }
 
 // Tick implements Ticker: ids older than TTLTicks are forgotten.
+// IdleTicks implements IdleTicker: Tick does nothing but count until the
+// oldest entry's time is up.
+func (s *SeenSet) IdleTicks() int64 {
+	if len(s.fifo) == 0 {
+		return math.MaxInt64
+	}
+	return max(s.fifo[0].at+int64(s.cfg.TTLTicks)-s.now-1, 0)
+}
+
 func (s *SeenSet) Tick() []Action {
 	s.now++
 	for len(s.fifo) > 0 && s.now-s.fifo[0].at >= int64(s.cfg.TTLTicks) {

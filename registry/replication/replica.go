@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -145,6 +146,15 @@ func (r *Replica) Purge(owner string, inc uint64) (id, payload []byte, ok bool) 
 		return nil, nil, false
 	}
 	return DeathID(owner, inc), DeathPayload(owner, inc), true
+}
+
+// IdleTicks implements plumtree.IdleTicker: with no pull under way and no
+// gap waiting, Tick only counts ticks.
+func (r *Replica) IdleTicks() int64 {
+	if len(r.pulls) > 0 || len(r.gaps) > 0 {
+		return 0
+	}
+	return math.MaxInt64
 }
 
 // Tick advances the replica's time by one tick (Plumtree calls it, the
