@@ -558,8 +558,13 @@ func (h lockedReplica) Tick() []plumtree.Action {
 	return h.n.cluster.rep.Tick()
 }
 
+// IdleTicks is asked after the broadcast's turns, and a node's users hold
+// its lock for every change: rather than wait for it, a busy lock counts
+// as work to do (the broadcast then ticks at every tick for a while).
 func (h lockedReplica) IdleTicks() int64 {
-	h.n.mu.Lock()
+	if !h.n.mu.TryLock() {
+		return 0
+	}
 	defer h.n.mu.Unlock()
 	return h.n.cluster.rep.IdleTicks()
 }
