@@ -120,25 +120,23 @@ func TestTheEndToldOfAResetComparesStateWhateverItsName(t *testing.T) {
 	p.a.NeighborUp("b")
 	p.b.NeighborUp("a")
 	p.pump()
-	p.log = nil
 
-	p.b.NeighborDown("a")
-	p.b.NeighborReset("a")
-	require.Equal(t, 3, p.pump(), "%v", p.log)
-	require.Equal(t, `b->a EXCHANGE t id=1 step=0 "digest"`, p.log[0])
+	// resetAt tells end alone of a reset of its link to peer (after the
+	// link's NeighborDown if down) and returns the messages that follow.
+	resetAt := func(end *Protocol, peer string, down bool) []string {
+		p.log = nil
+		if down {
+			end.NeighborDown(peer)
+		}
+		end.NeighborReset(peer)
+		require.Equal(t, 3, p.pump(), "%v", p.log)
+		return p.log
+	}
+	require.Equal(t, `b->a EXCHANGE t id=1 step=0 "digest"`, resetAt(p.b, "a", true)[0])
 	require.Equal(t, 1, hb.started)
-
-	p.log = nil
-	p.a.NeighborDown("b")
-	p.a.NeighborReset("b")
-	require.Equal(t, 3, p.pump(), "%v", p.log)
-	require.Equal(t, `a->b EXCHANGE t id=2 step=0 "digest"`, p.log[0])
+	require.Equal(t, `a->b EXCHANGE t id=2 step=0 "digest"`, resetAt(p.a, "b", true)[0])
 	require.Equal(t, 2, ha.started)
-
-	p.log = nil
-	p.b.NeighborReset("a")
-	require.Equal(t, 3, p.pump(), "%v", p.log)
-	require.Equal(t, `b->a EXCHANGE t id=2 step=0 "digest"`, p.log[0])
+	require.Equal(t, `b->a EXCHANGE t id=2 step=0 "digest"`, resetAt(p.b, "a", false)[0])
 	require.Equal(t, []string{"a"}, p.b.Neighbors())
 	require.Empty(t, p.a.Exchanges())
 	require.Empty(t, p.b.Exchanges())
