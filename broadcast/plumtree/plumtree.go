@@ -184,8 +184,8 @@ func (p *Protocol) NeighborUp(peer string) {
 // dropped what the other sent, and only the end that dropped it knows; the
 // two may not even agree that a reset happened. So this end compares state
 // with the peer at once, whatever the names' order: a reset told to the
-// higher name alone, as the lower name kept its link, left the gap to the
-// periodic exchange. When both ends hear of it, two exchanges run, and each
+// higher name alone (the lower name had moved to a new connection without
+// one) left the gap to the periodic exchange. When both ends hear of it, two exchanges run, and each
 // moves only what is missing.
 func (p *Protocol) NeighborReset(peer string) {
 	if peer == "" || peer == p.self {
