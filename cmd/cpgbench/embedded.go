@@ -252,9 +252,16 @@ func waitLinked(node *registry.Node, nodes int) error {
 // asked. On the joiner, times holds the last joins' times until asked.
 type embeddedState struct {
 	watch *registry.Watch
-	done  chan embeddedReply
-	got   *embeddedReply
+	done  chan watchLog
+	got   *watchLog
 	times embeddedReply
+}
+
+// watchLog is what an observer's reader took from its watch.
+type watchLog struct {
+	stamps   []stamp
+	lastRead int64
+	overflow bool
 }
 
 // stamp is a join the watch showed and when this node applied it.
@@ -277,30 +284,27 @@ func (w *embeddedState) start(node *registry.Node, job embeddedJob) error {
 	if w.watch, err = s.Watch(job.Pattern, 0); err != nil {
 		return err
 	}
-	w.done = make(chan embeddedReply, 1)
+	w.done = make(chan watchLog, 1)
 	go func(events <-chan registry.Event, joins int) {
 		// The reader only appends to a log while the joins arrive, as
-		// pg's watcher prepends to a list; the log is indexed once they
-		// are all in, so that the measuring costs the nodes at work as
-		// little as it costs pg's.
-		log := make([]stamp, 0, joins)
-		var r embeddedReply
+		// pg's watcher prepends to a list; the log is indexed when the
+		// parent collects it, once every observer has all the joins (as
+		// pg's watcher reverses its list only when asked), so that the
+		// measuring costs the nodes still at work as little as it costs
+		// pg's.
+		r := watchLog{stamps: make([]stamp, 0, joins)}
 		for ev := range events {
 			switch ev.Kind {
 			case registry.EventOverflow:
-				r.Overflow = true
+				r.overflow = true
 			case registry.EventJoin:
-				log = append(log, stamp{ev.Member.ID, ev.Applied.UnixNano()})
+				r.stamps = append(r.stamps, stamp{ev.Member.ID, ev.Applied.UnixNano()})
 			}
-			if r.Overflow || len(log) == joins {
+			if r.overflow || len(r.stamps) == joins {
 				break
 			}
 		}
-		r.LastRead = time.Now().UnixNano()
-		r.Applied = make(map[string]int64, len(log))
-		for _, st := range log {
-			r.Applied[st.member] = st.applied
-		}
+		r.lastRead = time.Now().UnixNano()
 		w.done <- r
 	}(w.watch.Events(), job.Joins)
 	return nil
@@ -324,8 +328,12 @@ func (w *embeddedState) collect() (embeddedReply, error) {
 	if w.got == nil {
 		return embeddedReply{}, errors.New("collect before wait")
 	}
-	r := *w.got
+	log := *w.got
 	w.got = nil
+	r := embeddedReply{LastRead: log.lastRead, Overflow: log.overflow, Applied: make(map[string]int64, len(log.stamps))}
+	for _, st := range log.stamps {
+		r.Applied[st.member] = st.applied
+	}
 	return r, nil
 }
 
