@@ -132,7 +132,7 @@ func BenchmarkApplyBurst(b *testing.B) {
 		name    string
 		groups  int
 		watched bool
-	}{{"one_group", 1, false}, {"groups_200", 200, false}, {"one_group_watched", 1, true}} {
+	}{{"one_group", 1, false}, {"groups_200", 200, false}, {"one_group_watched", 1, true}, {"groups_200_watched", 200, true}} {
 		b.Run(v.name, func(b *testing.B) {
 			owner := crdt.New(crdt.Config{Self: "joiner", Incarnation: 1})
 			ops := make([]crdt.Op, burstJoins)
