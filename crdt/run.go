@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cpggo/cpg/internal/wire"
 )
@@ -104,10 +105,9 @@ func DecodeRun(b []byte, ops []Op, maxOps int) ([]Op, error) {
 	case seq > math.MaxUint64-uint64(n-1):
 		return nil, errors.New("crdt: decode run: seqs past the largest")
 	}
-	ops = ops[:0]
-	if cap(ops) < n {
-		ops = make([]Op, 0, n)
-	}
+	// Grown as append grows: the runs of a burst grow as it goes on, and
+	// a slice of each one's exact length would be replaced at every run.
+	ops = slices.Grow(ops[:0], n)
 	prev := Op{Owner: owner, Incarnation: inc}
 	for i := 0; i < n && d.Err() == nil; i++ {
 		flags := d.Byte()

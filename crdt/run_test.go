@@ -142,3 +142,29 @@ func FuzzDecodeRun(f *testing.F) {
 		require.Equal(t, got, again)
 	})
 }
+
+// A receiver decodes each run into the ops of the last one. The runs of a
+// burst grow as it goes on (a lone change first, then larger shares), and
+// each that was larger than the last used to allocate a slice of its
+// exact length: a 2,000-join burst decoded that way allocated about one
+// op slice per batch. Grown the way append grows, the slice is replaced a
+// handful of times over runs of 1 to 200 ops.
+func TestDecodeRunReusesItsSliceAsRunsGrow(t *testing.T) {
+	var ops []Op
+	replaced := 0
+	for n := 1; n <= 200; n++ {
+		run := make([]Op, n)
+		for i := range run {
+			run[i] = Op{Owner: "o", Incarnation: 1, Seq: uint64(i + 1), Kind: Join, Scope: "s", Group: "/g", Member: "m", Count: 1}
+		}
+		before := cap(ops)
+		got, err := DecodeRun(runOf(run), ops, 1000)
+		require.NoError(t, err)
+		require.Len(t, got, n)
+		if cap(got) != before {
+			replaced++
+		}
+		ops = got
+	}
+	require.LessOrEqual(t, replaced, 10, "the slice was replaced %d times over 200 growing runs", replaced)
+}
