@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cpggo/cpg/crdt"
 )
@@ -234,5 +235,7 @@ func (n *Node) releaseRecords() {
 	n.held = n.held[:0]
 }
 
-// recordsPerAlloc is how many records record allocates at once.
-const recordsPerAlloc = 64
+// recordsPerAlloc is how many records record allocates at once: as many
+// as fill 8 KiB, one of the Go allocator's size classes, so that no part
+// of a slab is rounding (64 records took a 9,472-byte block).
+const recordsPerAlloc = 8192 / int(unsafe.Sizeof(Record{}))
