@@ -24,8 +24,9 @@
 // Lookups are the hot path: an exact lookup takes no lock once the group's
 // snapshot is built, and the members it returns are shared, not copied.
 //
-// Applying another node's join allocates a few hundred bytes (about 350
-// with a watch open on its group), so a burst of thousands of remote joins
+// Applying another node's join allocates a few hundred bytes (240, or 430
+// with a watch open on its group, in BenchmarkApplyBurst's 200-group
+// burst), so a burst of thousands of remote joins
 // can bring on a garbage collection in a program whose heap is only a few
 // MB, and a collection during a burst about doubles the CPU the burst
 // costs that process (BENCHMARKS.md). Such a program can raise GOGC or set

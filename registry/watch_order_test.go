@@ -48,28 +48,3 @@ func TestAWatchKeepsOrderWhileItsReaderFallsBehindAndCatchesUp(t *testing.T) {
 	require.Len(t, w.Events(), 0, "nothing twice")
 	require.NoError(t, w.Err())
 }
-
-// A watch whose goroutine was waiting when a run of changes came, more
-// than its channel and the journal hold, reports every change up to the
-// loss in order, then the overflow.
-func TestAWatchThatWaitedStillOverflowsWhenItsReaderStops(t *testing.T) {
-	n, err := New(Config{Name: "n1", WatchBuffer: 8})
-	require.NoError(t, err)
-	defer n.Close()
-	s := n.Default()
-	w, err := s.Watch("/g", 2)
-	require.NoError(t, err)
-	time.Sleep(10 * time.Millisecond) // the watch's goroutine waits
-	for i := range 30 {
-		require.NoError(t, s.Join("/g", fmt.Sprint(i), nil))
-	}
-	var got []Event
-	for ev := range w.Events() {
-		got = append(got, ev)
-	}
-	require.Equal(t, EventOverflow, got[len(got)-1].Kind)
-	for i, ev := range got[:len(got)-1] {
-		require.Equal(t, fmt.Sprint(i), ev.Member.ID, "every change from the start, in order, before the overflow")
-	}
-	require.ErrorIs(t, w.Err(), ErrWatchOverflow)
-}
